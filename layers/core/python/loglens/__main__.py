@@ -1,0 +1,5 @@
+import sys
+
+from loglens.cli import main
+
+sys.exit(main())

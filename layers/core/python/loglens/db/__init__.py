@@ -1,0 +1,1 @@
+"""Database access: connections, migrations, partitions. psycopg is imported here, never at package import."""

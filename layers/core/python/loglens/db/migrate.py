@@ -1,0 +1,148 @@
+"""Versioned SQL migrations: applied in order, recorded, safe to run twice or from two processes at once.
+
+Files are `NNNN_name.sql` in ./migrations. A first-line directive chooses the role:
+`-- loglens: run-as=admin` runs as the connecting user (only the roles migration needs it);
+anything else runs as loglens_owner, so every object has one owner whoever deploys.
+A session advisory lock serialises concurrent runners; each migration commits together with
+its row in schema_migrations, so a crash leaves either all of a migration or none of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+_NAME_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+# Any fixed 64-bit number shared by all runners; advisory locks are scoped to one database.
+_LOCK_KEY = 0x6C6F676C656E73
+
+
+class MigrationError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    sql_text: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql_text.encode()).hexdigest()
+
+    @property
+    def run_as_admin(self) -> bool:
+        first = self.sql_text.lstrip().splitlines()[0] if self.sql_text.strip() else ""
+        return "run-as=admin" in first
+
+
+@dataclass(frozen=True)
+class AppliedMigration:
+    version: int
+    name: str
+    checksum: str
+    applied_at: datetime
+
+
+def load_migrations() -> list[Migration]:
+    found: list[Migration] = []
+    folder = resources.files("loglens.db") / "migrations"
+    for entry in folder.iterdir():
+        match = _NAME_RE.match(entry.name)
+        if match:
+            found.append(Migration(int(match.group(1)), match.group(2), entry.read_text(encoding="utf-8")))
+    found.sort(key=lambda m: m.version)
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions):
+        raise MigrationError(f"two migration files share a version number: {versions}")
+    return found
+
+
+def _ensure_ledger(conn: psycopg.Connection[Any]) -> None:
+    conn.execute(
+        """CREATE TABLE IF NOT EXISTS schema_migrations (
+               version    integer PRIMARY KEY,
+               name       text NOT NULL,
+               checksum   text NOT NULL,
+               applied_at timestamptz NOT NULL DEFAULT now())"""
+    )
+
+
+def applied(conn: psycopg.Connection[Any]) -> list[AppliedMigration]:
+    exists = conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()
+    if not exists or not exists[0]:
+        return []
+    rows = conn.execute("SELECT version, name, checksum, applied_at FROM schema_migrations ORDER BY version").fetchall()
+    return [AppliedMigration(*row) for row in rows]
+
+
+def migrate(conn: psycopg.Connection[Any], *, analyst_statement_timeout_ms: int | None = None) -> list[Migration]:
+    """Apply pending migrations; return those applied by this call. `conn` must be in autocommit mode."""
+    if not conn.autocommit:
+        raise MigrationError("migrate() needs an autocommit connection: each migration is its own transaction")
+    wanted = load_migrations()
+    conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
+    try:
+        with conn.transaction():
+            _ensure_ledger(conn)
+        done = {m.version: m for m in applied(conn)}
+        for version, record in done.items():
+            match = next((m for m in wanted if m.version == version), None)
+            if match is not None and match.checksum != record.checksum:
+                raise MigrationError(
+                    f"migration {version:04d}_{record.name} was edited after it was applied; "
+                    "add a new migration instead of changing an applied one"
+                )
+        new: list[Migration] = []
+        for migration in wanted:
+            if migration.version in done:
+                continue
+            with conn.transaction():
+                if not migration.run_as_admin:
+                    conn.execute("SET LOCAL ROLE loglens_owner")
+                try:
+                    conn.execute(migration.sql_text.encode())
+                except psycopg.Error as exc:
+                    raise MigrationError(f"migration {migration.version:04d}_{migration.name} failed: {exc}") from exc
+                conn.execute("RESET ROLE")
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",
+                    (migration.version, migration.name, migration.checksum),
+                )
+            new.append(migration)
+        _grant_database_privileges(conn)
+        if analyst_statement_timeout_ms is not None:
+            conn.execute(
+                sql.SQL("ALTER ROLE loglens_analyst SET statement_timeout = {}").format(
+                    sql.Literal(f"{int(analyst_statement_timeout_ms)}ms")
+                )
+            )
+        return new
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+
+
+def _grant_database_privileges(conn: psycopg.Connection[Any]) -> None:
+    """Nobody but the owner and the writer gets temp tables: a read-only transaction still lets
+    its user write temp tables, so the analyst must not have them."""
+    db = sql.Identifier(str(conn.info.dbname))
+    for statement in (
+        "REVOKE TEMPORARY ON DATABASE {} FROM PUBLIC",
+        "GRANT CONNECT ON DATABASE {} TO loglens_writer, loglens_analyst",
+        "GRANT TEMPORARY, CREATE ON DATABASE {} TO loglens_owner",
+        "GRANT TEMPORARY ON DATABASE {} TO loglens_writer",
+    ):
+        conn.execute(sql.SQL(statement).format(db))
+
+
+def pending(conn: psycopg.Connection[Any]) -> list[Migration]:
+    done = {m.version for m in applied(conn)}
+    return [m for m in load_migrations() if m.version not in done]

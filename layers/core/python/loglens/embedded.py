@@ -210,11 +210,13 @@ class EmbeddedPostgres:
                 capture_output=True,
             )
             entry = pwd.getpwnam(SYSTEM_USER)
-        # The server user must traverse to its data directory and read the binaries.
-        for parent in [self.home, *self.home.parents]:
-            mode = parent.stat().st_mode
-            if mode & 0o011 != 0o011:
-                parent.chmod(mode | 0o011)
+        # The server user must traverse to its data directory and to the binaries (a venv inside a
+        # mkdtemp folder, mode 0700, would hide them): add only the search (x) bit on the way.
+        for leaf in (self.home, _bin_dir()):
+            for parent in [leaf, *leaf.parents]:
+                mode = parent.stat().st_mode
+                if mode & 0o011 != 0o011:
+                    parent.chmod(mode | 0o011)
         os.chown(self.pgdata, entry.pw_uid, entry.pw_gid)
         os.chown(pwfile, entry.pw_uid, entry.pw_gid)
 

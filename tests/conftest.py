@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,12 +20,14 @@ from loglens.database import prepare
 from loglens.db.connect import connect, with_database, with_user
 from loglens.settings import Settings
 
+from tests.aws_fakes import fake_aws  # noqa: F401 - a fixture for every test module
+
 TEMPLATE = "loglens_template"
 ROLE_PASSWORD = secrets.token_urlsafe(16)
 
 
 @pytest.fixture(scope="session")
-def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def pg_admin_url() -> Iterator[str]:
     """Superuser URL of the test server's `postgres` database."""
     external = os.environ.get("DATABASE_URL")
     if external:
@@ -32,13 +35,19 @@ def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         return
     from loglens.embedded import EmbeddedPostgres
 
-    home = tmp_path_factory.mktemp("embedded-pg")
-    server = EmbeddedPostgres(Path(home), _free_port(), fast=True)
+    # Not under pytest's basetemp: another pytest run on this machine prunes old basetemps, and
+    # PostgreSQL shuts down at once when its data directory's lock file disappears.
+    home = Path(tempfile.mkdtemp(prefix="loglens-test-pg-"))
+    server = EmbeddedPostgres(home, _free_port(), fast=True)
     server.start()
     try:
         yield server.url("postgres")
     finally:
-        server.destroy()
+        if os.environ.get("LOGLENS_TEST_KEEP_PG"):  # keep the cluster and its log for a post-mortem
+            server.stop()
+            print(f"\nembedded PostgreSQL kept in {home}")
+        else:
+            server.destroy()
 
 
 @pytest.fixture(scope="session")
@@ -70,8 +79,20 @@ def db_url(request: pytest.FixtureRequest, pg_admin_url: str, template_url: str)
     name = "t_" + re.sub(r"[^a-z0-9_]", "_", request.module.__name__.lower())[-50:]
     url = _fresh_database(pg_admin_url, template_url, name)
     yield url
-    with connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _drop_database(pg_admin_url, name)
+
+
+def _drop_database(pg_admin_url: str, name: str) -> None:
+    import psycopg
+
+    for attempt in range(3):
+        try:
+            with connect(pg_admin_url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return
+        except psycopg.OperationalError:
+            if attempt == 2:  # seen once under heavy load: the dropping connection itself was cut
+                raise
 
 
 @pytest.fixture
@@ -80,8 +101,7 @@ def fresh_db_url(request: pytest.FixtureRequest, pg_admin_url: str, template_url
     name = "f_" + re.sub(r"[^a-z0-9_]", "_", request.node.name.lower())[-40:] + "_" + secrets.token_hex(3)
     url = _fresh_database(pg_admin_url, template_url, name)
     yield url
-    with connect(pg_admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _drop_database(pg_admin_url, name)
 
 
 @pytest.fixture(scope="module")

@@ -43,6 +43,9 @@ class Settings(BaseModel):
     retention_days: int = Field(default=30, ge=1, le=3650, json_schema_extra={"env": "LOGLENS_RETENTION_DAYS"})
     accept_days_back: int = Field(default=30, ge=1, le=3650, json_schema_extra={"env": "LOGLENS_ACCEPT_DAYS_BACK"})
     accept_hours_ahead: int = Field(default=1, ge=0, le=48, json_schema_extra={"env": "LOGLENS_ACCEPT_HOURS_AHEAD"})
+    # Client addresses are personal data in many places: stored only when asked for.
+    record_source_ip: bool = Field(default=False, json_schema_extra={"env": "LOGLENS_RECORD_SOURCE_IP"})
+    cors_origin: str = Field(default="*", json_schema_extra={"env": "LOGLENS_CORS_ORIGIN"})
     analyst_statement_timeout_ms: int = Field(
         default=15_000, ge=100, le=600_000, json_schema_extra={"env": "LOGLENS_ANALYST_TIMEOUT_MS"}
     )

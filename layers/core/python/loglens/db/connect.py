@@ -7,6 +7,8 @@ RDS Proxy pins a client to one backend connection for as long as a prepared stat
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -44,3 +46,41 @@ def describe(url: str) -> str:
     params = conninfo_to_dict(url)
     host = params.get("host", "localhost")
     return f"{params.get('user', '?')}@{host}:{params.get('port', 5432)}/{params.get('dbname', '?')}"
+
+
+class ConnectionProvider:
+    """One connection kept across Lambda invocations (or loader iterations), reopened when broken.
+
+    `make_conninfo` is called for every new connection, so an IAM auth token (valid 15 minutes)
+    is fresh each time.
+    """
+
+    def __init__(self, make_conninfo: Callable[[], str], *, application: str = APPLICATION_NAME) -> None:
+        self._make = make_conninfo
+        self._application = application
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def get(self) -> psycopg.Connection[Any]:
+        conn = self._conn
+        if conn is None or conn.closed or conn.broken:
+            self.discard()
+            self._conn = conn = connect(self._make(), application=self._application, connect_timeout=10)
+        return conn
+
+    def discard(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                self._conn.close()
+            self._conn = None
+
+
+def rds_conninfo(
+    *, host: str, port: int, dbname: str, user: str, region: str, sslmode: str = "require", rds_client: Any = None
+) -> str:
+    """Connection string for RDS Proxy with an IAM auth token as the password (TLS required)."""
+    if rds_client is None:
+        import boto3
+
+        rds_client = boto3.client("rds", region_name=region)
+    token = rds_client.generate_db_auth_token(DBHostname=host, Port=port, DBUsername=user, Region=region)
+    return make_conninfo("", host=host, port=port, dbname=dbname, user=user, password=token, sslmode=sslmode)

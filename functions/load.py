@@ -1,0 +1,47 @@
+"""load Lambda: SQS-delivered S3 notifications of raw/ objects → COPY into PostgreSQL.
+
+All logic is in loglens.ingest (load, notifications); this module wires S3, RDS Proxy and
+Powertools to it. Failed objects are reported per SQS message so only they are retried,
+and after the queue's maxReceiveCount they move to the DLQ (`loglens replay --dlq` re-drives).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from loglens.aws import client, database_conninfo_factory, require
+from loglens.db.connect import ConnectionProvider
+from loglens.ingest.load import LoadResult
+from loglens.ingest.notifications import Loader
+from loglens.ingest.objects import S3ObjectStore
+from loglens.settings import Settings
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics(namespace="loglens")
+_loader: Loader | None = None
+
+
+def _record(result: LoadResult) -> None:
+    logger.info("object loaded", extra={"object": result.__dict__})
+    metrics.add_metric(name="RowsWritten", unit="Count", value=result.loaded)
+    metrics.add_metric(name="RowsDuplicate", unit="Count", value=result.duplicates)
+    metrics.add_metric(name="RowsRejected", unit="Count", value=result.rejected)
+
+
+def _build() -> Loader:
+    store = S3ObjectStore(require("RAW_BUCKET"), client("s3"))
+    connections = ConnectionProvider(database_conninfo_factory(), application="loglens-load")
+    return Loader(store, connections, Settings.from_env(), on_result=_record)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    global _loader
+    if _loader is None:
+        _loader = _build()
+    return _loader.handle(event)

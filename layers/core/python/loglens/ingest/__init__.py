@@ -1,0 +1,1 @@
+"""The ingest path: collect (HTTP → validated NDJSON → a sink) and load (raw objects → PostgreSQL)."""

@@ -1,0 +1,138 @@
+"""Where collect puts accepted lines: Amazon Data Firehose in AWS, a spool directory locally.
+
+Both take NDJSON lines and either accept all of them durably or raise SinkUnavailable, in
+which case collect answers 503 with Retry-After and the client resends (event ids make that
+idempotent).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import random
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from loglens.ingest.limits import MAX_FIREHOSE_BATCH_BYTES, MAX_FIREHOSE_BATCH_RECORDS, MAX_FIREHOSE_RECORD_BYTES
+
+
+class SinkUnavailable(RuntimeError):
+    def __init__(self, message: str, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Sink(Protocol):
+    def put(self, lines: Sequence[bytes]) -> None: ...
+
+
+def pack_records(lines: Sequence[bytes], limit: int = MAX_FIREHOSE_RECORD_BYTES) -> list[bytes]:
+    """Concatenate lines into Firehose records of at most `limit` bytes.
+
+    Firehose bills and throttles per record (rounded up to 5 KB), and its S3 output is just the
+    records' bytes in order, so whole NDJSON lines packed together arrive intact and cheaper.
+    """
+    records: list[bytes] = []
+    current: list[bytes] = []
+    size = 0
+    for line in lines:
+        if len(line) > limit:
+            raise ValueError(f"a line of {len(line)} bytes cannot fit in a Firehose record")
+        if size + len(line) > limit and current:
+            records.append(b"".join(current))
+            current, size = [], 0
+        current.append(line)
+        size += len(line)
+    if current:
+        records.append(b"".join(current))
+    return records
+
+
+def batches(records: Sequence[bytes]) -> list[list[bytes]]:
+    """Group records into PutRecordBatch calls: at most 500 records and 4 MiB each."""
+    out: list[list[bytes]] = []
+    current: list[bytes] = []
+    size = 0
+    for record in records:
+        if current and (len(current) >= MAX_FIREHOSE_BATCH_RECORDS or size + len(record) > MAX_FIREHOSE_BATCH_BYTES):
+            out.append(current)
+            current, size = [], 0
+        current.append(record)
+        size += len(record)
+    if current:
+        out.append(current)
+    return out
+
+
+@dataclass
+class FirehoseSink:
+    """PutRecordBatch with retries of only the failed entries, with exponential backoff and jitter."""
+
+    stream_name: str
+    client: Any  # a boto3 Firehose client
+    attempts: int = 4
+    base_delay: float = 0.1
+    sleep: Callable[[float], None] = time.sleep
+
+    def put(self, lines: Sequence[bytes]) -> None:
+        for batch in batches(pack_records(lines)):
+            self._put_batch(batch)
+
+    def _put_batch(self, records: list[bytes]) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        pending = records
+        last_error = ""
+        for attempt in range(self.attempts):
+            if attempt:
+                self.sleep(random.uniform(0, self.base_delay * 2**attempt))  # noqa: S311 - jitter, not crypto
+            try:
+                response = self.client.put_record_batch(
+                    DeliveryStreamName=self.stream_name, Records=[{"Data": r} for r in pending]
+                )
+            except (ClientError, BotoCoreError) as exc:
+                last_error = str(exc)
+                continue
+            if not response.get("FailedPutCount"):
+                return
+            results = response.get("RequestResponses", [])
+            failed = [rec for rec, res in zip(pending, results, strict=True) if res.get("ErrorCode")]
+            codes = {res.get("ErrorCode") for res in results if res.get("ErrorCode")}
+            last_error = f"{len(failed)} of {len(pending)} records refused ({', '.join(sorted(map(str, codes)))})"
+            pending = failed
+        raise SinkUnavailable(f"Firehose did not accept the records after {self.attempts} attempts: {last_error}")
+
+
+@dataclass
+class SpoolSink:
+    """The local stand-in for Firehose → S3: one gzip NDJSON object per call under raw/, plus a
+    notification file, as S3 would send an event to the load queue."""
+
+    root: Path
+
+    def put(self, lines: Sequence[bytes]) -> None:
+        if not lines:
+            return
+        now = datetime.now(UTC)
+        key = f"raw/{now:%Y/%m/%d/%H}/loglens-local-{now:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:12]}.gz"
+        try:
+            write_atomic(self.root / key, gzip.compress(b"".join(lines), compresslevel=1))
+            write_atomic(self.root / "queue" / f"{now:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.key", key.encode())
+        except OSError as exc:
+            raise SinkUnavailable(f"local spool is not writable: {exc}", retry_after=1) from exc
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write via a temporary file, fsync and rename, so a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)

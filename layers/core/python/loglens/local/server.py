@@ -1,0 +1,141 @@
+"""The local API Gateway: HTTP on 127.0.0.1 turned into REST proxy events for the same handlers.
+
+Like the deployed API: routes that need an API key answer 403 {"message": "Forbidden"}
+without a matching `x-api-key`; bodies are passed base64-encoded (the deployed API declares
+every media type binary, so gzip and protobuf arrive intact).
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from loglens.ingest.limits import MAX_BODY_BYTES
+
+log = logging.getLogger(__name__)
+EventHandler = Callable[[dict[str, Any]], dict[str, Any]]
+LOCAL_API_KEY_ID = "local-dev-key"
+
+
+@dataclass
+class Route:
+    handler: EventHandler
+    api_key_required: bool = True
+
+
+@dataclass
+class LocalApi:
+    api_key: str
+    routes: dict[str, Route] = field(default_factory=dict)
+
+    def add(self, path: str, handler: EventHandler, *, api_key_required: bool = True) -> None:
+        self.routes[path] = Route(handler, api_key_required)
+
+    def dispatch(
+        self, method: str, target: str, headers: dict[str, str], body: bytes, client_ip: str
+    ) -> dict[str, Any]:
+        parts = urlsplit(target)
+        path = parts.path.rstrip("/") or "/"
+        route = self.routes.get(path)
+        if route is None:
+            return _json(404, {"message": "Missing Authentication Token"})  # what API Gateway says
+        if route.api_key_required and not hmac.compare_digest(
+            headers.get("x-api-key", "").encode(), self.api_key.encode()
+        ):
+            return _json(403, {"message": "Forbidden"})
+        event = {
+            "version": "1.0",
+            "resource": path,
+            "path": path,
+            "httpMethod": method,
+            "headers": headers,
+            "multiValueHeaders": {k: [v] for k, v in headers.items()},
+            "queryStringParameters": dict(parse_qsl(parts.query)) or None,
+            "body": base64.b64encode(body).decode() if body else None,
+            "isBase64Encoded": bool(body),
+            "requestContext": {
+                "requestId": str(uuid.uuid4()),
+                "httpMethod": method,
+                "resourcePath": path,
+                "stage": "local",
+                "identity": {"sourceIp": client_ip, "apiKeyId": LOCAL_API_KEY_ID if route.api_key_required else None},
+            },
+        }
+        try:
+            return route.handler(event)
+        except Exception:
+            log.exception("handler for %s failed", path)
+            return _json(500, {"message": "Internal server error"})
+
+
+def _json(status: int, body: Any) -> dict[str, Any]:
+    return {"statusCode": status, "headers": {"Content-Type": "application/json"}, "body": json.dumps(body)}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY_BYTES * 2:
+            # Refuse without reading a huge body; the connection is closed after the answer.
+            self.close_connection = True
+            self._send(_json(413, {"error": f"body is {length} bytes; the limit is {MAX_BODY_BYTES}"}))
+            return
+        body = self.rfile.read(length) if length else b""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        response = self.server.api.dispatch(self.command, self.path, headers, body, self.client_address[0])
+        self._send(response)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_OPTIONS = _serve
+
+    def _send(self, response: dict[str, Any]) -> None:
+        raw = response.get("body") or ""
+        data = base64.b64decode(raw) if response.get("isBase64Encoded") else str(raw).encode()
+        self.send_response(int(response.get("statusCode", 500)))
+        for key, value in (response.get("headers") or {}).items():
+            self.send_header(key, str(value))
+        self.send_header("Content-Length", str(len(data)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug("%s %s", self.address_string(), format % args)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], api: LocalApi) -> None:
+        super().__init__(address, _Handler)
+        self.api = api
+
+
+class LocalHttpServer:
+    def __init__(self, api: LocalApi, port: int, host: str = "127.0.0.1") -> None:
+        self._server = _Server((host, port), api)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="loglens-http", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -1,0 +1,87 @@
+"""`loglens dev`: the whole system on one machine, wired from the same core pieces as the Lambdas.
+
+HTTP (API Gateway) → CollectApi → SpoolSink (Firehose → S3) → queue files (S3 → SQS) →
+SpoolConsumer → Loader (load Lambda) → PostgreSQL (embedded, or DATABASE_URL).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from loglens.database import admin_url, embedded, prepare
+from loglens.db.connect import ConnectionProvider
+from loglens.ingest.collect import CollectApi, CollectService
+from loglens.ingest.notifications import Loader
+from loglens.ingest.objects import LocalObjectStore
+from loglens.ingest.sinks import SpoolSink
+from loglens.local.server import LocalApi, LocalHttpServer
+from loglens.local.spool import SpoolConsumer
+from loglens.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def local_api_key(settings: Settings) -> str:
+    """LOGLENS_API_KEY when set; else a key generated once and kept in LOGLENS_HOME/api-key (0600)."""
+    given = os.environ.get("LOGLENS_API_KEY")
+    if given:
+        return given
+    path = settings.home / "api-key"
+    if path.exists():
+        return path.read_text().strip()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    key = "llk_" + secrets.token_urlsafe(24)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key + "\n")
+    return key
+
+
+@dataclass
+class LocalStack:
+    settings: Settings
+    port: int
+    api_key: str
+    server: LocalHttpServer | None = None
+    consumer: SpoolConsumer | None = None
+    _stopped: list[object] = field(default_factory=list)
+
+    @property
+    def spool(self) -> Path:
+        return self.settings.home / "spool"
+
+    def start(self) -> str:
+        url = admin_url(self.settings)
+        prepare(url, self.settings)
+        writer_url = os.environ.get("LOGLENS_WRITER_DATABASE_URL") or url
+        if not self.settings.database_url:
+            server = embedded(self.settings)
+            server.set_role_passwords(url)
+            writer_url = server.role_url("loglens_writer")
+        collect = CollectApi(
+            CollectService(SpoolSink(self.spool), self.settings), cors_origin=self.settings.cors_origin
+        )
+        api = LocalApi(self.api_key)
+        for path in ("/api/v1/logs", "/api/v1/logs/batch", "/otlp/v1/logs"):
+            api.add(path, collect.handle)
+        api.add("/api/v1/health", collect.handle, api_key_required=False)
+        loader = Loader(
+            LocalObjectStore(self.spool),
+            ConnectionProvider(lambda: writer_url, application="loglens-load"),
+            self.settings,
+        )
+        self.server = LocalHttpServer(api, self.port)  # binds first: a busy port fails before anything starts
+        self.consumer = SpoolConsumer(self.spool, loader)
+        self.consumer.start()
+        self.server.start()
+        return self.server.url
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+        if self.consumer is not None:
+            self.consumer.stop()

@@ -12,6 +12,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from loglens.aws import client, require
 from loglens.ingest.collect import CollectApi, CollectService
+from loglens.ingest.privacy import redactor_from_env
 from loglens.ingest.sinks import FirehoseSink
 from loglens.settings import Settings
 
@@ -24,7 +25,8 @@ _api: CollectApi | None = None
 def _build() -> CollectApi:
     settings = Settings.from_env()
     sink = FirehoseSink(require("FIREHOSE_STREAM_NAME"), client("firehose"))
-    return CollectApi(CollectService(sink, settings, metrics=metrics), cors_origin=settings.cors_origin)
+    service = CollectService(sink, settings, redactor=redactor_from_env(), metrics=metrics)
+    return CollectApi(service, cors_origin=settings.cors_origin)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

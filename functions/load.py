@@ -16,6 +16,7 @@ from loglens.db.connect import ConnectionProvider
 from loglens.ingest.load import LoadResult
 from loglens.ingest.notifications import Loader
 from loglens.ingest.objects import S3ObjectStore
+from loglens.ingest.privacy import count_metrics, redactor_from_env
 from loglens.settings import Settings
 
 logger = Logger()
@@ -29,12 +30,13 @@ def _record(result: LoadResult) -> None:
     metrics.add_metric(name="RowsWritten", unit="Count", value=result.loaded)
     metrics.add_metric(name="RowsDuplicate", unit="Count", value=result.duplicates)
     metrics.add_metric(name="RowsRejected", unit="Count", value=result.rejected)
+    count_metrics(metrics, result.redactions)
 
 
 def _build() -> Loader:
     store = S3ObjectStore(require("RAW_BUCKET"), client("s3"))
     connections = ConnectionProvider(database_conninfo_factory(), application="loglens-load")
-    return Loader(store, connections, Settings.from_env(), on_result=_record)
+    return Loader(store, connections, Settings.from_env(), redactor=redactor_from_env(), on_result=_record)
 
 
 @logger.inject_lambda_context

@@ -14,6 +14,7 @@ limit; 415 for a content type or encoding we do not read; 503 with Retry-After w
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from loglens import __version__
 from loglens.ingest import otlp
 from loglens.ingest.envelope import to_line
 from loglens.ingest.limits import MAX_BATCH_RECORDS, MAX_FIREHOSE_RECORD_BYTES
+from loglens.ingest.privacy import Redactor, count_metrics, redact
 from loglens.ingest.request import HttpError, decode_body, media_type, parse_json, raw_body
 from loglens.ingest.sinks import Sink, SinkUnavailable
 from loglens.record import IngestContext, Source
@@ -35,10 +37,6 @@ OTLP_TYPES = ("application/json", "application/x-protobuf")
 
 class Metrics(Protocol):
     def add_metric(self, name: str, unit: Any, value: float) -> None: ...
-
-
-class Redactor(Protocol):
-    def redact_record(self, record: dict[str, Any]) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -64,10 +62,9 @@ class CollectService:
         lines: list[bytes] = []
         rejected = list(result.rejected)
         positions = _accepted_positions(len(items), rejected)
+        redactions: Counter[str] = Counter()
         for position, record in zip(positions, result.accepted, strict=True):
-            if self.redactor is not None:
-                # The model's field dict is redacted in place: no copy of every record on the hot path.
-                self.redactor.redact_record(record.__dict__)
+            redact(self.redactor, record, redactions)
             line = to_line(record)
             if len(line) > MAX_FIREHOSE_RECORD_BYTES:
                 rejected.append(
@@ -80,14 +77,11 @@ class CollectService:
         if lines:
             self.sink.put(lines)  # raises SinkUnavailable: nothing is acknowledged unless durable
         rejected.sort(key=lambda r: r.index)
-        self._count(len(lines), len(rejected), ctx.source)
+        if self.metrics is not None:
+            self.metrics.add_metric(name="RecordsAccepted", unit="Count", value=len(lines))
+            self.metrics.add_metric(name="RecordsRejected", unit="Count", value=len(rejected))
+            count_metrics(self.metrics, redactions)
         return Outcome(len(lines), rejected)
-
-    def _count(self, accepted: int, rejected: int, source: Source) -> None:
-        if self.metrics is None:
-            return
-        self.metrics.add_metric(name="RecordsAccepted", unit="Count", value=accepted)
-        self.metrics.add_metric(name="RecordsRejected", unit="Count", value=rejected)
 
 
 def _accepted_positions(total: int, rejected: Sequence[Rejection]) -> list[int]:

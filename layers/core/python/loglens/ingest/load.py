@@ -13,6 +13,7 @@ import gzip
 import io
 import json
 import zlib
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, Final
@@ -23,6 +24,7 @@ from pydantic import ValidationError
 from loglens.ingest import firelens
 from loglens.ingest.envelope import MARKER, is_envelope
 from loglens.ingest.objects import ObjectInfo, ObjectStore
+from loglens.ingest.privacy import Redactor, redact
 from loglens.ingest.write import write_batch
 from loglens.record import IngestContext, LogRecord, Source
 from loglens.settings import Settings
@@ -41,6 +43,7 @@ class LoadResult:
     loaded: int = 0
     duplicates: int = 0
     rejected: int = 0
+    redactions: Counter[str] = field(default_factory=Counter)
     skipped: bool = False  # already loaded earlier
     rejected_key: str | None = None
 
@@ -56,10 +59,6 @@ class _Rejected:
 
 def rejected_key(key: str) -> str:
     return REJECTED_PREFIX + key.removeprefix(RAW_PREFIX) + ".rejected.ndjson.gz"
-
-
-class Redactor:  # the shape the loader needs; the real one is loglens.redact.Redactor
-    def redact_record(self, record: dict[str, Any]) -> Any: ...
 
 
 def load_object(
@@ -83,7 +82,7 @@ def load_object(
         rejected = _Rejected()
         seen: set[tuple[Any, Any]] = set()
         chunk: list[LogRecord] = []
-        for record in _records(store, info, settings, rejected, redactor):
+        for record in _records(store, info, settings, rejected, redactor, result.redactions):
             chunk.append(record)
             if len(chunk) >= chunk_rows:
                 _flush(conn, chunk, seen, result)
@@ -112,7 +111,12 @@ def _flush(
 
 
 def _records(
-    store: ObjectStore, info: ObjectInfo, settings: Settings, rejected: _Rejected, redactor: Redactor | None
+    store: ObjectStore,
+    info: ObjectInfo,
+    settings: Settings,
+    rejected: _Rejected,
+    redactor: Redactor | None,
+    redactions: Counter[str],
 ) -> Iterator[LogRecord]:
     trusted = IngestContext(source=Source.API, received_at=info.last_modified, window=settings.window, trusted=True)
     from_ecs = IngestContext(source=Source.FIRELENS, received_at=info.last_modified, window=settings.window)
@@ -138,8 +142,8 @@ def _records(
                 info.key, number, describe_errors(exc, data), json.dumps(data, ensure_ascii=False, default=str)
             )
             continue
-        if redactor is not None and ctx is from_ecs:  # collect already redacted its records
-            redactor.redact_record(record.__dict__)
+        if ctx is from_ecs:  # collect already redacted its own records
+            redact(redactor, record, redactions)
         yield record
 
 

@@ -19,8 +19,9 @@ from urllib.parse import unquote_plus
 import psycopg
 
 from loglens.db.connect import ConnectionProvider
-from loglens.ingest.load import RAW_PREFIX, LoadResult, Redactor, load_object
+from loglens.ingest.load import RAW_PREFIX, LoadResult, load_object
 from loglens.ingest.objects import ObjectMissing, ObjectStore
+from loglens.ingest.privacy import Redactor
 from loglens.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -24,6 +24,7 @@ from loglens.ingest.limits import MAX_BODY_BYTES
 log = logging.getLogger(__name__)
 EventHandler = Callable[[dict[str, Any]], dict[str, Any]]
 LOCAL_API_KEY_ID = "local-dev-key"
+_DRAIN_LIMIT = 64 * 1024 * 1024
 
 
 @dataclass
@@ -88,7 +89,14 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY_BYTES * 2:
-            # Refuse without reading a huge body; the connection is closed after the answer.
+            # Too big for any route. Read (and drop) up to a bound so the client sees the answer
+            # rather than a broken pipe, then close the connection.
+            remaining = min(length, _DRAIN_LIMIT)
+            while remaining > 0:
+                chunk = self.rfile.read(min(remaining, 1024 * 1024))
+                if not chunk:
+                    break
+                remaining -= len(chunk)
             self.close_connection = True
             self._send(_json(413, {"error": f"body is {length} bytes; the limit is {MAX_BODY_BYTES}"}))
             return

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from loglens.database import admin_url, embedded, prepare
@@ -17,6 +17,7 @@ from loglens.db.connect import ConnectionProvider
 from loglens.ingest.collect import CollectApi, CollectService
 from loglens.ingest.notifications import Loader
 from loglens.ingest.objects import LocalObjectStore
+from loglens.ingest.privacy import redactor_from_env
 from loglens.ingest.sinks import SpoolSink
 from loglens.local.server import LocalApi, LocalHttpServer
 from loglens.local.spool import SpoolConsumer
@@ -48,13 +49,15 @@ class LocalStack:
     api_key: str
     server: LocalHttpServer | None = None
     consumer: SpoolConsumer | None = None
-    _stopped: list[object] = field(default_factory=list)
+    _started_db: bool = False
 
     @property
     def spool(self) -> Path:
         return self.settings.home / "spool"
 
     def start(self) -> str:
+        if not self.settings.database_url:
+            self._started_db = not embedded(self.settings).is_running()
         url = admin_url(self.settings)
         prepare(url, self.settings)
         writer_url = os.environ.get("LOGLENS_WRITER_DATABASE_URL") or url
@@ -62,8 +65,10 @@ class LocalStack:
             server = embedded(self.settings)
             server.set_role_passwords(url)
             writer_url = server.role_url("loglens_writer")
+        redactor = redactor_from_env()
         collect = CollectApi(
-            CollectService(SpoolSink(self.spool), self.settings), cors_origin=self.settings.cors_origin
+            CollectService(SpoolSink(self.spool), self.settings, redactor=redactor),
+            cors_origin=self.settings.cors_origin,
         )
         api = LocalApi(self.api_key)
         for path in ("/api/v1/logs", "/api/v1/logs/batch", "/otlp/v1/logs"):
@@ -73,6 +78,7 @@ class LocalStack:
             LocalObjectStore(self.spool),
             ConnectionProvider(lambda: writer_url, application="loglens-load"),
             self.settings,
+            redactor=redactor,
         )
         self.server = LocalHttpServer(api, self.port)  # binds first: a busy port fails before anything starts
         self.consumer = SpoolConsumer(self.spool, loader)
@@ -85,3 +91,5 @@ class LocalStack:
             self.server.stop()
         if self.consumer is not None:
             self.consumer.stop()
+        if self._started_db:  # leave a server we found running as it was
+            embedded(self.settings).stop()

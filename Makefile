@@ -5,16 +5,20 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+JS := clients/javascript
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_HOME := $(CURDIR)/build/cdk-home
 
-.PHONY: dev test lint typecheck pytest bench clean
+.PHONY: dev test lint typecheck pytest test-python-client test-js bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml clients/python/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -qq --upgrade pip
-	$(BIN)/python -m pip install -qq -e '.[dev]'
+	$(BIN)/python -m pip install -qq -e '.[dev]' -e clients/python
 	touch $@
+
+$(JS)/node_modules/.package-lock.json: $(JS)/package-lock.json
+	cd $(JS) && npm ci --no-audit --no-fund
 
 dev: $(STAMP)
 	$(BIN)/loglens dev
@@ -24,11 +28,19 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
+	cd clients/python && ../../$(BIN)/mypy log_collector
 
 pytest: $(STAMP)
 	$(BIN)/pytest
 
-test: lint typecheck pytest
+# The client has its own pytest configuration (import mode, timeouts), so it runs on its own.
+test-python-client: $(STAMP)
+	cd clients/python && ../../$(BIN)/pytest -q
+
+test-js: $(JS)/node_modules/.package-lock.json
+	cd $(JS) && npm test
+
+test: lint typecheck pytest test-python-client test-js
 
 clean:
-	rm -rf $(VENV) build cdk.out .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) build cdk.out .mypy_cache .ruff_cache .pytest_cache $(JS)/node_modules $(JS)/dist

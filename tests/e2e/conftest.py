@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from loglens.db.connect import connect
 
 REPO = Path(__file__).resolve().parents[2]
@@ -56,11 +55,20 @@ def free_port() -> int:
 
 
 def start_dev(db_url: str, home: Path, port: int, extra_env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    env = {**os.environ, "DATABASE_URL": db_url, "LOGLENS_HOME": str(home), "LOGLENS_API_KEY": API_KEY,
-           **(extra_env or {})}
+    env = {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "LOGLENS_HOME": str(home),
+        "LOGLENS_API_KEY": API_KEY,
+        **(extra_env or {}),
+    }
     process = subprocess.Popen(
         [sys.executable, "-m", "loglens", "dev", "--port", str(port)],
-        env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -11,11 +11,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from loglens.db.connect import connect
+
 from tests.e2e.conftest import LocalStack
 
 
-def post(stack: LocalStack, path: str, body: bytes | dict[str, Any], *, key: str | None = "default",
-         headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+def post(
+    stack: LocalStack,
+    path: str,
+    body: bytes | dict[str, Any],
+    *,
+    key: str | None = "default",
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, str], bytes]:
     parts = urlsplit(stack.url)
     data = json.dumps(body).encode() if isinstance(body, dict) else body
     all_headers = {"Content-Type": "application/json", **(headers or {})}
@@ -31,8 +38,14 @@ def post(stack: LocalStack, path: str, body: bytes | dict[str, Any], *, key: str
 
 
 def record(service: str, i: int, **extra: Any) -> dict[str, Any]:
-    return {"timestamp": datetime.now(UTC).isoformat(), "level": "INFO", "service": service,
-            "message": f"event {i}", "event_id": str(uuid.uuid4()), **extra}
+    return {
+        "timestamp": datetime.now(UTC).isoformat(),
+        "level": "INFO",
+        "service": service,
+        "message": f"event {i}",
+        "event_id": str(uuid.uuid4()),
+        **extra,
+    }
 
 
 def test_api_key_is_required(stack: LocalStack, unique_service: str) -> None:
@@ -45,20 +58,23 @@ def test_single_and_batch_records_arrive_once(stack: LocalStack, unique_service:
     status, _, body = post(stack, "/api/v1/logs", record(unique_service, 0))
     assert (status, json.loads(body)) == (200, {"accepted": 1, "rejected": []})
     batch = {"logs": [record(unique_service, i) for i in range(1, 101)]}
-    status, _, body = post(stack, "/api/v1/logs/batch", gzip.compress(json.dumps(batch).encode()),
-                           headers={"Content-Encoding": "gzip"})
+    status, _, body = post(
+        stack, "/api/v1/logs/batch", gzip.compress(json.dumps(batch).encode()), headers={"Content-Encoding": "gzip"}
+    )
     assert (status, json.loads(body)) == (200, {"accepted": 100, "rejected": []})
     assert stack.wait_for_rows(f"service = '{unique_service}'", 101) == 101
     with connect(stack.db_url) as conn:
-        key_ids = conn.execute("SELECT DISTINCT api_key_id, source FROM logs WHERE service = %s",
-                               (unique_service,)).fetchall()
+        key_ids = conn.execute(
+            "SELECT DISTINCT api_key_id, source FROM logs WHERE service = %s", (unique_service,)
+        ).fetchall()
     assert key_ids == [("local-dev-key", "api")]
 
 
 def test_ten_thousand_records_in_one_batch(stack: LocalStack, unique_service: str) -> None:
     batch = {"logs": [record(unique_service, i, user_id=f"u{i % 97}") for i in range(10_000)]}
-    status, _, body = post(stack, "/api/v1/logs/batch", gzip.compress(json.dumps(batch).encode()),
-                           headers={"Content-Encoding": "gzip"})
+    status, _, body = post(
+        stack, "/api/v1/logs/batch", gzip.compress(json.dumps(batch).encode()), headers={"Content-Encoding": "gzip"}
+    )
     assert (status, json.loads(body)["accepted"]) == (200, 10_000)
     assert stack.wait_for_rows(f"service = '{unique_service}'", 10_000, timeout=60) == 10_000
 

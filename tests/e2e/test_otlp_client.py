@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from loglens.db.connect import connect
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
@@ -11,15 +12,15 @@ from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
-from loglens.db.connect import connect
 from tests.e2e.conftest import LocalStack
 
 
 def test_sdk_exporter_records_arrive_with_level_service_trace_and_attributes(
     stack: LocalStack, unique_service: str
 ) -> None:
-    resource = Resource.create({"service.name": unique_service, "deployment.environment.name": "staging",
-                                "host.name": "worker-7"})
+    resource = Resource.create(
+        {"service.name": unique_service, "deployment.environment.name": "staging", "host.name": "worker-7"}
+    )
     provider = LoggerProvider(resource=resource)
     exporter = OTLPLogExporter(endpoint=f"{stack.url}/otlp/v1/logs", headers={"x-api-key": stack.api_key})
     provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
@@ -54,4 +55,4 @@ def test_sdk_exporter_records_arrive_with_level_service_trace_and_attributes(
         ("retrying payment", "INFO", "staging", trace_id, span_id, None, "otlp", None, "worker-7"),
         ("outside any span", "WARN", "staging", None, None, None, "otlp", None, "worker-7"),
     ]
-    assert trace.INVALID_SPAN_ID != context.span_id
+    assert context.span_id != trace.INVALID_SPAN_ID

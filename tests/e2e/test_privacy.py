@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime
 
 from loglens.db.connect import connect
+
 from tests.e2e.conftest import LocalStack
 from tests.e2e.test_local_ingest import post
 
@@ -23,21 +24,37 @@ SECRETS = [
 def test_a_batch_full_of_secrets_is_stored_without_them(stack: LocalStack, unique_service: str) -> None:
     now = datetime.now(UTC).isoformat()
     logs = [
-        {"timestamp": now, "level": "ERROR", "service": unique_service, "event_id": str(uuid.uuid4()),
-         "message": f"charge failed for {SECRETS[0]} card {SECRETS[1]} password={SECRETS[2]}",
-         "stack_trace": f"Traceback...\n  File \"pay.py\", line 3\nAuthError: key {SECRETS[3]} rejected",
-         "user_id": SECRETS[0],
-         "metadata": {"request": {"headers": {"Authorization": f"Bearer {SECRETS[4]}"}},
-                      "api_key": SECRETS[5], "order_id": "4111111111111112", "trace": "0af7651916cd43dd8448eb211c80319c"}},
-        {"timestamp": now, "level": "INFO", "service": unique_service, "event_id": str(uuid.uuid4()),
-         "message": "nothing to hide here: order 4111111111111112 version 1.2.3"},
+        {
+            "timestamp": now,
+            "level": "ERROR",
+            "service": unique_service,
+            "event_id": str(uuid.uuid4()),
+            "message": f"charge failed for {SECRETS[0]} card {SECRETS[1]} password={SECRETS[2]}",
+            "stack_trace": f'Traceback...\n  File "pay.py", line 3\nAuthError: key {SECRETS[3]} rejected',
+            "user_id": SECRETS[0],
+            "metadata": {
+                "request": {"headers": {"Authorization": f"Bearer {SECRETS[4]}"}},
+                "api_key": SECRETS[5],
+                "order_id": "4111111111111112",
+                "trace": "0af7651916cd43dd8448eb211c80319c",
+            },
+        },
+        {
+            "timestamp": now,
+            "level": "INFO",
+            "service": unique_service,
+            "event_id": str(uuid.uuid4()),
+            "message": "nothing to hide here: order 4111111111111112 version 1.2.3",
+        },
     ]
     status, _, body = post(stack, "/api/v1/logs/batch", {"logs": logs})
     assert (status, json.loads(body)["accepted"]) == (200, 2)
     assert stack.wait_for_rows(f"service = '{unique_service}'", 2) == 2
     with connect(stack.db_url) as conn:
-        rows = conn.execute("SELECT to_jsonb(l)::text, metadata->'redactions' FROM logs l WHERE service = %s "
-                            "ORDER BY level", (unique_service,)).fetchall()
+        rows = conn.execute(
+            "SELECT to_jsonb(l)::text, metadata->'redactions' FROM logs l WHERE service = %s ORDER BY level",
+            (unique_service,),
+        ).fetchall()
     stored = " ".join(row[0] for row in rows)
     for secret in SECRETS:
         assert secret not in stored, secret

@@ -25,6 +25,13 @@ log = logging.getLogger(__name__)
 EventHandler = Callable[[dict[str, Any]], dict[str, Any]]
 LOCAL_API_KEY_ID = "local-dev-key"
 _DRAIN_LIMIT = 64 * 1024 * 1024
+# The same preflight answer the deployed API's CORS configuration gives.
+CORS_PREFLIGHT_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET,POST,OPTIONS",
+    "Access-Control-Allow-Headers": "content-type,content-encoding,x-api-key",
+    "Access-Control-Max-Age": "600",
+}
 
 
 @dataclass
@@ -49,6 +56,8 @@ class LocalApi:
         route = self.routes.get(path)
         if route is None:
             return _json(404, {"message": "Missing Authentication Token"})  # what API Gateway says
+        if method == "OPTIONS":  # CORS preflight, answered by API Gateway itself (no key, no Lambda)
+            return {"statusCode": 204, "headers": dict(CORS_PREFLIGHT_HEADERS), "body": ""}
         if route.api_key_required and not hmac.compare_digest(
             headers.get("x-api-key", "").encode(), self.api_key.encode()
         ):

@@ -10,6 +10,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from loglens.aws import client, require
 from loglens.ingest.collect import CollectApi, CollectService
 from loglens.ingest.privacy import redactor_from_env

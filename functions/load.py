@@ -11,6 +11,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from loglens.aws import client, database_conninfo_factory, require
 from loglens.db.connect import ConnectionProvider
 from loglens.ingest.load import LoadResult

@@ -16,10 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from loglens.database import prepare
 from loglens.db.connect import connect, with_database, with_user
 from loglens.settings import Settings
-
 from tests.aws_fakes import fake_aws  # noqa: F401 - a fixture for every test module
 
 TEMPLATE = "loglens_template"

@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
-from loglens.record import LOG_COLUMNS, AcceptanceWindow, IngestContext, LogRecord, Source
 from psycopg import sql
 from psycopg.types.json import Jsonb
+
+from loglens.record import LOG_COLUMNS, AcceptanceWindow, IngestContext, LogRecord, Source
 
 _WIDE_OPEN = AcceptanceWindow(back=timedelta(days=3650), ahead=timedelta(days=3650))  # tests place rows anywhere
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
 from loglens.db.connect import connect
 
 REPO = Path(__file__).resolve().parents[2]

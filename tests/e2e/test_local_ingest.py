@@ -11,7 +11,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from loglens.db.connect import connect
-
 from tests.e2e.conftest import LocalStack
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-from loglens.db.connect import connect
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
@@ -12,6 +11,7 @@ from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
+from loglens.db.connect import connect
 from tests.e2e.conftest import LocalStack
 
 

@@ -7,7 +7,6 @@ import uuid
 from datetime import UTC, datetime
 
 from loglens.db.connect import connect
-
 from tests.e2e.conftest import LocalStack
 from tests.e2e.test_local_ingest import post
 

@@ -10,12 +10,12 @@ from typing import Any
 
 import psycopg
 import pytest
+
 from loglens.db.connect import ConnectionProvider, connect
 from loglens.ingest.load import rejected_key
 from loglens.ingest.notifications import Loader, ObjectRef
 from loglens.ingest.objects import S3ObjectStore
 from loglens.settings import Settings
-
 from tests.aws_fakes import BUCKET, STREAM, FakeAws
 from tests.events import api_event, response_json, s3_event, sqs_event
 

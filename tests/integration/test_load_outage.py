@@ -45,9 +45,19 @@ def own_server() -> Iterator[EmbeddedPostgres]:
 def _lines(n: int, service: str) -> bytes:
     now = datetime.now(UTC)
     return b"".join(
-        json.dumps({"_loglens": 1, "event_id": f"00000000-0000-4000-8000-{i:012d}", "source": "api",
-                    "received_at": now.isoformat(), "timestamp": (now - timedelta(milliseconds=i)).isoformat(),
-                    "level": "INFO", "service": service, "message": f"row {i}", "metadata": {"i": i}}).encode()
+        json.dumps(
+            {
+                "_loglens": 1,
+                "event_id": f"00000000-0000-4000-8000-{i:012d}",
+                "source": "api",
+                "received_at": now.isoformat(),
+                "timestamp": (now - timedelta(milliseconds=i)).isoformat(),
+                "level": "INFO",
+                "service": service,
+                "message": f"row {i}",
+                "metadata": {"i": i},
+            }
+        ).encode()
         + b"\n"
         for i in range(n)
     )
@@ -103,8 +113,9 @@ def test_server_killed_mid_copy_then_restarted(own_server: EmbeddedPostgres) -> 
 def test_spool_keeps_accepted_logs_while_the_database_is_down(own_server: EmbeddedPostgres) -> None:
     root = Path(tempfile.mkdtemp(prefix="loglens-outage-spool-"))
     url = own_server.url()
-    consumer = SpoolConsumer(root, Loader(LocalObjectStore(root), ConnectionProvider(lambda: url),
-                                          Settings.from_env({})))
+    consumer = SpoolConsumer(
+        root, Loader(LocalObjectStore(root), ConnectionProvider(lambda: url), Settings.from_env({}))
+    )
     own_server.stop()
     lines = _lines(70, "spooled").splitlines(keepends=True)
     SpoolSink(root).put(lines[:50])  # collect answered 200 for these...

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+
 from loglens.db.connect import connect, with_database
 from loglens.db.migrate import MigrationError, applied, load_migrations, migrate
 

@@ -6,10 +6,10 @@ import threading
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+
 from loglens.db.connect import connect
 from loglens.partitions import ensure_partitions, list_partitions, partition_name, periods
 from loglens.settings import Granularity
-
 from tests.factories import insert_records, make_record
 
 

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
+
 from loglens.db.connect import connect
 from loglens.partitions import list_partitions
 from loglens.record import LOG_COLUMNS, column_sql_types
-
 from tests.factories import insert_records, make_record
 
 _PG_TYPE_NAMES = {"timestamptz": "timestamp with time zone"}

@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+
 from loglens.ingest.collect import CollectApi, CollectService
 from loglens.ingest.limits import MAX_BODY_BYTES, MAX_FIREHOSE_BATCH_RECORDS
 from loglens.ingest.sinks import FirehoseSink, pack_records
 from loglens.settings import Settings
-
 from tests.aws_fakes import STREAM, FakeAws
 from tests.events import api_event, response_json
 

@@ -8,6 +8,7 @@ from ipaddress import IPv4Address
 from typing import Any
 
 import pytest
+
 from loglens.record import (
     LOG_COLUMNS,
     METADATA_MAX_BYTES,

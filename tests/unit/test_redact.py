@@ -13,6 +13,7 @@ from functools import partial
 from typing import Any
 
 import pytest
+
 from loglens.redact import (
     BUILTIN_RULES,
     DEFAULT_ACTIONS,

@@ -6,11 +6,11 @@ import re
 
 import pytest
 import sqlglot
+from sqlglot import exp
+
 from loglens import sqlguard
 from loglens.sqlguard import Catalog, GuardResult, check_sql
 from loglens.sqlguard_functions import ALLOWED_FUNCTION_NAMES, FROM_FUNCTION_NAMES
-from sqlglot import exp
-
 from tests.unit.sqlguard_cases import (
     BENIGN,
     CATALOG,

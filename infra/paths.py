@@ -1,0 +1,15 @@
+"""Filesystem locations the CDK app ships, all anchored to this file so synth works from any directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+FUNCTIONS_DIR = REPO_ROOT / "functions"
+CORE_LAYER_DIR = REPO_ROOT / "layers" / "core"
+MIGRATIONS_DIR = CORE_LAYER_DIR / "python" / "loglens" / "db" / "migrations"
+DEPS_LAYER_BUILD_SCRIPT = REPO_ROOT / "layers" / "deps" / "build.py"
+DEPS_LAYER_ROOT = REPO_ROOT / "build" / "layers" / "deps"
+
+# Never shipped: bytecode caches and the editable-install metadata pip writes next to the package.
+ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "*.egg-info", "**/*.egg-info"]

@@ -1,0 +1,1 @@
+"""Stacks split by lifecycle: network, data (everything stateful), ingest, maintenance, analysis, observability."""

@@ -1,0 +1,148 @@
+"""Ingest stack: the ingest API, the collect and load functions and the Firehose stream.
+
+Stateless: redeploying or even replacing it loses nothing, because accepted records rest in
+S3 and the queue (data stack) until the load function has stored them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_lambda_event_sources as event_sources
+from constructs import Construct
+
+from infra.components.database import WRITER_LOGIN
+from infra.components.delivery import RawDeliveryStream
+from infra.components.functions import LoglensFunction
+from infra.components.log_storage import RAW_PREFIX, REJECTED_PREFIX
+from infra.components.rest_api import LoglensRestApi
+from infra.config import LoglensConfig
+from infra.stacks.data import DataStack
+from infra.stacks.network import NetworkStack
+
+INGEST_ROUTES = (
+    ("/api/v1/logs", "POST"),
+    ("/api/v1/logs/batch", "POST"),
+    ("/otlp/v1/logs", "POST"),
+    ("/api/v1/health", "GET"),
+)
+
+
+class IngestStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: LoglensConfig,
+        network: NetworkStack,
+        data: DataStack,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        net = network.network
+        storage = data.storage
+        database = data.database
+        placement: dict[str, Any] = {
+            "vpc": net.vpc,
+            "subnets": net.isolated_subnets,
+            "security_group": net.lambda_sg,
+            "vpc_access_policy": net.vpc_access_policy,
+        }
+
+        self.delivery = RawDeliveryStream(
+            self, "Delivery", config=config, bucket_arn=storage.raw_bucket_arn, key=storage.key
+        )
+
+        self.collect = LoglensFunction(
+            self,
+            "Collect",
+            config=config,
+            module="collect",
+            description="loglens: validate incoming logs and send them to Firehose",
+            environment={
+                "FIREHOSE_STREAM_NAME": self.delivery.stream_name,
+                "LOGLENS_CORS_ORIGIN": config.api.cors_allow_origin,
+            },
+            **placement,
+        )
+        self.collect.grant(["firehose:PutRecordBatch"], [self.delivery.stream_arn])
+
+        self.api = LoglensRestApi(
+            self,
+            "IngestApi",
+            config=config,
+            name="ingest",
+            description="loglens ingest API",
+            rate_limit=config.api.ingest_rate_limit,
+            burst_limit=config.api.ingest_burst_limit,
+            quota_per_day=config.api.ingest_quota_per_day,
+            # Everything arrives base64-encoded: gzip bodies (Content-Encoding) and OTLP protobuf stay intact.
+            binary_media_types=["*/*"],
+            cors_allow_origin=config.api.cors_allow_origin,
+        )
+        for path, method in INGEST_ROUTES:
+            self.api.add_route(
+                path,
+                method,
+                self.collect.function,
+                # OTLP/HTTP requires the content type (JSON or protobuf); refuse its absence at the edge.
+                required_headers=("Content-Type",) if path.startswith("/otlp/") else (),
+            )
+
+        self.load = LoglensFunction(
+            self,
+            "Load",
+            config=config,
+            module="load",
+            description="loglens: store raw Firehose objects in PostgreSQL",
+            environment={
+                "RAW_BUCKET": storage.raw_bucket_name,
+                "DLQ_URL": storage.dead_letter_queue.queue_url,
+                **database.connection_environment(WRITER_LOGIN),
+            },
+            reserved_concurrency=config.functions.load_reserved_concurrency,
+            **placement,
+        )
+        self.load.grant(
+            ["s3:GetObject"],
+            [f"{storage.raw_bucket_arn}/{RAW_PREFIX}*"],
+            wildcard_reason="load reads the objects Firehose writes under raw/, whose keys it learns from S3 events.",
+        )
+        self.load.grant(
+            ["s3:PutObject"],
+            [f"{storage.raw_bucket_arn}/{REJECTED_PREFIX}*"],
+            wildcard_reason="load writes one rejected/ object per raw object with records that failed validation.",
+        )
+        self.load.grant(["kms:Decrypt", "kms:GenerateDataKey"], [storage.key.key_arn])
+        database.grant_connect(self.load.role, WRITER_LOGIN)
+        self.load.function.add_event_source(
+            event_sources.SqsEventSource(
+                storage.load_queue,
+                batch_size=config.functions.load_batch_size,
+                report_batch_item_failures=True,
+                max_concurrency=config.functions.load_max_concurrency,
+            )
+        )
+
+        CfnOutput(self, "IngestApiUrl", value=self.api.api.url, description="Base URL of the ingest API")
+        CfnOutput(
+            self,
+            "IngestUsagePlanId",
+            value=self.api.usage_plan.usage_plan_id,
+            description="Attach app API keys to this usage plan (docs/deploy.md)",
+        )
+        CfnOutput(
+            self,
+            "DeliveryStreamName",
+            value=self.delivery.stream_name,
+            description="Firehose stream for FireLens (kinesis_firehose output, delivery_stream)",
+        )
+        CfnOutput(
+            self,
+            "FireLensSenderPolicyArn",
+            value=self.delivery.sender_policy.managed_policy_arn,
+            description="Attach to ECS task roles that ship logs through FireLens",
+            export_name=f"loglens-{config.stage}-firelens-sender-policy-arn",
+        )

@@ -1,0 +1,114 @@
+"""Maintenance stack: the scheduled maintain and archive functions and the Athena catalog of the archive."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct
+
+from infra.components.archive_catalog import ArchiveCatalog
+from infra.components.database import OWNER_LOGIN
+from infra.components.functions import LoglensFunction
+from infra.components.log_storage import ARCHIVE_PREFIX
+from infra.components.schedules import ScheduledTask
+from infra.config import LoglensConfig
+from infra.stacks.data import DataStack
+from infra.stacks.network import NetworkStack
+
+
+class MaintenanceStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: LoglensConfig,
+        network: NetworkStack,
+        data: DataStack,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        net = network.network
+        storage = data.storage
+        database = data.database
+        placement: dict[str, Any] = {
+            "vpc": net.vpc,
+            "subnets": net.isolated_subnets,
+            "security_group": net.lambda_sg,
+            "vpc_access_policy": net.vpc_access_policy,
+        }
+
+        self.maintain = LoglensFunction(
+            self,
+            "Maintain",
+            config=config,
+            module="maintain",
+            description="loglens: create partitions ahead, refresh summary views",
+            environment={
+                "LOGLENS_PARTITION_DAYS_AHEAD": str(config.retention.partition_days_ahead),
+                **database.connection_environment(OWNER_LOGIN),
+            },
+            **placement,
+        )
+        database.grant_connect(self.maintain.role, OWNER_LOGIN)
+
+        self.archive = LoglensFunction(
+            self,
+            "Archive",
+            config=config,
+            module="archive",
+            description="loglens: export partitions past retention to S3, verify, detach and drop",
+            environment={
+                "ARCHIVE_BUCKET": storage.archive_bucket_name,
+                "LOGLENS_RETENTION_DAYS": str(config.retention.db_retention_days),
+                **database.connection_environment(OWNER_LOGIN),
+            },
+            **placement,
+        )
+        database.grant_connect(self.archive.role, OWNER_LOGIN)
+        self.archive.grant(
+            ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"],
+            [f"{storage.archive_bucket_arn}/{ARCHIVE_PREFIX}*"],
+            wildcard_reason="archive writes, verifies and restores one folder of objects per day under archive/.",
+        )
+        self.archive.grant(
+            ["s3:ListBucket"],
+            [storage.archive_bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{ARCHIVE_PREFIX}*"]}},
+        )
+        self.archive.grant(["kms:Decrypt", "kms:GenerateDataKey"], [storage.key.key_arn])
+
+        schedules = config.schedules
+        ScheduledTask(
+            self,
+            "PartitionsDaily",
+            schedule=schedules.partitions,
+            handler=self.maintain.function,
+            payload={"task": "partitions"},
+            description="loglens: create the partitions ahead and move DEFAULT rows",
+        )
+        ScheduledTask(
+            self,
+            "ViewsHourly",
+            schedule=schedules.views,
+            handler=self.maintain.function,
+            payload={"task": "views"},
+            description="loglens: refresh the summary materialized views",
+        )
+        ScheduledTask(
+            self,
+            "ArchiveDaily",
+            schedule=schedules.archive,
+            handler=self.archive.function,
+            payload={"task": "archive"},
+            description="loglens: archive partitions past retention to S3",
+        )
+
+        self.catalog = ArchiveCatalog(self, "ArchiveCatalog", config=config, bucket_name=storage.archive_bucket_name)
+        CfnOutput(
+            self,
+            "ArchiveTable",
+            value=f"{self.catalog.database_name}.{self.catalog.table_name}",
+            description="Athena table over the archive (filter on day)",
+        )

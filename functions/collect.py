@@ -11,7 +11,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from loglens.aws import client, require
+from loglens.aws import client, envelope_sealer, require
 from loglens.ingest.collect import CollectApi, CollectService
 from loglens.ingest.privacy import redactor_from_env
 from loglens.ingest.sinks import FirehoseSink
@@ -26,7 +26,7 @@ _api: CollectApi | None = None
 def _build() -> CollectApi:
     settings = Settings.from_env()
     sink = FirehoseSink(require("FIREHOSE_STREAM_NAME"), client("firehose"))
-    service = CollectService(sink, settings, redactor=redactor_from_env(), metrics=metrics)
+    service = CollectService(sink, settings, redactor=redactor_from_env(), metrics=metrics, sealer=envelope_sealer())
     return CollectApi(service, cors_origin=settings.cors_origin)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from loglens.aws import client, database_conninfo_factory, require
+from loglens.aws import client, database_conninfo_factory, envelope_sealer, require
 from loglens.db.connect import ConnectionProvider
 from loglens.ingest.load import LoadResult
 from loglens.ingest.notifications import Loader
@@ -37,7 +37,14 @@ def _record(result: LoadResult) -> None:
 def _build() -> Loader:
     store = S3ObjectStore(require("RAW_BUCKET"), client("s3"))
     connections = ConnectionProvider(database_conninfo_factory(), application="loglens-load")
-    return Loader(store, connections, Settings.from_env(), redactor=redactor_from_env(), on_result=_record)
+    return Loader(
+        store,
+        connections,
+        Settings.from_env(),
+        redactor=redactor_from_env(),
+        sealer=envelope_sealer(),
+        on_result=_record,
+    )
 
 
 @logger.inject_lambda_context

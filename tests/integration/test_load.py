@@ -34,6 +34,7 @@ def handlers(fake_aws: FakeAws, writer_url: str, monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("RAW_BUCKET", BUCKET)
     monkeypatch.setenv("DATABASE_URL", writer_url)
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    monkeypatch.setenv("LOGLENS_ENVELOPE_KEY", "ab" * 32)
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "loglens-test")
     from functions import collect, load
 

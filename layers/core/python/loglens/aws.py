@@ -9,9 +9,12 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loglens.settings import ConfigError
+
+if TYPE_CHECKING:
+    from loglens.ingest.envelope import Sealer
 
 
 def require(name: str, environ: Mapping[str, str] | None = None) -> str:
@@ -48,3 +51,14 @@ def database_conninfo_factory(environ: Mapping[str, str] | None = None) -> Calla
     return lambda: rds_conninfo(
         host=host, port=port, dbname=dbname, user=user, region=region, sslmode=sslmode, rds_client=client("rds")
     )
+
+
+def envelope_sealer() -> Sealer:
+    """The collect/load envelope key: LOGLENS_ENVELOPE_KEY (hex) or the secret at LOGLENS_ENVELOPE_SECRET_ARN."""
+    from loglens.ingest.envelope import Sealer, sealer_from_env
+
+    sealer = sealer_from_env()
+    if sealer is not None:
+        return sealer
+    secret = client("secretsmanager").get_secret_value(SecretId=require("LOGLENS_ENVELOPE_SECRET_ARN"))
+    return Sealer(bytes.fromhex(str(secret["SecretString"]).strip()))

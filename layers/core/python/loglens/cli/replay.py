@@ -32,6 +32,7 @@ def register(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from loglens.database import admin_url
     from loglens.db.connect import ConnectionProvider
+    from loglens.ingest.envelope import sealer_from_env
     from loglens.ingest.notifications import Loader
     from loglens.ingest.objects import LocalObjectStore, ObjectStore, S3ObjectStore
     from loglens.ingest.privacy import redactor_from_env
@@ -49,8 +50,14 @@ def run(args: argparse.Namespace) -> int:
         store = S3ObjectStore(args.bucket, client("s3"))
     else:
         store = LocalObjectStore(settings.home / "spool")
+    # Locally the key lives in LOGLENS_HOME; for a bucket, LOGLENS_ENVELOPE_KEY must be set (else lines
+    # sealed by collect are validated in full and their server fields are not trusted).
     loader = Loader(
-        store, ConnectionProvider(lambda: url, application="loglens-replay"), settings, redactor=redactor_from_env()
+        store,
+        ConnectionProvider(lambda: url, application="loglens-replay"),
+        settings,
+        redactor=redactor_from_env(),
+        sealer=sealer_from_env(None if args.bucket else settings.home),
     )
     if args.dlq:
         if not args.bucket:

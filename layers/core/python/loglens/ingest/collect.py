@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 from loglens import __version__
 from loglens.ingest import otlp
-from loglens.ingest.envelope import to_line
+from loglens.ingest.envelope import Sealer, to_line
 from loglens.ingest.limits import MAX_BATCH_RECORDS, MAX_FIREHOSE_RECORD_BYTES
 from loglens.ingest.privacy import Redactor, count_metrics, redact
 from loglens.ingest.request import HttpError, decode_body, media_type, parse_json, raw_body
@@ -56,6 +56,7 @@ class CollectService:
     settings: Settings
     redactor: Redactor | None = None
     metrics: Metrics | None = None
+    sealer: Sealer | None = None
 
     def ingest(self, items: Sequence[Any], ctx: IngestContext) -> Outcome:
         result = validate_batch(items, ctx)
@@ -65,7 +66,7 @@ class CollectService:
         redactions: Counter[str] = Counter()
         for position, record in zip(positions, result.accepted, strict=True):
             redact(self.redactor, record, redactions)
-            line = to_line(record)
+            line = to_line(record, self.sealer)
             if len(line) > MAX_FIREHOSE_RECORD_BYTES:
                 rejected.append(
                     Rejection(

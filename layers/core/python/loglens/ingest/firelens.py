@@ -24,10 +24,11 @@ import json
 import re
 import uuid
 from collections.abc import Iterable, Iterator
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from loglens.record import LEVEL_ALIASES
 
+T = TypeVar("T")
 FIRELENS_KEYS: Final = frozenset(
     {"container_id", "container_name", "ecs_cluster", "ecs_task_arn", "ecs_task_definition"}
 )
@@ -59,10 +60,14 @@ def is_firelens(data: dict[str, Any]) -> bool:
     return "log" in data and ("container_id" in data or "container_name" in data or "ecs_task_arn" in data)
 
 
-def join_partials(lines: Iterable[tuple[int, dict[str, Any]]]) -> Iterator[tuple[int, dict[str, Any]]]:
-    """Reassemble split lines; a split record is emitted at the position of its first part."""
+def join_partials(lines: Iterable[tuple[int, T]]) -> Iterator[tuple[int, T | dict[str, Any]]]:
+    """Reassemble split lines; a split record is emitted at the position of its first part.
+    Items that are not dictionaries (rows already decoded) pass straight through."""
     pending: dict[str, list[tuple[int, dict[str, Any]]]] = {}
     for number, data in lines:
+        if not isinstance(data, dict):
+            yield number, data
+            continue
         partial_id = data.get("partial_id")
         if not partial_id or str(data.get("partial_message", "")).lower() not in ("true", "1"):
             yield number, data

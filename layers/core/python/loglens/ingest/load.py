@@ -5,6 +5,15 @@ mid-object leaves nothing behind and a redelivered object (an S3 event sent twic
 retry, a replay) is skipped. Records carry their event ids, so even a replay of a different
 object with the same records stores nothing twice. Lines that do not validate go to
 `rejected/` with their reasons before the transaction commits: nothing vanishes silently.
+
+Each line is, in this order of checks:
+- sealed by collect (see envelope.py): turned into a row directly;
+- a FireLens record: mapped (firelens.py), validated, redacted;
+- an unsealed collect-shaped line: trusted only when no envelope key is configured at all
+  (otherwise validated as client input, its server fields kept in metadata, never believed);
+- anything else: rejected with the reason.
+Parsing runs in a background thread, one chunk ahead, so Python's work on the next chunk
+overlaps PostgreSQL's work on the current COPY (they run on different cores).
 """
 
 from __future__ import annotations
@@ -12,20 +21,23 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import queue
+import threading
 import zlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any, Final
+from typing import IO, Any, Final, TypeVar
 
+import orjson
 import psycopg
 from pydantic import ValidationError
 
 from loglens.ingest import firelens
-from loglens.ingest.envelope import MARKER, is_envelope
+from loglens.ingest.envelope import MARKER, Sealer, is_envelope, row_from_sealed
 from loglens.ingest.objects import ObjectInfo, ObjectStore
 from loglens.ingest.privacy import Redactor, redact
-from loglens.ingest.write import write_batch
+from loglens.ingest.write import Row, write_rows
 from loglens.record import IngestContext, LogRecord, Source
 from loglens.settings import Settings
 from loglens.validate import describe_errors
@@ -34,6 +46,7 @@ RAW_PREFIX: Final = "raw/"
 REJECTED_PREFIX: Final = "rejected/"
 CHUNK_ROWS: Final = 5000
 _MAX_REJECTED_TEXT: Final = 64 * 1024
+T = TypeVar("T")
 
 
 @dataclass
@@ -61,6 +74,103 @@ def rejected_key(key: str) -> str:
     return REJECTED_PREFIX + key.removeprefix(RAW_PREFIX) + ".rejected.ndjson.gz"
 
 
+@dataclass
+class _Reader:
+    """Turns an object's lines into COPY rows (see the module docstring for the order of checks)."""
+
+    store: ObjectStore
+    info: ObjectInfo
+    settings: Settings
+    sealer: Sealer | None
+    redactor: Redactor | None
+    rejected: _Rejected = field(default_factory=_Rejected)
+    redactions: Counter[str] = field(default_factory=Counter)
+
+    def rows(self) -> Iterator[Row]:
+        received = self.info.last_modified
+        window = self.settings.window
+        trusted = IngestContext(source=Source.API, received_at=received, window=window, trusted=True)
+        from_client = IngestContext(source=Source.API, received_at=received, window=window)
+        from_ecs = IngestContext(source=Source.FIRELENS, received_at=received, window=window)
+        for number, item in firelens.join_partials(self._decoded()):
+            if isinstance(item, tuple):
+                yield item
+                continue
+            if firelens.is_firelens(item):
+                raw, ctx = firelens.to_raw_record(item, self.info.key, number), from_ecs
+            elif is_envelope(item):
+                del item[MARKER]
+                item.pop("_sig", None)
+                raw, ctx = item, (trusted if self.sealer is None else from_client)
+            else:
+                self.rejected.add(
+                    self.info.key,
+                    number,
+                    ["not a loglens or FireLens record (no _loglens marker, no log field)"],
+                    json.dumps(item, ensure_ascii=False),
+                )
+                continue
+            record = self._validate(raw, ctx, number)
+            if record is not None:
+                if ctx is not trusted:  # collect already redacted what it sealed or wrote
+                    redact(self.redactor, record, self.redactions)
+                yield record.db_row()
+
+    def _validate(self, raw: dict[str, Any], ctx: IngestContext, number: int) -> LogRecord | None:
+        try:
+            return LogRecord.model_validate(raw, context=ctx)
+        except ValidationError as exc:
+            text = json.dumps(raw, ensure_ascii=False, default=str)
+            self.rejected.add(self.info.key, number, describe_errors(exc, raw), text)
+            return None
+
+    def _decoded(self) -> Iterator[tuple[int, Row | dict[str, Any]]]:
+        """(line number, a ready row for a sealed line, else the parsed JSON object)."""
+        for number, line in self._lines():
+            body = self.sealer.open(line) if self.sealer is not None else None
+            if body is not None:
+                data = orjson.loads(body)
+                try:
+                    yield number, row_from_sealed(data)
+                    continue
+                except (KeyError, ValueError, TypeError):
+                    del data["_sig"]  # a sealed line we cannot convert is still collect's: validate it
+                    raw = {k: v for k, v in data.items() if k != MARKER}
+                    ctx = IngestContext(
+                        source=Source.API,
+                        received_at=self.info.last_modified,
+                        window=self.settings.window,
+                        trusted=True,
+                    )
+                    record = self._validate(raw, ctx, number)
+                    if record is not None:
+                        yield number, record.db_row()
+                    continue
+            text = line.decode("utf-8", "replace")
+            try:
+                parsed = json.loads(text)
+            except (json.JSONDecodeError, RecursionError) as exc:
+                self.rejected.add(self.info.key, number, [f"not valid JSON: {exc}"], text)
+                continue
+            if not isinstance(parsed, dict):
+                self.rejected.add(self.info.key, number, ["not a JSON object"], text)
+                continue
+            yield number, parsed
+
+    def _lines(self) -> Iterator[tuple[int, bytes]]:
+        number = 0
+        with self.store.open(self.info.key) as raw:
+            stream = _decompressed(raw)
+            try:
+                for number, line in enumerate(stream, start=1):
+                    if line.strip():
+                        yield number, line
+            except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+                # The object itself is damaged (S3 reads are length-checked, so this is not a network
+                # hiccup): keep every line before the damage and say where it stopped.
+                self.rejected.add(self.info.key, number + 1, [f"object is damaged after line {number}: {exc}"], "")
+
+
 def load_object(
     conn: psycopg.Connection[Any],
     store: ObjectStore,
@@ -68,6 +178,7 @@ def load_object(
     settings: Settings,
     *,
     redactor: Redactor | None = None,
+    sealer: Sealer | None = None,
     chunk_rows: int = CHUNK_ROWS,
 ) -> LoadResult:
     result = LoadResult(info.key, info.version)
@@ -79,18 +190,17 @@ def load_object(
         if claimed is None:
             result.skipped = True
             return result
-        rejected = _Rejected()
+        reader = _Reader(store, info, settings, sealer, redactor)
         seen: set[tuple[Any, Any]] = set()
-        chunk: list[LogRecord] = []
-        for record in _records(store, info, settings, rejected, redactor, result.redactions):
-            chunk.append(record)
-            if len(chunk) >= chunk_rows:
-                _flush(conn, chunk, seen, result)
-        _flush(conn, chunk, seen, result)
-        result.rejected = len(rejected.items)
-        if rejected.items:
+        for chunk in _ahead(_chunks(reader.rows(), chunk_rows)):
+            written = write_rows(conn, chunk, seen)
+            result.loaded += written.inserted
+            result.duplicates += written.duplicates
+        result.redactions = reader.redactions
+        result.rejected = len(reader.rejected.items)
+        if reader.rejected.items:
             result.rejected_key = rejected_key(info.key)
-            store.put(result.rejected_key, gzip.compress(b"".join(rejected.items)))
+            store.put(result.rejected_key, gzip.compress(b"".join(reader.rejected.items)))
         conn.execute(
             """UPDATE load_ledger SET rows_loaded = %s, rows_duplicate = %s, rows_rejected = %s
                WHERE object_key = %s AND object_version = %s""",
@@ -99,82 +209,57 @@ def load_object(
     return result
 
 
-def _flush(
-    conn: psycopg.Connection[Any], chunk: list[LogRecord], seen: set[tuple[Any, Any]], result: LoadResult
-) -> None:
-    if not chunk:
-        return
-    written = write_batch(conn, chunk, seen)
-    result.loaded += written.inserted
-    result.duplicates += written.duplicates
-    chunk.clear()
+def _chunks(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
+    chunk: list[Row] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
-def _records(
-    store: ObjectStore,
-    info: ObjectInfo,
-    settings: Settings,
-    rejected: _Rejected,
-    redactor: Redactor | None,
-    redactions: Counter[str],
-) -> Iterator[LogRecord]:
-    trusted = IngestContext(source=Source.API, received_at=info.last_modified, window=settings.window, trusted=True)
-    from_ecs = IngestContext(source=Source.FIRELENS, received_at=info.last_modified, window=settings.window)
-    for number, data in firelens.join_partials(_json_lines(store, info, rejected)):
-        if is_envelope(data):
-            del data[MARKER]
-            ctx = trusted
-        elif firelens.is_firelens(data):
-            data = firelens.to_raw_record(data, info.key, number)
-            ctx = from_ecs
-        else:
-            rejected.add(
-                info.key,
-                number,
-                ["not a loglens or FireLens record (no _loglens marker, no log field)"],
-                json.dumps(data, ensure_ascii=False),
-            )
-            continue
+_DONE = object()
+
+
+def _ahead(items: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """Produce `items` in a background thread, at most `depth` ahead of the consumer."""
+    box: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
         try:
-            record = LogRecord.model_validate(data, context=ctx)
-        except ValidationError as exc:
-            rejected.add(
-                info.key, number, describe_errors(exc, data), json.dumps(data, ensure_ascii=False, default=str)
-            )
-            continue
-        if ctx is from_ecs:  # collect already redacted its own records
-            redact(redactor, record, redactions)
-        yield record
+            for item in items:
+                if stop.is_set():
+                    return
+                box.put(item)
+            box.put(_DONE)
+        except BaseException as exc:  # handed to the consumer, raised there
+            box.put(exc)
 
-
-def _json_lines(store: ObjectStore, info: ObjectInfo, rejected: _Rejected) -> Iterator[tuple[int, dict[str, Any]]]:
-    number = 0
-    with store.open(info.key) as raw:
-        stream = _decompressed(raw)
-        try:
-            for number, line in enumerate(stream, start=1):
-                if not line.strip():
-                    continue
-                text = line.decode("utf-8", "replace")
-                try:
-                    data = json.loads(text)
-                except (json.JSONDecodeError, RecursionError) as exc:
-                    rejected.add(info.key, number, [f"not valid JSON: {exc}"], text)
-                    continue
-                if not isinstance(data, dict):
-                    rejected.add(info.key, number, ["not a JSON object"], text)
-                    continue
-                yield number, data
-        except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-            # The object itself is damaged (S3 reads are length-checked, so this is not a network
-            # hiccup): keep every line before the damage and say where it stopped.
-            rejected.add(info.key, number + 1, [f"object is damaged after line {number}: {exc}"], "")
+    worker = threading.Thread(target=produce, name="loglens-load-parse", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = box.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue, then let it end
+            try:
+                box.get_nowait()
+            except queue.Empty:
+                worker.join(0.05)
 
 
 def _decompressed(raw: IO[bytes]) -> IO[bytes]:
     if not isinstance(raw, io.BufferedReader):
         raise TypeError("object stores open objects as io.BufferedReader (they need peek)")
-    buffered = raw
-    if buffered.peek(2)[:2] == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[return-value]
-    return buffered  # Firehose with compression off: plain NDJSON
+    if raw.peek(2)[:2] == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+    return raw  # Firehose with compression off: plain NDJSON

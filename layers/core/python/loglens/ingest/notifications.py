@@ -19,6 +19,7 @@ from urllib.parse import unquote_plus
 import psycopg
 
 from loglens.db.connect import ConnectionProvider
+from loglens.ingest.envelope import Sealer
 from loglens.ingest.load import RAW_PREFIX, LoadResult, load_object
 from loglens.ingest.objects import ObjectMissing, ObjectStore
 from loglens.ingest.privacy import Redactor
@@ -52,6 +53,7 @@ class Loader:
     connections: ConnectionProvider
     settings: Settings
     redactor: Redactor | None = None
+    sealer: Sealer | None = None
     on_result: Callable[[LoadResult], None] | None = None
 
     def load(self, ref: ObjectRef) -> LoadResult | None:
@@ -62,7 +64,9 @@ class Loader:
             log.warning("object %s is gone; nothing to load", ref.key)
             return None
         try:
-            result = load_object(self.connections.get(), self.store, info, self.settings, redactor=self.redactor)
+            result = load_object(
+                self.connections.get(), self.store, info, self.settings, redactor=self.redactor, sealer=self.sealer
+            )
         except psycopg.OperationalError:
             self.connections.discard()  # a broken connection is replaced on the next attempt
             raise

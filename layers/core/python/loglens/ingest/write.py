@@ -1,10 +1,14 @@
-"""Writing validated records to `logs`: binary COPY, with duplicates removed first.
+"""Writing validated records to `logs`: binary COPY, duplicates skipped.
 
-Duplicates are found with one indexed lookup per batch (the primary key is
-(created_at, event_id)) and dropped before the COPY, instead of COPYing into a staging table
-and INSERT ... ON CONFLICT: that would write every row twice and, behind RDS Proxy, a temp table
-pins the connection. Two loaders racing on the same event meet the primary key: the later
-transaction fails and its retry finds the row already there.
+Duplicates are rare (a client retry, a replay), so the common case must cost no more than a
+plain COPY: each chunk is COPYed optimistically under a savepoint, and the primary key
+(created_at, event_id) — which PostgreSQL checks during the COPY anyway — reports a duplicate
+as a unique violation. Only then is the chunk rolled back to the savepoint, the stored keys
+looked up (an index probe per key, within the chunk's time range so only its partitions are
+touched) and the remaining rows COPYed. Duplicates inside one object are removed before any of
+that, in memory. A staging table with INSERT ... ON CONFLICT would write every row twice and,
+behind RDS Proxy, pin the connection. Two loaders racing on the same event meet the primary key
+too: the later one waits for the first to commit, then takes the lookup path.
 """
 
 from __future__ import annotations
@@ -23,9 +27,17 @@ COPY_TYPES = [_PG_TYPES.get(t, t) for t in column_sql_types().values()]
 _COPY = sql.SQL("COPY logs ({}) FROM STDIN (FORMAT BINARY)").format(
     sql.SQL(", ").join(map(sql.Identifier, LOG_COLUMNS))
 )
-_EXISTING = """SELECT l.created_at, l.event_id
+# A nested loop of primary-key probes: a hash join would read every partition whole.
+_EXISTING = """SELECT k.created_at, k.event_id
                FROM unnest(%s::timestamptz[], %s::uuid[]) AS k(created_at, event_id)
-               JOIN logs l ON l.created_at = k.created_at AND l.event_id = k.event_id"""
+               WHERE EXISTS (SELECT 1 FROM logs l
+                             WHERE l.created_at = k.created_at AND l.event_id = k.event_id
+                               AND l.created_at BETWEEN %s AND %s)"""
+
+
+_CREATED = LOG_COLUMNS.index("created_at")
+_EVENT = LOG_COLUMNS.index("event_id")
+Row = tuple[Any, ...]
 
 
 @dataclass(frozen=True)
@@ -38,20 +50,44 @@ def write_batch(
     conn: psycopg.Connection[Any], records: Sequence[LogRecord], seen: set[tuple[Any, Any]] | None = None
 ) -> WriteResult:
     """Insert the records not already stored (nor earlier in `seen`, which is updated)."""
+    return write_rows(conn, [record.db_row() for record in records], seen)
+
+
+def write_rows(
+    conn: psycopg.Connection[Any], rows: Sequence[Row], seen: set[tuple[Any, Any]] | None = None
+) -> WriteResult:
+    """Rows in LOG_COLUMNS order; those already stored (or earlier in `seen`) are skipped.
+    Must run inside a transaction (the savepoint needs one)."""
     seen = set() if seen is None else seen
-    fresh: list[LogRecord] = []
-    for record in records:
-        key = (record.created_at, record.event_id)
+    fresh: list[Row] = []
+    for row in rows:
+        key = (row[_CREATED], row[_EVENT])
         if key not in seen:
             seen.add(key)
-            fresh.append(record)
-    if fresh:
-        stored = set(conn.execute(_EXISTING, ([r.created_at for r in fresh], [r.event_id for r in fresh])).fetchall())
-        if stored:
-            fresh = [r for r in fresh if (r.created_at, r.event_id) not in stored]
-    if fresh:
-        with conn.cursor() as cur, cur.copy(_COPY) as copy:
-            copy.set_types(COPY_TYPES)
-            for record in fresh:
-                copy.write_row(record.db_row())
-    return WriteResult(len(fresh), len(records) - len(fresh))
+            fresh.append(row)
+    if not fresh:
+        return WriteResult(0, len(rows))
+    try:
+        with conn.transaction():  # a savepoint: a duplicate rolls back this chunk only
+            _copy(conn, fresh)
+    except psycopg.errors.UniqueViolation:
+        fresh = _not_stored(conn, fresh)
+        if fresh:
+            _copy(conn, fresh)
+    return WriteResult(len(fresh), len(rows) - len(fresh))
+
+
+def _copy(conn: psycopg.Connection[Any], rows: Sequence[Row]) -> None:
+    with conn.cursor() as cur, cur.copy(_COPY) as copy:
+        copy.set_types(COPY_TYPES)
+        for row in rows:
+            copy.write_row(row)
+
+
+def _not_stored(conn: psycopg.Connection[Any], rows: list[Row]) -> list[Row]:
+    times = [r[_CREATED] for r in rows]
+    with conn.transaction():
+        conn.execute("SET LOCAL enable_hashjoin = off")
+        conn.execute("SET LOCAL enable_mergejoin = off")
+        stored = set(conn.execute(_EXISTING, (times, [r[_EVENT] for r in rows], min(times), max(times))).fetchall())
+    return [r for r in rows if (r[_CREATED], r[_EVENT]) not in stored]

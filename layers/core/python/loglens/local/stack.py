@@ -15,6 +15,7 @@ from pathlib import Path
 from loglens.database import admin_url, embedded, prepare
 from loglens.db.connect import ConnectionProvider
 from loglens.ingest.collect import CollectApi, CollectService
+from loglens.ingest.envelope import sealer_from_env
 from loglens.ingest.notifications import Loader
 from loglens.ingest.objects import LocalObjectStore
 from loglens.ingest.privacy import redactor_from_env
@@ -66,8 +67,9 @@ class LocalStack:
             server.set_role_passwords(url)
             writer_url = server.role_url("loglens_writer")
         redactor = redactor_from_env()
+        sealer = sealer_from_env(self.settings.home)
         collect = CollectApi(
-            CollectService(SpoolSink(self.spool), self.settings, redactor=redactor),
+            CollectService(SpoolSink(self.spool), self.settings, redactor=redactor, sealer=sealer),
             cors_origin=self.settings.cors_origin,
         )
         api = LocalApi(self.api_key)
@@ -79,6 +81,7 @@ class LocalStack:
             ConnectionProvider(lambda: writer_url, application="loglens-load"),
             self.settings,
             redactor=redactor,
+            sealer=sealer,
         )
         self.server = LocalHttpServer(api, self.port)  # binds first: a busy port fails before anything starts
         self.consumer = SpoolConsumer(self.spool, loader)

@@ -1,0 +1,243 @@
+"""Ingest benchmark: the load path against raw binary COPY and the origin design, in one run.
+
+All three write the same generated rows into identical, freshly migrated databases (every
+index present, partitions covering the data) on one embedded PostgreSQL with default
+durability settings. Also measures the collect handler's records/s and its peak memory for a
+500-record batch. Results are ratios against baselines measured in the same run: these
+machines are shared and noisy, so absolute numbers vary between runs.
+
+    python bench/ingest.py [--rows N] [--origin-rows N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from loglens.database import prepare
+from loglens.db.connect import ConnectionProvider, connect, with_database
+from loglens.demo import DemoPlan, generate
+from loglens.embedded import EmbeddedPostgres
+from loglens.ingest.collect import CollectApi, CollectService
+from loglens.ingest.envelope import Sealer, row_from_sealed
+from loglens.ingest.notifications import Loader, ObjectRef
+from loglens.ingest.objects import LocalObjectStore
+from loglens.ingest.write import COPY_TYPES
+from loglens.partitions import ensure_partitions
+from loglens.record import LOG_COLUMNS
+from loglens.settings import Settings
+
+OBJECT_LINES = 20_000  # a Firehose object of a few MB, as a 60 s / 5 MB buffer produces
+console = Console()
+
+
+class ListSink:
+    def __init__(self) -> None:
+        self.lines: list[bytes] = []
+
+    def put(self, lines: Sequence[bytes]) -> None:
+        self.lines.extend(lines)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def fresh_database(admin: str, name: str, first_day: datetime) -> str:
+    with connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = with_database(admin, name)
+    prepare(url, Settings.from_env({}))
+    with connect(url, autocommit=True) as conn:
+        conn.execute("SET ROLE loglens_owner")
+        ensure_partitions(conn, first_day.date(), datetime.now(UTC).date())
+    return url
+
+
+def api_event(batch: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "httpMethod": "POST",
+        "resource": "/api/v1/logs/batch",
+        "headers": {"content-type": "application/json"},
+        "body": json.dumps({"logs": batch}),
+        "isBase64Encoded": False,
+        "requestContext": {"identity": {"apiKeyId": "bench", "sourceIp": "127.0.0.1"}},
+    }
+
+
+def collect_rate(records: list[dict[str, Any]], settings: Settings, *, redacting: bool, sealer: Sealer) -> float:
+    from loglens.ingest.privacy import redactor_from_env
+
+    sink = ListSink()
+    redactor = redactor_from_env({}) if redacting else None
+    api = CollectApi(CollectService(sink, settings, redactor=redactor, sealer=sealer))
+    batches = [api_event(records[i : i + 500]) for i in range(0, len(records), 500)]
+    started = time.perf_counter()
+    for event in batches:
+        response = api.handle(event)
+        assert response["statusCode"] == 200, response["body"][:300]
+    return len(records) / (time.perf_counter() - started)
+
+
+def measure_collect(
+    records: list[dict[str, Any]], settings: Settings, sealer: Sealer
+) -> tuple[list[bytes], dict[str, float], int]:
+    """Records/s with and without redaction (best of 3, interleaved, to see through noise),
+    the peak memory of one 500-record batch, and the lines collect produced."""
+    from loglens.ingest.privacy import redactor_from_env
+
+    sink = ListSink()
+    api = CollectApi(CollectService(sink, settings, redactor=redactor_from_env({}), sealer=sealer))
+    tracemalloc.start()
+    api.handle(api_event(records[:500]))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    sink.lines.clear()
+    for i in range(0, len(records), 500):
+        api.handle(api_event(records[i : i + 500]))
+    sample = records[: min(len(records), 20_000)]
+    rates = {"with": 0.0, "without": 0.0}
+    for _ in range(3):
+        rates["with"] = max(rates["with"], collect_rate(sample, settings, redacting=True, sealer=sealer))
+        rates["without"] = max(rates["without"], collect_rate(sample, settings, redacting=False, sealer=sealer))
+    return sink.lines, rates, peak
+
+
+def raw_copy(url: str, rows: list[tuple[Any, ...]]) -> float:
+    from psycopg import sql
+
+    statement = sql.SQL("COPY logs ({}) FROM STDIN (FORMAT BINARY)").format(
+        sql.SQL(", ").join(map(sql.Identifier, LOG_COLUMNS))
+    )
+    with connect(url) as conn:
+        started = time.perf_counter()
+        with conn.cursor() as cur, cur.copy(statement) as copy:
+            copy.set_types(COPY_TYPES)
+            for row in rows:
+                copy.write_row(row)
+        conn.commit()
+        return len(rows) / (time.perf_counter() - started)
+
+
+def load_path(
+    url: str, store: LocalObjectStore, keys: list[str], settings: Settings, sealer: Sealer
+) -> tuple[float, int]:
+    loader = Loader(store, ConnectionProvider(lambda: url), settings, sealer=sealer)
+    started = time.perf_counter()
+    loaded = 0
+    for key in keys:
+        result = loader.load(ObjectRef(None, key, None))
+        assert result is not None and result.rejected == 0
+        loaded += result.loaded
+    return loaded / (time.perf_counter() - started), loaded
+
+
+def origin_design(url: str, rows: list[tuple[Any, ...]]) -> float:
+    """The origin document's batch endpoint: executemany INSERT, one transaction per 10-row batch."""
+    from psycopg import sql
+    from psycopg.types.json import Jsonb
+
+    statement = sql.SQL("INSERT INTO logs ({}) VALUES ({})").format(
+        sql.SQL(", ").join(map(sql.Identifier, LOG_COLUMNS)), sql.SQL(", ").join(sql.Placeholder() * len(LOG_COLUMNS))
+    )
+    meta = LOG_COLUMNS.index("metadata")
+    prepared = [
+        tuple(Jsonb(v) if i == meta else (str(v) if hasattr(v, "value") else v) for i, v in enumerate(row))
+        for row in rows
+    ]
+    with connect(url) as conn:
+        started = time.perf_counter()
+        for i in range(0, len(prepared), 10):
+            with conn.transaction(), conn.cursor() as cur:
+                cur.executemany(statement, prepared[i : i + 10])
+        return len(rows) / (time.perf_counter() - started)
+
+
+def table_size(url: str) -> int:
+    with connect(url) as conn:
+        row = conn.execute(
+            "SELECT sum(pg_total_relation_size(inhrelid)) FROM pg_inherits WHERE inhparent = 'logs'::regclass"
+        ).fetchone()
+    return int(row[0] or 0) if row else 0
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=200_000, help="rows for COPY and the load path")
+    parser.add_argument("--origin-rows", type=int, default=20_000, help="rows for the (slow) origin design")
+    args = parser.parse_args(argv)
+    settings = Settings.from_env({})
+    end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5)
+    plan = DemoPlan(end=end, days=2, records=args.rows)
+    console.print(f"generating {args.rows:,} demo records …")
+    records = list(generate(plan))
+    console.print("collect handler …")
+    sealer = Sealer(os.urandom(32))
+    lines, rates, collect_peak = measure_collect(records, settings, sealer)
+    rows = [row_from_sealed(json.loads(sealer.open(line) or b"")) for line in lines]
+    work = Path(tempfile.mkdtemp(prefix="loglens-bench-"))
+    store = LocalObjectStore(work / "objects")
+    keys = []
+    for n, i in enumerate(range(0, len(lines), OBJECT_LINES)):
+        key = f"raw/bench/object-{n:04d}.gz"
+        store.put(key, gzip.compress(b"".join(lines[i : i + OBJECT_LINES]), compresslevel=1))
+        keys.append(key)
+
+    server = EmbeddedPostgres(work / "pg", free_port())  # default durability: fsync on
+    admin = server.start().rsplit("/", 1)[0] + "/postgres"
+    first_day = end - timedelta(days=plan.days + 1)
+    try:
+        console.print("raw binary COPY …")
+        copy_rps = raw_copy(fresh_database(admin, "bench_copy", first_day), rows)
+        console.print("load path …")
+        load_url = fresh_database(admin, "bench_load", first_day)
+        load_rps, loaded = load_path(load_url, store, keys, settings, sealer)
+        assert loaded == len(rows)
+        console.print("origin design (executemany, 10 rows per transaction) …")
+        origin_rps = origin_design(fresh_database(admin, "bench_origin", first_day), rows[: args.origin_rows])
+        size = table_size(load_url)
+    finally:
+        server.destroy()
+
+    out = Table(title=f"ingest: {len(rows):,} rows, every index present (origin design on {args.origin_rows:,})")
+    for column in ("path", "rows/s", "vs raw COPY", "vs origin design"):
+        out.add_column(column, justify="right" if column != "path" else "left")
+    for name, rps in (
+        ("raw binary COPY (ceiling)", copy_rps),
+        ("load path (parse, validate, dedup, COPY)", load_rps),
+        ("origin design (executemany ×10/txn)", origin_rps),
+    ):
+        out.add_row(name, f"{rps:,.0f}", f"{rps / copy_rps:.2f}", f"{rps / origin_rps:.1f}×")
+    console.print(out)
+    extra = Table(title="collect handler (500-record batches)")
+    for column in ("measure", "value"):
+        extra.add_column(column)
+    with_r, without_r = rates["with"], rates["without"]
+    extra.add_row("records/s with redaction (best of 3)", f"{with_r:,.0f}")
+    extra.add_row("records/s without redaction (best of 3)", f"{without_r:,.0f}")
+    # per-record cost is 1/rate; redaction's share is the extra time over the time with it
+    extra.add_row("redaction share of per-record cost", f"{max(0.0, 1 - with_r / without_r):.0%}")
+    extra.add_row("peak memory for one 500-record batch", f"{collect_peak / 1024 / 1024:.1f} MiB")
+    extra.add_row("table + indexes per million rows", f"{size / len(rows) * 1e6 / 1024**2:,.0f} MiB")
+    console.print(extra)
+
+
+if __name__ == "__main__":
+    main()

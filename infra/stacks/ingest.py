@@ -10,14 +10,17 @@ from typing import Any
 
 from aws_cdk import CfnOutput, Stack
 from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from infra.components.common import removal_policy
 from infra.components.database import WRITER_LOGIN
 from infra.components.delivery import RawDeliveryStream
 from infra.components.functions import LoglensFunction
 from infra.components.log_storage import RAW_PREFIX, REJECTED_PREFIX
 from infra.components.rest_api import LoglensRestApi
 from infra.config import LoglensConfig
+from infra.nag import acknowledge
 from infra.stacks.data import DataStack
 from infra.stacks.network import NetworkStack
 
@@ -55,6 +58,22 @@ class IngestStack(Stack):
             self, "Delivery", config=config, bucket_arn=storage.raw_bucket_arn, key=storage.key
         )
 
+        # Seals collect's lines so load can tell them from lines any FireLens sender could forge
+        # (loglens.ingest.envelope). Only collect and load may read it.
+        self.envelope_key = secretsmanager.Secret(
+            self,
+            "EnvelopeKey",
+            description=f"loglens {config.stage}: HMAC key collect seals its Firehose lines with",
+            generate_secret_string=secretsmanager.SecretStringGenerator(password_length=64, exclude_punctuation=True),
+            removal_policy=removal_policy(config),
+        )
+        acknowledge(
+            self.envelope_key,
+            "AwsSolutions-SMG4",
+            "Rotating it only costs speed: lines sealed with the old key and loaded after the switch are "
+            "validated in full instead of trusted, so ops rotate it by hand in a quiet hour (docs/deploy.md).",
+        )
+
         self.collect = LoglensFunction(
             self,
             "Collect",
@@ -64,10 +83,12 @@ class IngestStack(Stack):
             environment={
                 "FIREHOSE_STREAM_NAME": self.delivery.stream_name,
                 "LOGLENS_CORS_ORIGIN": config.api.cors_allow_origin,
+                "LOGLENS_ENVELOPE_SECRET_ARN": self.envelope_key.secret_arn,
             },
             **placement,
         )
         self.collect.grant(["firehose:PutRecordBatch"], [self.delivery.stream_arn])
+        self.collect.grant(["secretsmanager:GetSecretValue"], [self.envelope_key.secret_arn])
 
         self.api = LoglensRestApi(
             self,
@@ -100,6 +121,7 @@ class IngestStack(Stack):
             environment={
                 "RAW_BUCKET": storage.raw_bucket_name,
                 "DLQ_URL": storage.dead_letter_queue.queue_url,
+                "LOGLENS_ENVELOPE_SECRET_ARN": self.envelope_key.secret_arn,
                 **database.connection_environment(WRITER_LOGIN),
             },
             reserved_concurrency=config.functions.load_reserved_concurrency,
@@ -116,6 +138,7 @@ class IngestStack(Stack):
             wildcard_reason="load writes one rejected/ object per raw object with records that failed validation.",
         )
         self.load.grant(["kms:Decrypt", "kms:GenerateDataKey"], [storage.key.key_arn])
+        self.load.grant(["secretsmanager:GetSecretValue"], [self.envelope_key.secret_arn])
         database.grant_connect(self.load.role, WRITER_LOGIN)
         self.load.function.add_event_source(
             event_sources.SqsEventSource(

@@ -54,11 +54,11 @@ def database_conninfo_factory(environ: Mapping[str, str] | None = None) -> Calla
 
 
 def envelope_sealer() -> Sealer:
-    """The collect/load envelope key: LOGLENS_ENVELOPE_KEY (hex) or the secret at LOGLENS_ENVELOPE_SECRET_ARN."""
+    """The collect/load envelope key: LOGLENS_ENVELOPE_KEY or the secret at LOGLENS_ENVELOPE_SECRET_ARN."""
     from loglens.ingest.envelope import Sealer, sealer_from_env
 
     sealer = sealer_from_env()
     if sealer is not None:
         return sealer
     secret = client("secretsmanager").get_secret_value(SecretId=require("LOGLENS_ENVELOPE_SECRET_ARN"))
-    return Sealer(bytes.fromhex(str(secret["SecretString"]).strip()))
+    return Sealer(str(secret["SecretString"]).strip().encode())

@@ -67,10 +67,10 @@ class Sealer:
 
 
 def sealer_from_env(home: Path | None = None) -> Sealer | None:
-    """LOGLENS_ENVELOPE_KEY (hex), or a key kept in `home` for local use, else None (no sealing)."""
+    """LOGLENS_ENVELOPE_KEY, or a key kept in `home` for local use, else None (no sealing)."""
     value = os.environ.get("LOGLENS_ENVELOPE_KEY")
     if value:
-        return Sealer(bytes.fromhex(value))
+        return Sealer(value.encode())
     if home is None:
         return None
     path = home / "envelope-key"
@@ -79,7 +79,7 @@ def sealer_from_env(home: Path | None = None) -> Sealer | None:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_hex(32))
-    return Sealer(bytes.fromhex(path.read_text().strip()))
+    return Sealer(path.read_text().strip().encode())
 
 
 def to_line(record: LogRecord, sealer: Sealer | None) -> bytes:

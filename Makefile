@@ -9,7 +9,7 @@ JS := clients/javascript
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_HOME := $(CURDIR)/build/cdk-home
 
-.PHONY: dev test lint typecheck pytest test-python-client test-js bench clean
+.PHONY: dev test lint typecheck pytest test-python-client test-js synth deps-layer bench clean
 
 $(STAMP): pyproject.toml clients/python/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +19,9 @@ $(STAMP): pyproject.toml clients/python/pyproject.toml
 
 $(JS)/node_modules/.package-lock.json: $(JS)/package-lock.json
 	cd $(JS) && npm ci --no-audit --no-fund
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
 
 dev: $(STAMP)
 	$(BIN)/loglens dev
@@ -42,5 +45,12 @@ test-js: $(JS)/node_modules/.package-lock.json
 
 test: lint typecheck pytest test-python-client test-js
 
+# Offline, no AWS credentials, no Docker: cdk.json's "build" step builds the deps layer first.
+synth: $(STAMP) node_modules/.package-lock.json
+	npx cdk synth --quiet
+
+deps-layer: $(STAMP)
+	$(BIN)/python layers/deps/build.py
+
 clean:
-	rm -rf $(VENV) build cdk.out .mypy_cache .ruff_cache .pytest_cache $(JS)/node_modules $(JS)/dist
+	rm -rf $(VENV) build cdk.out node_modules .mypy_cache .ruff_cache .pytest_cache $(JS)/node_modules $(JS)/dist

@@ -137,3 +137,20 @@ def test_health_needs_no_key(stack: LocalStack) -> None:
     conn.request("GET", "/api/v1/health")
     response = conn.getresponse()
     assert (response.status, json.loads(response.read())["status"]) == (200, "ok")
+
+
+def test_demo_command_fills_the_local_stack(stack: LocalStack) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.e2e.conftest import REPO
+
+    env = {**os.environ, "LOGLENS_HOME": str(stack.home), "COLUMNS": "200"}
+    command = [sys.executable, "-m", "loglens", "demo", "--url", stack.url, "--api-key", stack.api_key,
+               "--days", "2", "--records", "3000"]
+    result = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "payment_db_timeouts" in result.stdout
+    services = "'payment-api', 'search-api', 'web-frontend', 'order-api', 'user-api', 'notification-worker'"
+    assert stack.wait_for_rows(f"service IN ({services})", 3000, timeout=60) >= 3000

@@ -40,7 +40,7 @@ from loglens.record import LOG_COLUMNS
 from loglens.settings import Settings
 
 OBJECT_LINES = 20_000  # a Firehose object of a few MB, as a 60 s / 5 MB buffer produces
-console = Console()
+console = Console(width=170)
 
 
 class ListSink:

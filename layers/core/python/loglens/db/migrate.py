@@ -107,6 +107,7 @@ def migrate(conn: psycopg.Connection[Any], *, analyst_statement_timeout_ms: int 
                 continue
             with conn.transaction():
                 if not migration.run_as_admin:
+                    _grant_database_privileges(conn)  # e.g. CREATE on the database, for trusted extensions
                     conn.execute("SET LOCAL ROLE loglens_owner")
                 try:
                     conn.execute(migration.sql_text.encode())

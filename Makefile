@@ -45,6 +45,15 @@ test-js: $(JS)/node_modules/.package-lock.json
 
 test: lint typecheck pytest test-python-client test-js
 
+# Results are tables with ratios against baselines measured in the same run; the query part fills
+# 10M rows by default (BENCH_ROWS=300000 make bench for a quick look).
+BENCH_ROWS ?= 10000000
+bench: $(STAMP)
+	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/queries.py --rows $(BENCH_ROWS)
+	test ! -f bench/archive.py || $(BIN)/python bench/archive.py
+	$(BIN)/python clients/python/bench_log_call.py
+
 # Offline, no AWS credentials, no Docker: cdk.json's "build" step builds the deps layer first.
 synth: $(STAMP) node_modules/.package-lock.json
 	npx cdk synth --quiet

@@ -1,0 +1,59 @@
+"""archive Lambda: EventBridge {"task": "archive"} daily → loglens.archive.archive_expired.
+
+Exports the partitions past LOGLENS_RETENTION_DAYS to ARCHIVE_BUCKET under archive/, verifies,
+detaches and drops them. The archive ledger makes every step resumable, so a run that times out
+or fails is finished by the next one; a failed partition fails the invocation (an error alarm and
+EventBridge's retries) after the others have been done.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from loglens.archive import ArchiveResult, archive_expired, open_archive_store
+from loglens.aws import client, database_conninfo_factory, require
+from loglens.maintenance import owner_connection
+from loglens.settings import Settings
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics(namespace="loglens")
+
+
+class ArchiveIncomplete(RuntimeError):
+    """Some partitions could not be archived this run; they stay in PostgreSQL until the next."""
+
+
+def _record(result: ArchiveResult) -> None:
+    metrics.add_metric(name="PartitionsArchived", unit="Count", value=result.to_dict()["dropped"])
+    metrics.add_metric(name="RowsArchived", unit="Count", value=sum(o.rows for o in result.outcomes))
+    metrics.add_metric(name="BytesArchived", unit="Bytes", value=sum(o.bytes for o in result.outcomes))
+    metrics.add_metric(name="ArchiveFailures", unit="Count", value=len(result.failed))
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if event.get("task", "archive") != "archive":
+        raise ValueError(f"unknown archive task {event.get('task')!r}; expected 'archive'")
+    settings = Settings.from_env()
+    store = open_archive_store(settings.home, require("ARCHIVE_BUCKET"), s3_client=client("s3"))
+    with owner_connection(database_conninfo_factory()(), application="loglens-archive") as conn:
+        result = archive_expired(
+            conn,
+            store,
+            settings,
+            dry_run=bool(event.get("dry_run", False)),
+            time_left=lambda: context.get_remaining_time_in_millis() / 1000,
+        )
+    _record(result)
+    summary = result.to_dict()
+    logger.info("archive run done", extra={"archive": summary})
+    if result.failed:
+        names = ", ".join(f"{o.partition} ({o.error})" for o in result.failed)
+        raise ArchiveIncomplete(f"{len(result.failed)} partition(s) not archived: {names}")
+    return summary

@@ -1,0 +1,283 @@
+"""Scheduled upkeep of `logs`: partitions ahead, rows waiting in DEFAULT, summary views, statistics.
+
+Two tasks, each on its own schedule (EventBridge in AWS, MaintenanceTimers under `loglens dev`,
+`loglens maintain` by hand):
+
+- partitions (daily): the partitions for today and the next `partition_days_ahead` days, whatever
+  is missing, so a job that has not run for weeks catches up in one run. Rows that landed in
+  DEFAULT because their day had no partition (such as the days the job was not running) get their
+  day's partition too; partitions.ensure_partitions moves them in without losing or duplicating a
+  row and without a long lock. New partitions are ANALYZEd so the planner does not guess.
+- views (hourly): every materialized view in the schema (the summary views daily_log_summary,
+  error_patterns, performance_metrics and the hourly rollups; a view added by a later migration
+  is included without a code change), refreshed CONCURRENTLY so analysts keep reading them
+  meanwhile. A view that was never populated (created WITH NO DATA, or emptied) cannot be
+  refreshed concurrently, so it gets one plain REFRESH first.
+
+Everything runs as loglens_owner, which owns the table and the views (REFRESH needs ownership).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from typing import Any, Final
+
+import psycopg
+from psycopg import sql
+
+from loglens.db.connect import connect
+from loglens.partitions import DEFAULT_PARTITION, ensure_partitions, ensure_window
+from loglens.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SUMMARY_VIEWS: Final = ("daily_log_summary", "error_patterns", "performance_metrics")  # the origin document's three
+
+
+class Task(StrEnum):
+    PARTITIONS = "partitions"
+    VIEWS = "views"
+    ALL = "all"
+
+
+def task_from_event(event: Mapping[str, Any]) -> Task:
+    """The task of a scheduled event ({"task": "partitions"} or {"task": "views"})."""
+    value = event.get("task")
+    try:
+        return Task(str(value))
+    except ValueError:
+        expected = ", ".join(repr(str(t)) for t in Task)
+        raise ValueError(f"unknown maintenance task {value!r}; expected one of {expected}") from None
+
+
+def owner_connection(url: str, *, application: str = "loglens-maintain") -> psycopg.Connection[Any]:
+    """An autocommit connection acting as loglens_owner (the migrator and the owner itself may)."""
+    conn = connect(url, autocommit=True, application=application)
+    try:
+        conn.execute("SET ROLE loglens_owner")
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+@dataclass(frozen=True)
+class PartitionsReport:
+    created: list[str]
+    moved_rows: dict[str, int]
+    from_default: list[str]  # created for days whose rows were waiting in DEFAULT
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "created": self.created,
+            "moved_rows": self.moved_rows,
+            "from_default": self.from_default,
+            "analyzed": self.created,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass(frozen=True)
+class ViewRefresh:
+    view: str
+    concurrently: bool
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"view": self.view, "concurrently": self.concurrently, "seconds": round(self.seconds, 3)}
+
+
+@dataclass(frozen=True)
+class MaintainReport:
+    task: Task
+    partitions: PartitionsReport | None = None
+    views: list[ViewRefresh] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"task": str(self.task)}
+        if self.partitions is not None:
+            out["partitions"] = self.partitions.to_dict()
+        if self.task in (Task.VIEWS, Task.ALL):
+            out["views"] = [v.to_dict() for v in self.views]
+        return out
+
+
+def days_waiting_in_default(conn: psycopg.Connection[Any]) -> list[date]:
+    """UTC days that have rows in DEFAULT. It is normally empty, so the scan is cheap."""
+    rows = conn.execute(
+        sql.SQL("SELECT DISTINCT (created_at AT TIME ZONE 'UTC')::date FROM {} ORDER BY 1").format(
+            sql.Identifier(DEFAULT_PARTITION)
+        )
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def maintain_partitions(
+    conn: psycopg.Connection[Any], settings: Settings, *, today: date | None = None
+) -> PartitionsReport:
+    """Partitions for today..today+N, and for every day with rows in DEFAULT. `conn`: autocommit owner."""
+    started = time.perf_counter()
+    today = today or datetime.now(UTC).date()
+    granularity = settings.partition_granularity
+    ahead = ensure_window(conn, today, settings.partition_days_ahead, granularity)
+    created = list(ahead.created)
+    moved = dict(ahead.moved_rows)
+    from_default: list[str] = []
+    # One day at a time: a stray row dated years away gets its own partition, not every day between.
+    for day in days_waiting_in_default(conn):
+        result = ensure_partitions(conn, day, day, granularity)
+        from_default += result.created
+        created += result.created
+        moved.update(result.moved_rows)
+    for name in created:
+        if name not in moved:  # ensure_partitions has already analyzed the ones it moved rows into
+            conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(name)))
+    return PartitionsReport(created, moved, from_default, time.perf_counter() - started)
+
+
+def materialized_views(conn: psycopg.Connection[Any]) -> list[str]:
+    rows = conn.execute(
+        "SELECT matviewname FROM pg_matviews WHERE schemaname = current_schema() ORDER BY matviewname"
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def refresh_views(conn: psycopg.Connection[Any], views: Sequence[str] | None = None) -> list[ViewRefresh]:
+    """Refresh `views` (default: every materialized view in the schema), concurrently when possible."""
+    out: list[ViewRefresh] = []
+    for view in materialized_views(conn) if views is None else views:
+        row = conn.execute(
+            "SELECT ispopulated FROM pg_matviews WHERE schemaname = current_schema() AND matviewname = %s", (view,)
+        ).fetchone()
+        if row is None:
+            raise LookupError(f"materialized view {view} does not exist; run `loglens db migrate`")
+        concurrently = bool(row[0])
+        statement = "REFRESH MATERIALIZED VIEW CONCURRENTLY {}" if concurrently else "REFRESH MATERIALIZED VIEW {}"
+        started = time.perf_counter()
+        conn.execute(sql.SQL(statement).format(sql.Identifier(view)))
+        out.append(ViewRefresh(view, concurrently, time.perf_counter() - started))
+    return out
+
+
+def maintain(
+    conn: psycopg.Connection[Any], settings: Settings, task: Task = Task.ALL, *, today: date | None = None
+) -> MaintainReport:
+    """Run one scheduled task (or both). `conn`: autocommit, acting as loglens_owner."""
+    if not conn.autocommit:
+        raise ValueError("maintain() needs an autocommit connection")
+    partitions = maintain_partitions(conn, settings, today=today) if task in (Task.PARTITIONS, Task.ALL) else None
+    views = refresh_views(conn) if task in (Task.VIEWS, Task.ALL) else []
+    return MaintainReport(task, partitions, views)
+
+
+def run_maintenance(url: str, settings: Settings, task: Task = Task.ALL) -> MaintainReport:
+    with owner_connection(url) as conn:
+        return maintain(conn, settings, task)
+
+
+@dataclass
+class TimedJob:
+    name: str
+    every: timedelta
+    run: Callable[[], object]
+    first_after: timedelta = timedelta(0)
+
+
+class MaintenanceTimers:
+    """Runs jobs at fixed intervals in one background thread until stop().
+
+    A failing job is logged and tried again at its next time; it never stops the others.
+    """
+
+    def __init__(self, jobs: Sequence[TimedJob], *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.jobs = list(jobs)
+        self.runs: Counter[str] = Counter()
+        self.failures: Counter[str] = Counter()
+        self._clock = clock
+        now = clock()
+        self._due = {job.name: now + job.first_after.total_seconds() for job in self.jobs}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> MaintenanceTimers:
+        self._thread = threading.Thread(target=self._loop, name="loglens-maintenance", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Ask the thread to stop; a job already running finishes first (up to `timeout`)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def run_pending(self) -> list[str]:
+        """Run every job that is due now; return their names."""
+        ran: list[str] = []
+        for job in self.jobs:
+            if self._stop.is_set() or self._clock() < self._due[job.name]:
+                continue
+            try:
+                job.run()
+            except Exception:  # the next interval retries; dev keeps running
+                self.failures[job.name] += 1
+                log.exception("maintenance job %s failed", job.name)
+            self.runs[job.name] += 1
+            self._due[job.name] = self._clock() + job.every.total_seconds()
+            ran.append(job.name)
+        return ran
+
+    def seconds_until_next(self) -> float:
+        return max(0.0, min(self._due.values(), default=60.0) - self._clock())
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.run_pending()
+            self._stop.wait(min(self.seconds_until_next(), 60.0))
+
+
+def start_timers(
+    settings: Settings,
+    url: str,
+    *,
+    archive_bucket: str | None = None,
+    archive_first_after: timedelta = timedelta(minutes=10),
+) -> MaintenanceTimers:
+    """The cloud schedules, locally: partitions at start and daily, views hourly, archive daily.
+
+    `url` is the admin (migrator) URL; the jobs act as loglens_owner. The archive goes to
+    LOGLENS_HOME/archive unless `archive_bucket` names an S3 bucket. Its first run waits a
+    little, so starting `loglens dev` never begins with a long export.
+    """
+
+    def partitions() -> object:
+        return run_maintenance(url, settings, Task.PARTITIONS)
+
+    def views() -> object:
+        return run_maintenance(url, settings, Task.VIEWS)
+
+    def archive() -> object:
+        from loglens.archive import archive_expired, open_archive_store
+
+        store = open_archive_store(settings.home, archive_bucket)
+        with owner_connection(url, application="loglens-archive") as conn:
+            result = archive_expired(conn, store, settings)
+        for failed in result.failed:
+            log.error("archiving %s failed: %s", failed.partition, failed.error)
+        return result
+
+    day, hour = timedelta(days=1), timedelta(hours=1)
+    return MaintenanceTimers(
+        [
+            TimedJob("partitions", day, partitions),
+            TimedJob("views", hour, views, first_after=timedelta(minutes=1)),
+            TimedJob("archive", day, archive, first_after=archive_first_after),
+        ]
+    ).start()

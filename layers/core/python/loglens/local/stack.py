@@ -22,6 +22,7 @@ from loglens.ingest.privacy import redactor_from_env
 from loglens.ingest.sinks import SpoolSink
 from loglens.local.server import LocalApi, LocalHttpServer
 from loglens.local.spool import SpoolConsumer
+from loglens.maintenance import MaintenanceTimers, start_timers
 from loglens.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class LocalStack:
     api_key: str
     server: LocalHttpServer | None = None
     consumer: SpoolConsumer | None = None
+    timers: MaintenanceTimers | None = None
     _started_db: bool = False
 
     @property
@@ -87,9 +89,13 @@ class LocalStack:
         self.consumer = SpoolConsumer(self.spool, loader)
         self.consumer.start()
         self.server.start()
+        # The EventBridge schedules, locally: partitions now and daily, views hourly, archive daily.
+        self.timers = start_timers(self.settings, url, archive_bucket=os.environ.get("LOGLENS_ARCHIVE_BUCKET") or None)
         return self.server.url
 
     def stop(self) -> None:
+        if self.timers is not None:  # before the database: a running job finishes first
+            self.timers.stop()
         if self.server is not None:
             self.server.stop()
         if self.consumer is not None:

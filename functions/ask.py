@@ -1,0 +1,91 @@
+"""ask Lambda: /api/v1/ask and /slack/commands, and its own asynchronous invocations for Slack answers.
+
+All logic is in loglens.agent; this module wires AWS to it: the analyst and conversation connections
+through RDS Proxy with IAM auth, the Anthropic key and the Slack signing secret from Secrets Manager
+(cached by Powertools for five minutes, so a rotated value is picked up without a redeploy), the model
+provider from MODEL_PROVIDER/MODEL_ID, and asynchronous self-invocation by the function's own name.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities import parameters
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from loglens.agent.answer import Answer
+from loglens.agent.api import ASYNC_KEY, AskApi, self_invoker
+from loglens.agent.service import AskService, BuiltOnFirstUse, build_agent
+from loglens.agent.settings import AgentSettings, Provider
+from loglens.aws import client, database_conninfo_factory, require
+from loglens.db.connect import ConnectionProvider
+from loglens.settings import ConfigError, Settings
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics(namespace="loglens")
+SECRET_MAX_AGE_SECONDS = 300
+_api: AskApi | None = None
+
+
+def _secret(variable: str) -> str:
+    value = parameters.get_secret(require(variable), max_age=SECRET_MAX_AGE_SECONDS)
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"the secret named by {variable} is empty or not a plain string")
+    return value.strip()
+
+
+def _conversation_conninfo() -> Any:
+    # Conversation turns are written as their own login (loglens_writer): the analyst login is read-only.
+    environ = {**os.environ, "DB_USER": require("CONVERSATION_DB_USER")}
+    return database_conninfo_factory(environ)
+
+
+def _service() -> AskService:
+    from loglens.agent.client import make_client
+    from loglens.agent.conversations import PostgresConversations
+
+    settings = AgentSettings.from_env()
+    api_key = None if settings.provider is Provider.BEDROCK else (lambda: _secret("ANTHROPIC_SECRET_ARN"))
+    agent = build_agent(
+        analyst=ConnectionProvider(database_conninfo_factory(), application="loglens-ask"),
+        client=make_client(settings, api_key=api_key),
+        settings=settings,
+        environ=os.environ,
+    )
+    conversations = PostgresConversations(ConnectionProvider(_conversation_conninfo(), application="loglens-ask"))
+    return AskService(agent, conversations)
+
+
+def _record(answer: Answer) -> None:
+    metrics.add_metric(name="AgentSteps", unit=MetricUnit.Count, value=answer.steps)
+    metrics.add_metric(name="InputTokens", unit=MetricUnit.Count, value=answer.usage.input_tokens)
+    metrics.add_metric(name="OutputTokens", unit=MetricUnit.Count, value=answer.usage.output_tokens)
+    metrics.add_metric(name="CacheReadTokens", unit=MetricUnit.Count, value=answer.usage.cache_read_input_tokens)
+    metrics.add_metric(name="AnswerLatency", unit=MetricUnit.Milliseconds, value=answer.latency_ms)
+    metrics.add_metric(name="IncompleteAnswers", unit=MetricUnit.Count, value=0 if answer.complete else 1)
+
+
+def _build(context: LambdaContext) -> AskApi:
+    return AskApi(
+        service=BuiltOnFirstUse(_service),
+        slack_secret=lambda: _secret("SLACK_SECRET_ARN"),
+        dispatch_async=self_invoker(client("lambda"), context.function_name),
+        cors_origin=Settings.from_env().cors_origin,
+        on_answer=_record,
+    )
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    global _api
+    if _api is None:
+        _api = _build(context)
+    metrics.add_metric(name="AsyncAnswers" if ASYNC_KEY in event else "Requests", unit=MetricUnit.Count, value=1)
+    return _api.handle_invocation(event)

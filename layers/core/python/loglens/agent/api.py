@@ -1,0 +1,209 @@
+"""ask: API Gateway REST events for POST /api/v1/ask and POST /slack/commands, and the asynchronous worker.
+
+/api/v1/ask answers synchronously with the Answer as JSON. /slack/commands must answer Slack within 3
+seconds, so it only verifies the signature, reads the form and hands the question to `dispatch_async`
+(in AWS the function invokes itself with InvocationType=Event; locally a background thread), then
+acknowledges. The worker (`run_async`) asks the agent and posts the answer to the command's response_url.
+Nothing on the acknowledgement path builds the agent, opens a database connection or calls the model.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from loglens.agent.answer import Answer
+from loglens.agent.conversations import http_key, new_conversation_id, parse_conversation_id, slack_key
+from loglens.agent.service import AskService
+from loglens.agent.slack import (
+    ResponsePoster,
+    SlackRequestRejected,
+    SlashCommand,
+    ack_message,
+    answer_message,
+    error_message,
+    usage_message,
+    verify_request,
+)
+from loglens.ingest.collect import HttpResponse
+from loglens.ingest.request import HttpError, media_type, parse_json, raw_body
+
+log = logging.getLogger(__name__)
+ASK_PATH = "/api/v1/ask"
+SLACK_PATH = "/slack/commands"
+ASYNC_KEY = "loglens_async"  # an event with this key is the function invoking itself, not API Gateway
+MAX_QUESTION_CHARS = 2000
+MAX_BODY_BYTES = 64 * 1024
+HTTP_CONVERSATION_AGE = timedelta(hours=24)
+SLACK_CONVERSATION_AGE = timedelta(minutes=30)
+
+
+@dataclass
+class AskApi:
+    service: Callable[[], AskService]  # built on first use, so the Slack acknowledgement never waits for it
+    slack_secret: Callable[[], str]  # raises ConfigError when no signing secret is configured
+    dispatch_async: Callable[[dict[str, Any]], None]
+    poster: ResponsePoster = field(default_factory=ResponsePoster)
+    now: Callable[[], float] = time.time
+    cors_origin: str = "*"
+    on_answer: Callable[[Answer], None] | None = None  # metrics: steps, tokens, latency
+
+    def handle_invocation(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The Lambda entry: the asynchronous self-invocation, or an API Gateway proxy event."""
+        if ASYNC_KEY in event:
+            self.run_async(event[ASYNC_KEY])
+            return {"status": "done"}
+        return self.handle(event)
+
+    def handle(self, event: dict[str, Any]) -> dict[str, Any]:
+        try:
+            response = self._route(event)
+        except HttpError as error:
+            response = HttpResponse.json(error.status, {"error": error.message}, error.headers)
+        return self._proxy_response(response)
+
+    def _route(self, event: dict[str, Any]) -> HttpResponse:
+        path = str(event.get("resource") or event.get("path") or "").rstrip("/")
+        if path not in (ASK_PATH, SLACK_PATH):
+            raise HttpError(404, f"no route for {path or '/'}")
+        if str(event.get("httpMethod") or "").upper() != "POST":
+            raise HttpError(405, "use POST", {"Allow": "POST"})
+        body = raw_body(event.get("body"), bool(event.get("isBase64Encoded")))
+        if len(body) > MAX_BODY_BYTES:
+            raise HttpError(413, f"body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}")
+        headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+        if path == SLACK_PATH:
+            return self._slack(body, headers)
+        return self._ask(body, headers, event)
+
+    def _ask(self, body: bytes, headers: dict[str, str], event: dict[str, Any]) -> HttpResponse:
+        if media_type(headers.get("content-type")) != "application/json":
+            raise HttpError(415, "send the question as application/json")
+        payload = parse_json(body)
+        if not isinstance(payload, dict):
+            raise HttpError(400, 'body must be {"question": "...", "conversation_id": "..."?}')
+        question = _question(payload.get("question"))
+        try:
+            conversation_id = (
+                parse_conversation_id(payload["conversation_id"])
+                if payload.get("conversation_id") is not None
+                else new_conversation_id()
+            )
+        except ValueError as error:
+            raise HttpError(400, str(error)) from None
+        identity = (event.get("requestContext") or {}).get("identity") or {}
+        key = http_key(identity.get("apiKeyId"), conversation_id)
+        answer = self._answer(question, key, HTTP_CONVERSATION_AGE)
+        answer.conversation_id = conversation_id
+        return HttpResponse(200, answer.model_dump_json().encode())
+
+    def _slack(self, body: bytes, headers: dict[str, str]) -> HttpResponse:
+        from loglens.settings import ConfigError
+
+        try:
+            secret = self.slack_secret()
+        except ConfigError as error:
+            log.error("Slack request refused: %s", error)
+            raise HttpError(503, "Slack is not configured on this deployment") from None
+        try:
+            verify_request(body, headers, secret, now=self.now())
+            command = SlashCommand.from_form(body)
+        except SlackRequestRejected as error:
+            log.warning("Slack request refused: %s", error)
+            raise HttpError(401, "invalid Slack request signature") from None
+        if command.ssl_check:
+            return HttpResponse(200, b"", "text/plain")
+        if not command.text or command.text.lower() in ("help", "?"):
+            return HttpResponse.json(200, usage_message(command.command))
+        if len(command.text) > MAX_QUESTION_CHARS:
+            return HttpResponse.json(200, error_message(f"Questions are limited to {MAX_QUESTION_CHARS} characters."))
+        try:
+            self.poster.check(command.response_url)
+        except SlackRequestRejected:
+            raise HttpError(400, "response_url is not a Slack URL") from None
+        self.dispatch_async(
+            {
+                "kind": "slack_command",
+                "question": command.text,
+                "response_url": command.response_url,
+                "conversation": slack_key(command.team_id, command.channel_id, command.user_id),
+            }
+        )
+        return HttpResponse.json(200, ack_message(command.text))
+
+    def run_async(self, payload: dict[str, Any]) -> None:
+        """Answer a slash command and post the result; every failure reaches the user as an ephemeral message."""
+        if payload.get("kind") != "slack_command":
+            log.error("unknown asynchronous task %r", payload.get("kind"))
+            return
+        url = str(payload.get("response_url") or "")
+        try:
+            answer = self._answer(str(payload["question"]), str(payload["conversation"]), SLACK_CONVERSATION_AGE)
+            message = answer_message(answer)
+        except HttpError as error:
+            message = error_message(error.message)
+        except Exception:
+            log.exception("answering a Slack question failed")
+            message = error_message("Something went wrong while answering; the error is in the ask function's log.")
+        try:
+            self.poster.post(url, message)
+        except Exception:
+            # Raising would make Lambda retry the whole question; a lost post is logged instead.
+            log.exception("posting the answer to Slack failed")
+
+    def _answer(self, question: str, conversation: str, max_age: timedelta) -> Answer:
+        from loglens.agent.loop import ModelCallFailed
+        from loglens.agent.tools import DatabaseUnavailable
+        from loglens.settings import ConfigError
+
+        try:
+            answer = self.service().ask(question, conversation=conversation, max_age=max_age)
+        except ConfigError as error:
+            log.error("ask is not configured: %s", error)
+            raise HttpError(503, f"asking is not configured here: {error}") from None
+        except DatabaseUnavailable as error:
+            raise HttpError(503, str(error), {"Retry-After": "30"}) from None
+        except ModelCallFailed as error:
+            raise HttpError(502, str(error)) from None
+        if self.on_answer is not None:
+            self.on_answer(answer)
+        return answer
+
+    def _proxy_response(self, response: HttpResponse) -> dict[str, Any]:
+        return {
+            "statusCode": response.status,
+            "headers": {
+                "Content-Type": response.content_type,
+                "Access-Control-Allow-Origin": self.cors_origin,
+                **response.headers,
+            },
+            "isBase64Encoded": False,
+            "body": response.body.decode(),
+        }
+
+
+def _question(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise HttpError(400, 'question is required: {"question": "how many errors in the last hour?"}')
+    text = value.strip()
+    if len(text) > MAX_QUESTION_CHARS:
+        raise HttpError(400, f"question is {len(text)} characters; the limit is {MAX_QUESTION_CHARS}")
+    return text
+
+
+def self_invoker(lambda_client: Any, function_name: str) -> Callable[[dict[str, Any]], None]:
+    """dispatch_async for AWS: the function invokes itself asynchronously with the payload."""
+
+    def dispatch(payload: dict[str, Any]) -> None:
+        lambda_client.invoke(
+            FunctionName=function_name,
+            InvocationType="Event",
+            Payload=json.dumps({ASYNC_KEY: payload}).encode(),
+        )
+
+    return dispatch

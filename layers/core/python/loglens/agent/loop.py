@@ -1,0 +1,299 @@
+"""The Messages API tool-use loop: Claude writes SQL, the tools run it, errors go back until it answers.
+
+Each step is one model call. Tool calls are run and their results sent back; a refusal, an unknown
+column, a timeout or any database error is sent back as a tool_result with is_error so the model can
+correct itself. The model finishes by calling the `answer` tool; its SQL is the final query (reused when it
+already ran in this loop). On the last step the answer tool is forced, so the budget ends in an answer.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from loglens.agent.answer import Answer, Attempt, Explanation, Performance, TokenUsage
+from loglens.agent.conversations import Turn, history_messages
+from loglens.agent.prompt import FactsCache, facts_prompt, question_text, stable_prompt, system_blocks
+from loglens.agent.rows import ModelView
+from loglens.agent.settings import AgentSettings
+from loglens.agent.tools import QueryFailed, QueryResult, QueryTools
+
+_SQL_PROPERTY = {"type": "string", "description": "One PostgreSQL SELECT statement."}
+TOOLS: list[dict[str, Any]] = [
+    {
+        "name": "run_query",
+        "description": (
+            "Run one read-only PostgreSQL SELECT on the log database and return its columns, the first rows, "
+            "the row count and the time taken. Refusals by the SQL guard and database errors come back as "
+            "errors that say what to fix."
+        ),
+        "input_schema": {
+            "type": "object",
+            "properties": {
+                "sql": _SQL_PROPERTY,
+                "purpose": {"type": "string", "description": "What this query is meant to find out."},
+            },
+            "required": ["sql"],
+        },
+    },
+    {
+        "name": "explain_query",
+        "description": (
+            "Show the planner's estimate for one SELECT without running it: total cost, estimated rows, how many "
+            "partitions of logs it would scan out of how many, and the indexes it would use."
+        ),
+        "input_schema": {"type": "object", "properties": {"sql": _SQL_PROPERTY}, "required": ["sql"]},
+    },
+    {
+        "name": "answer",
+        "description": (
+            "Give the final answer. sql is the one query whose result answers the question (the person sees its "
+            "full result). summary states the answer with its numbers in one sentence; key_insight says what "
+            "stands out and why; recommendation is one concrete next step; baseline describes the comparison "
+            "with a usual period when one was made."
+        ),
+        "input_schema": {
+            "type": "object",
+            "properties": {
+                "sql": _SQL_PROPERTY,
+                "summary": {"type": "string"},
+                "key_insight": {"type": "string"},
+                "recommendation": {"type": "string"},
+                "baseline": {"type": "string"},
+            },
+            "required": ["sql", "summary", "key_insight", "recommendation"],
+        },
+    },
+]
+
+
+class MessagesApi(Protocol):
+    def create(
+        self, *, model: str, max_tokens: int, system: Any, tools: Any, messages: Any, tool_choice: Any
+    ) -> Any: ...
+
+
+class ModelClient(Protocol):
+    """The part of anthropic.Anthropic / anthropic.AnthropicBedrock the loop uses."""
+
+    @property
+    def messages(self) -> MessagesApi: ...
+
+
+class ModelCallFailed(RuntimeError):
+    """The model provider could not be reached or refused the request."""
+
+
+@dataclass
+class _Run:
+    """The state of one question's loop."""
+
+    usage: TokenUsage = field(default_factory=TokenUsage)
+    attempts: list[Attempt] = field(default_factory=list)
+    results: dict[str, QueryResult] = field(default_factory=dict)  # by the SQL as it ran
+    last_ok: QueryResult | None = None
+    steps: int = 0
+
+
+@dataclass
+class _Final:
+    result: QueryResult | None
+    explanation: Explanation
+
+
+class Agent:
+    def __init__(
+        self,
+        client: ModelClient,
+        tools: QueryTools,
+        facts: FactsCache,
+        settings: AgentSettings,
+        view: ModelView,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.client = client
+        self.tools = tools
+        self.facts = facts
+        self.settings = settings
+        self.view = view
+        self.clock = clock
+        self._stable = stable_prompt(max_rows=settings.max_rows, model_rows=settings.model_rows)
+
+    def ask(self, question: str, history: Sequence[Turn] = ()) -> Answer:
+        started = time.perf_counter()
+        run = _Run()
+        system = system_blocks(self._stable, facts_prompt(self.facts.get()))
+        messages: list[dict[str, Any]] = history_messages(history)
+        messages.append({"role": "user", "content": question_text(question, self.clock())})
+        final: _Final | None = None
+        while final is None and run.steps < self.settings.max_steps:
+            run.steps += 1
+            response = self._call(system, messages, force_answer=run.steps == self.settings.max_steps)
+            run.usage.add(getattr(response, "usage", None))
+            blocks = list(getattr(response, "content", []) or [])
+            messages.append({"role": "assistant", "content": [_block_param(b) for b in blocks]})
+            calls = [b for b in blocks if getattr(b, "type", None) == "tool_use"]
+            if not calls:
+                text = "\n".join(str(b.text) for b in blocks if getattr(b, "type", None) == "text").strip()
+                final = _Final(run.last_ok, Explanation(summary=text or "The model gave no answer."))
+                break
+            results: list[dict[str, Any]] = []
+            for call in calls:
+                content, error, done = self._dispatch(call, run)
+                results.append(_tool_result(str(call.id), content, error))
+                if done is not None:
+                    final = done
+            if final is None:
+                messages.append({"role": "user", "content": results})
+        if final is None:
+            explanation = Explanation(
+                summary=f"I could not finish within {self.settings.max_steps} steps; "
+                + ("the last query that worked is shown." if run.last_ok else "no query worked."),
+            )
+            return self._answer(question, run, _Final(run.last_ok, explanation), started, complete=False)
+        return self._answer(question, run, final, started, complete=final.result is not None)
+
+    def _call(self, system: list[dict[str, Any]], messages: list[dict[str, Any]], *, force_answer: bool) -> Any:
+        import anthropic
+
+        choice = {"type": "tool", "name": "answer"} if force_answer else {"type": "auto"}
+        try:
+            return self.client.messages.create(
+                model=self.settings.model,
+                max_tokens=self.settings.max_tokens,
+                system=system,
+                tools=TOOLS,
+                messages=_with_cache_marker(messages),
+                tool_choice=choice,
+            )
+        except anthropic.APIError as error:
+            raise ModelCallFailed(f"the model call failed: {error}") from error
+
+    def _dispatch(self, call: Any, run: _Run) -> tuple[str, bool, _Final | None]:
+        """Run one tool call: (content for the tool_result, is it an error, the final answer if this was it)."""
+        name = str(getattr(call, "name", ""))
+        arguments = call.input if isinstance(getattr(call, "input", None), dict) else {}
+        sql = arguments.get("sql")
+        if name not in ("run_query", "explain_query", "answer"):
+            return f"unknown tool {name!r}; use run_query, explain_query or answer", True, None
+        if not isinstance(sql, str) or not sql.strip():
+            if name == "answer" and run.last_ok is not None:
+                sql = run.last_ok.sql
+            else:
+                return f"{name} needs the SQL in its sql field", True, None
+        try:
+            if name == "explain_query":
+                figures = self.tools.explain(sql)
+                run.attempts.append(Attempt(tool=name, sql=sql, ok=True))
+                return json.dumps(figures.as_dict()), False, None
+            result = self._result_of(sql, run, name)
+        except QueryFailed as failure:
+            run.attempts.append(Attempt(tool=name, sql=sql, ok=False, error=failure.message))
+            return failure.message, True, None
+        if name == "run_query":
+            return json.dumps(self._for_model(result), default=str), False, None
+        explanation = Explanation(
+            summary=str(arguments.get("summary") or "").strip() or "(no summary given)",
+            key_insight=str(arguments.get("key_insight") or "").strip(),
+            recommendation=str(arguments.get("recommendation") or "").strip(),
+            baseline=str(arguments["baseline"]).strip() if arguments.get("baseline") else None,
+        )
+        return "answer received", False, _Final(result, explanation)
+
+    def _result_of(self, sql: str, run: _Run, tool: str) -> QueryResult:
+        # The final answer usually names a query that already ran; the guard's text identifies it.
+        statement = str(self.tools.check(sql).sql)
+        cached = run.results.get(statement)
+        if cached is not None and tool == "answer":
+            return cached
+        result = self.tools.run(sql)
+        run.results[result.sql] = result
+        run.last_ok = result
+        run.attempts.append(
+            Attempt(tool=tool, sql=result.sql, ok=True, elapsed_ms=result.elapsed_ms, rows=len(result.rows))
+        )
+        return result
+
+    def _for_model(self, result: QueryResult) -> dict[str, Any]:
+        shown = self.view.rows_for_model(result.rows)
+        return {
+            "sql": result.sql,
+            "columns": result.columns,
+            "rows": shown,
+            "row_count": len(result.rows),
+            "rows_shown": len(shown),
+            "more_rows_may_exist": result.limit_reached,
+            "elapsed_ms": result.elapsed_ms,
+            "guard": result.guard_note,
+        }
+
+    def _answer(self, question: str, run: _Run, final: _Final, started: float, *, complete: bool) -> Answer:
+        result = final.result
+        performance = Performance()
+        if result is not None:
+            performance = Performance(
+                query_ms=result.elapsed_ms, rows=len(result.rows), row_limit_reached=result.limit_reached
+            )
+            try:
+                figures = self.tools.explain(result.sql)
+            except QueryFailed:
+                pass  # figures are a courtesy; the answer stands without them
+            else:
+                performance = performance.model_copy(update=figures.as_dict())
+        return Answer(
+            question=question,
+            sql=result.sql if result else None,
+            columns=result.columns if result else [],
+            rows=result.rows if result else [],
+            explanation=final.explanation,
+            performance=performance,
+            usage=run.usage,
+            steps=run.steps,
+            attempts=run.attempts,
+            model=self.settings.model,
+            latency_ms=round((time.perf_counter() - started) * 1000, 1),
+            complete=complete,
+        )
+
+    def turn(self, answer: Answer) -> Turn:
+        """What a follow-up needs to know about this answer, as the model saw it."""
+        preview = self.view.rows_for_model(answer.rows[:5])
+        return Turn(answer.question, answer.sql, self.view.text(answer.explanation.summary), answer.columns, preview)
+
+
+def _block_param(block: Any) -> dict[str, Any]:
+    """A response content block as a request block (only the fields the API accepts back)."""
+    kind = getattr(block, "type", None)
+    if kind == "text":
+        return {"type": "text", "text": str(block.text)}
+    if kind == "tool_use":
+        return {"type": "tool_use", "id": str(block.id), "name": str(block.name), "input": block.input}
+    return dict(block.model_dump(exclude_none=True)) if hasattr(block, "model_dump") else {"type": str(kind)}
+
+
+def _tool_result(tool_use_id: str, content: str, error: bool) -> dict[str, Any]:
+    result: dict[str, Any] = {"type": "tool_result", "tool_use_id": tool_use_id, "content": content}
+    if error:
+        result["is_error"] = True
+    return result
+
+
+def _with_cache_marker(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mark the end of the conversation so far as cacheable: the next step re-reads it from the cache.
+
+    Only the newest message carries the marker (with the two in the system prompt that makes three of the
+    four the API allows); earlier markers would be redundant, the cache matches on the longest prefix.
+    """
+    if not messages:
+        return messages
+    *head, last = messages
+    content = last["content"]
+    blocks = [{"type": "text", "text": content}] if isinstance(content, str) else list(content)
+    if not blocks:
+        return messages
+    blocks[-1] = {**blocks[-1], "cache_control": {"type": "ephemeral"}}
+    return [*head, {**last, "content": blocks}]

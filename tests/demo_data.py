@@ -1,0 +1,46 @@
+"""The demo generator's records loaded straight into a test database, as the agent tests need them.
+
+Partitions are created for the plan's days (as the maintenance job would have), the rows go in with one
+binary COPY, and the summary views are refreshed and the table analysed, so the database looks like one
+that has been running for a few days.
+"""
+
+from __future__ import annotations
+
+from psycopg import sql
+
+from loglens.db.connect import connect
+from loglens.demo import DemoPlan, generate_rows
+from loglens.partitions import ensure_partitions
+from loglens.record import LOG_COLUMNS, column_sql_types
+
+_COPY_TYPES = [{"double precision": "float8"}.get(t, t) for t in column_sql_types().values()]
+VIEWS = ("daily_log_summary", "error_patterns", "performance_metrics")
+
+
+def load_demo(admin_url: str, plan: DemoPlan) -> int:
+    """Load the plan's records; return how many rows went in."""
+    with connect(admin_url, autocommit=True) as conn:
+        conn.execute("SET ROLE loglens_owner")
+        ensure_partitions(conn, plan.start.date(), plan.end.date())
+    statement = sql.SQL("COPY logs ({}) FROM STDIN (FORMAT BINARY)").format(
+        sql.SQL(", ").join(map(sql.Identifier, LOG_COLUMNS))
+    )
+    count = 0
+    with connect(admin_url) as conn:
+        with conn.cursor() as cur, cur.copy(statement) as copy:
+            copy.set_types(_COPY_TYPES)
+            for row in generate_rows(plan):
+                copy.write_row(row)
+                count += 1
+        conn.commit()
+    refresh_views(admin_url)
+    return count
+
+
+def refresh_views(admin_url: str) -> None:
+    with connect(admin_url, autocommit=True) as conn:
+        conn.execute("SET ROLE loglens_owner")
+        for view in VIEWS:
+            conn.execute(sql.SQL("REFRESH MATERIALIZED VIEW {}").format(sql.Identifier(view)))
+        conn.execute("ANALYZE logs")

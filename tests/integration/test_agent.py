@@ -1,0 +1,347 @@
+"""The agent loop against the embedded PostgreSQL with demo data, Claude faked at the HTTP layer.
+
+The real anthropic SDK talks to FakeClaude on 127.0.0.1, so every test runs the real loop: the schema
+prompt, the tools through the guard on the analyst role, the errors sent back as tool results.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import anthropic
+import pytest
+
+from loglens.agent.answer import Answer
+from loglens.agent.conversations import PostgresConversations
+from loglens.agent.loop import Agent, ModelCallFailed
+from loglens.agent.service import AskService, build_agent
+from loglens.agent.settings import AgentSettings
+from loglens.db.connect import ConnectionProvider, connect
+from loglens.demo import DemoPlan
+from loglens.record import LOG_COLUMNS, column_descriptions
+from tests.demo_data import load_demo
+from tests.factories import insert_records, make_record
+from tests.fake_claude import (
+    FakeClaude,
+    answer,
+    last_user_text,
+    message,
+    run_query,
+    text,
+    tool_results,
+    tool_use,
+)
+
+ERRORS_BY_SERVICE = (
+    "SELECT service, count(*) AS errors FROM logs WHERE created_at >= now() - interval '3 hours' "
+    "AND level IN ('ERROR', 'FATAL') GROUP BY service ORDER BY errors DESC"
+)
+HEAVY = "SELECT count(*) FROM generate_series(1, 100000) a CROSS JOIN generate_series(1, 100000) b"
+
+
+@pytest.fixture(scope="module")
+def plan(db_url: str) -> DemoPlan:
+    demo = DemoPlan(end=datetime.now(UTC).replace(second=0, microsecond=0), records=20_000)
+    load_demo(db_url, demo)
+    return demo
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeClaude]:
+    server = FakeClaude().start()
+    yield server
+    server.stop()
+
+
+def make_agent(fake: FakeClaude, analyst_url: str, **settings: Any) -> Agent:
+    client = anthropic.Anthropic(api_key="test-key", base_url=fake.url, max_retries=0)
+    return build_agent(
+        analyst=ConnectionProvider(lambda: analyst_url, application="loglens-test"),
+        client=client,
+        settings=AgentSettings.from_env({}, **settings),
+        environ={},
+    )
+
+
+def direct(db_url: str, query: str) -> list[tuple[Any, ...]]:
+    with connect(db_url) as conn:
+        return conn.execute(query).fetchall()
+
+
+def test_tool_calls_produce_an_answer_with_rows_figures_and_usage(
+    plan: DemoPlan, fake: FakeClaude, analyst_url: str, db_url: str
+) -> None:
+    # Given a model that runs one query and then answers with it
+    fake.script(
+        message(run_query(ERRORS_BY_SERVICE)),
+        message(answer(ERRORS_BY_SERVICE, "payment-api logged the most errors.", baseline="10x its usual rate")),
+    )
+    agent = make_agent(fake, analyst_url)
+
+    # When a question is asked
+    result = agent.ask("Which service had the most errors in the last 3 hours?")
+
+    # Then the answer carries the final SQL as it ran, the full rows, the explanation and the figures
+    assert result.complete and result.steps == 2
+    assert result.sql is not None and "LIMIT 1000" in result.sql
+    assert result.columns == ["service", "errors"]
+    assert [tuple(r) for r in result.rows] == direct(db_url, ERRORS_BY_SERVICE)
+    assert result.rows[0][0] == "payment-api"
+    assert result.explanation.summary == "payment-api logged the most errors."
+    assert result.explanation.baseline == "10x its usual rate"
+    assert result.performance.query_ms is not None and result.performance.rows == len(result.rows)
+    assert result.performance.partitions_total and 0 < result.performance.partitions_scanned <= (
+        result.performance.partitions_total
+    )
+    assert result.performance.estimated_cost and result.performance.estimated_cost > 0
+    # usage is summed over both model calls, cache fields included
+    assert result.usage.input_tokens == 2 * 900 and result.usage.cache_read_input_tokens == 2 * 2400
+    # and the model saw the rows as a successful tool result
+    [shown] = tool_results(fake.requests[1])
+    assert not shown.get("is_error")
+    assert json.loads(shown["content"])["rows"][0][0] == "payment-api"
+
+
+def test_the_prompt_is_derived_from_the_model_and_live_facts_and_cached(
+    plan: DemoPlan, fake: FakeClaude, analyst_url: str
+) -> None:
+    fake.script(message(answer(ERRORS_BY_SERVICE)))
+    make_agent(fake, analyst_url).ask("errors?")
+    request = fake.requests[0]
+    stable, facts = request["system"]
+
+    # Both system blocks are cache breakpoints; the stable one is long enough for the API to cache
+    assert stable["cache_control"] == {"type": "ephemeral"}
+    assert facts["cache_control"] == {"type": "ephemeral"}
+    assert len(stable["text"]) > 4 * 1024  # roughly the 1,024-token minimum Sonnet caches
+    # The stable part lists every column of the record model with its description
+    for column, description in column_descriptions().items():
+        assert f"- {column} " in stable["text"] and description in stable["text"]
+    assert list(LOG_COLUMNS) == [c for c in LOG_COLUMNS if f"- {c} " in stable["text"]]
+    # The facts part has the views' real columns, the partition window and the values actually present
+    for fragment in (
+        "daily_log_summary(day date",
+        "p95_ms double precision",
+        "partitions covering",
+        "payment-api (",
+        "DatabaseConnectionTimeout (",
+        "production (",
+        "idx_error_service_time",
+    ):
+        assert fragment in facts["text"], fragment
+    # The newest message carries the third marker; the question comes with the current time
+    last_block = request["messages"][-1]["content"][-1]
+    assert last_block["cache_control"] == {"type": "ephemeral"}
+    assert "Current time:" in last_user_text(request) and "Question: errors?" in last_user_text(request)
+    assert {tool["name"] for tool in request["tools"]} == {"run_query", "explain_query", "answer"}
+
+
+def test_a_hallucinated_column_goes_back_to_the_model_which_corrects_it(
+    plan: DemoPlan, fake: FakeClaude, analyst_url: str
+) -> None:
+    wrong = "SELECT severity, count(*) FROM logs WHERE created_at >= now() - interval '1 hour' GROUP BY 1"
+    right = "SELECT level, count(*) FROM logs WHERE created_at >= now() - interval '1 hour' GROUP BY 1"
+    fake.script(message(run_query(wrong)), message(run_query(right)), message(answer(right)))
+
+    result = make_agent(fake, analyst_url).ask("How many logs per severity in the last hour?")
+
+    [error] = tool_results(fake.requests[1])
+    assert error["is_error"] is True
+    assert 'unknown column "severity" in logs' in error["content"]
+    assert "level" in error["content"]  # the message lists the real columns
+    assert result.attempts[0].ok is False and result.attempts[1].ok is True
+    assert result.columns == ["level", "count"] and result.complete
+
+
+def test_a_refused_statement_is_reported_and_nothing_is_written(
+    plan: DemoPlan, fake: FakeClaude, analyst_url: str, db_url: str
+) -> None:
+    before = direct(db_url, "SELECT count(*) FROM logs")
+    count = "SELECT count(*) FROM logs WHERE created_at >= now() - interval '1 day'"
+    fake.script(message(run_query("DELETE FROM logs")), message(run_query(count)), message(answer(count)))
+
+    result = make_agent(fake, analyst_url).ask("Delete everything")
+
+    [error] = tool_results(fake.requests[1])
+    assert error["is_error"] is True
+    assert error["content"].startswith("refused by the SQL guard (write_node)")
+    assert direct(db_url, "SELECT count(*) FROM logs") == before
+    assert result.complete
+
+
+def test_an_unbounded_query_gets_the_partition_hint(plan: DemoPlan, fake: FakeClaude, analyst_url: str) -> None:
+    bounded = "SELECT count(*) FROM logs WHERE level = 'ERROR' AND created_at >= now() - interval '7 days'"
+    fake.script(
+        message(run_query("SELECT count(*) FROM logs WHERE level = 'ERROR'")),
+        message(run_query(bounded)),
+        message(answer(bounded)),
+    )
+    make_agent(fake, analyst_url).ask("How many errors ever?")
+    [error] = tool_results(fake.requests[1])
+    assert error["is_error"] is True and "(unbounded_time)" in error["content"]
+    assert "created_at" in error["content"]
+
+
+def test_a_statement_timeout_goes_back_to_the_model(plan: DemoPlan, fake: FakeClaude, analyst_url: str) -> None:
+    # Given a tiny timeout and a query the guard allows but that runs far longer (a 10^10-row cross join)
+    cheap = "SELECT count(*) FROM generate_series(1, 1000) a"
+    fake.script(message(run_query(HEAVY)), message(run_query(cheap)), message(answer(cheap)))
+    agent = make_agent(fake, analyst_url, statement_timeout_ms=200)
+
+    result = agent.ask("Count a lot")
+
+    [error] = tool_results(fake.requests[1])
+    assert error["is_error"] is True
+    assert "200 ms statement timeout" in error["content"] and "Narrow the created_at range" in error["content"]
+    assert result.attempts[0].ok is False and result.rows == [[1000]]
+
+
+def test_a_database_error_comes_back_with_its_sqlstate(plan: DemoPlan, fake: FakeClaude, analyst_url: str) -> None:
+    broken = "SELECT count(*) / 0 FROM logs WHERE created_at >= now() - interval '1 hour'"
+    fixed = "SELECT count(*) FROM logs WHERE created_at >= now() - interval '1 hour'"
+    fake.script(message(run_query(broken)), message(run_query(fixed)), message(answer(fixed)))
+
+    make_agent(fake, analyst_url).ask("Divide")
+
+    [error] = tool_results(fake.requests[1])
+    assert error["is_error"] is True and "PostgreSQL error 22012: division by zero" in error["content"]
+
+
+def test_explain_query_reports_partition_pruning_and_indexes(
+    plan: DemoPlan, fake: FakeClaude, analyst_url: str
+) -> None:
+    narrow = (
+        "SELECT count(*) FROM logs WHERE created_at >= now() - interval '1 hour' AND created_at < now() "
+        "AND level IN ('ERROR', 'FATAL') AND error_type = 'DatabaseConnectionTimeout'"
+    )
+    fake.script(message(tool_use("explain_query", sql=narrow)), message(answer(narrow)))
+
+    result = make_agent(fake, analyst_url).ask("How expensive is this?")
+
+    [explained] = tool_results(fake.requests[1])
+    figures = json.loads(explained["content"])
+    assert 1 <= figures["partitions_scanned"] < figures["partitions_total"]
+    assert figures["estimated_cost"] > 0
+    assert result.performance.partitions_scanned == figures["partitions_scanned"]
+
+
+def test_the_model_sees_redacted_rows_while_the_person_gets_the_real_ones(
+    plan: DemoPlan, fake: FakeClaude, analyst_url: str, db_url: str
+) -> None:
+    secret = "login failed for alice@example.com from 10.1.2.3 token=abcd1234efgh5678"
+    with connect(db_url) as conn:
+        insert_records(conn, [make_record(service="privacy-probe", message=secret, created_at=datetime.now(UTC))])
+        conn.commit()
+    query = "SELECT message FROM logs WHERE created_at >= now() - interval '1 hour' AND service = 'privacy-probe'"
+    fake.script(message(run_query(query)), message(answer(query)))
+
+    result = make_agent(fake, analyst_url).ask("What did the probe log?")
+
+    [shown] = tool_results(fake.requests[1])
+    seen = json.loads(shown["content"])["rows"][0][0]
+    assert "alice@example.com" not in seen and "[REDACTED:email]" in seen
+    assert "10.1.2.3" not in seen and "abcd1234efgh5678" not in seen
+    assert result.rows == [[secret]]
+
+
+def test_row_privacy_off_shows_the_model_the_stored_rows(
+    plan: DemoPlan, fake: FakeClaude, analyst_url: str, db_url: str
+) -> None:
+    query = "SELECT message FROM logs WHERE created_at >= now() - interval '1 hour' AND service = 'privacy-probe'"
+    fake.script(message(run_query(query)), message(answer(query)))
+    make_agent(fake, analyst_url, row_privacy="off").ask("What did the probe log?")
+    [shown] = tool_results(fake.requests[1])
+    assert "10.1.2.3" in json.loads(shown["content"])["rows"][0][0]
+
+
+def test_the_last_step_forces_the_answer_tool(plan: DemoPlan, fake: FakeClaude, analyst_url: str) -> None:
+    ok = "SELECT count(*) FROM logs WHERE created_at >= now() - interval '1 hour'"
+    fake.script(message(run_query("SELECT nope")), message(run_query(ok)), message(answer(ok)))
+
+    result = make_agent(fake, analyst_url, max_steps=3).ask("Count")
+
+    assert [r.get("tool_choice") for r in fake.requests] == [
+        {"type": "auto"},
+        {"type": "auto"},
+        {"type": "tool", "name": "answer"},
+    ]
+    assert result.complete and result.steps == 3
+
+
+def test_a_spent_budget_returns_the_last_working_query_marked_incomplete(
+    plan: DemoPlan, fake: FakeClaude, analyst_url: str
+) -> None:
+    ok = "SELECT count(*) FROM logs WHERE created_at >= now() - interval '1 hour'"
+    fake.script(message(run_query(ok)), message(run_query("SELECT nope")))
+
+    result = make_agent(fake, analyst_url, max_steps=2).ask("Count")
+
+    assert not result.complete and result.steps == 2
+    assert result.sql is not None and "COUNT(*)" in result.sql.upper()
+    assert "could not finish within 2 steps" in result.explanation.summary
+
+
+def test_a_text_reply_without_tools_ends_the_loop(plan: DemoPlan, fake: FakeClaude, analyst_url: str) -> None:
+    fake.script(message(text("I cannot answer that from logs.")))
+    result = make_agent(fake, analyst_url).ask("What is the meaning of life?")
+    assert result.explanation.summary == "I cannot answer that from logs."
+    assert result.sql is None and not result.complete and result.steps == 1
+
+
+def test_a_failing_model_call_raises_model_call_failed(plan: DemoPlan, fake: FakeClaude, analyst_url: str) -> None:
+    overloaded = {"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}
+    fake.script({"__status__": 529, "body": overloaded})
+    with pytest.raises(ModelCallFailed, match="model call failed"):
+        make_agent(fake, analyst_url).ask("Anything")
+
+
+def test_follow_ups_see_earlier_turns_stored_as_the_writer(
+    plan: DemoPlan, fake: FakeClaude, analyst_url: str, writer_url: str, db_url: str
+) -> None:
+    # Given a service with the PostgreSQL conversation store on the writer connection
+    service = AskService(
+        make_agent(fake, analyst_url),
+        PostgresConversations(ConnectionProvider(lambda: writer_url, application="loglens-test")),
+    )
+    fake.script(message(answer(ERRORS_BY_SERVICE, "payment-api had the most errors.")))
+    follow_up = (
+        "SELECT error_type, count(*) FROM logs WHERE created_at >= now() - interval '3 hours' "
+        "AND service = 'payment-api' GROUP BY error_type"
+    )
+    fake.script(message(answer(follow_up, "Mostly DatabaseConnectionTimeout.")))
+
+    # When two questions share a conversation
+    service.ask("Which service had the most errors in the last 3 hours?", conversation="http:test:c1")
+    second = service.ask("Why did that service fail?", conversation="http:test:c1")
+
+    # Then the second model call saw the first question, its SQL and its answer
+    messages = fake.requests[1]["messages"]
+    assert messages[0] == {
+        "role": "user",
+        "content": "Earlier question: Which service had the most errors in the last 3 hours?",
+    }
+    assert messages[1]["role"] == "assistant"
+    assert "payment-api had the most errors." in messages[1]["content"] and "LIMIT 1000" in messages[1]["content"]
+    assert second.explanation.summary == "Mostly DatabaseConnectionTimeout."
+    stored = direct(db_url, "SELECT conversation_id, turn, question FROM conversation_turns ORDER BY turn")
+    assert stored[-2:] == [
+        ("http:test:c1", 1, "Which service had the most errors in the last 3 hours?"),
+        ("http:test:c1", 2, "Why did that service fail?"),
+    ]
+    # A different conversation starts fresh, and old turns age out
+    assert service.conversations is not None
+    assert service.conversations.history("http:test:c2", max_age=timedelta(hours=1)) == []
+    assert service.conversations.history("http:test:c1", max_age=timedelta(0)) == []
+
+
+def test_answers_serialise_to_json(plan: DemoPlan, fake: FakeClaude, analyst_url: str) -> None:
+    query = "SELECT created_at, event_id, metadata, duration_ms FROM logs WHERE created_at >= now() - interval '1 hour'"
+    fake.script(message(answer(query)))
+    result = make_agent(fake, analyst_url).ask("Show some rows")
+    again = Answer.model_validate_json(result.model_dump_json())
+    assert again.rows == result.rows and result.rows
+    created, event_id, metadata, _ = result.rows[0]
+    assert datetime.fromisoformat(created) and len(event_id) == 36 and isinstance(metadata, dict)

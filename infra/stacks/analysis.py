@@ -16,7 +16,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from infra.components.common import removal_policy
-from infra.components.database import ANALYST_LOGIN
+from infra.components.database import ANALYST_LOGIN, WRITER_LOGIN
 from infra.components.functions import LoglensFunction
 from infra.components.rest_api import LoglensRestApi
 from infra.config import LoglensConfig
@@ -81,9 +81,12 @@ class AnalysisStack(Stack):
                 "MODEL_PROVIDER": config.model.provider,
                 "MODEL_ID": config.model.model_id,
                 **database.connection_environment(ANALYST_LOGIN),
+                # Conversation turns are stored by the writer login: the analyst stays read-only.
+                "CONVERSATION_DB_USER": WRITER_LOGIN,
             },
         )
         database.grant_connect(self.ask.role, ANALYST_LOGIN)
+        database.grant_connect(self.ask.role, WRITER_LOGIN)
         self.anthropic_secret.grant_read(self.ask.role)
         self.slack_secret.grant_read(self.ask.role)
         # Slack's ack must return within 3 s, so the function re-invokes itself asynchronously for

@@ -17,8 +17,17 @@ from loglens.record import LOG_COLUMNS
 from tests.infra.conftest import Synthesized
 
 EXPECTED_ENVIRONMENT = {
-    "collect": {"FIREHOSE_STREAM_NAME", "LOGLENS_CORS_ORIGIN"},
-    "load": {"RAW_BUCKET", "DLQ_URL", "DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_IAM_AUTH"},
+    "collect": {"FIREHOSE_STREAM_NAME", "LOGLENS_CORS_ORIGIN", "LOGLENS_ENVELOPE_SECRET_ARN"},
+    "load": {
+        "RAW_BUCKET",
+        "DLQ_URL",
+        "DB_HOST",
+        "DB_PORT",
+        "DB_NAME",
+        "DB_USER",
+        "DB_IAM_AUTH",
+        "LOGLENS_ENVELOPE_SECRET_ARN",
+    },
     "maintain": {"LOGLENS_PARTITION_DAYS_AHEAD", "DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_IAM_AUTH"},
     "archive": {"ARCHIVE_BUCKET", "LOGLENS_RETENTION_DAYS", "DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_IAM_AUTH"},
     "ask": {
@@ -31,6 +40,7 @@ EXPECTED_ENVIRONMENT = {
         "DB_NAME",
         "DB_USER",
         "DB_IAM_AUTH",
+        "CONVERSATION_DB_USER",
     },
     "migrate": {"DB_HOST", "DB_PORT", "DB_NAME", "DB_SECRET_ARN", "DB_IAM_AUTH"},
 }

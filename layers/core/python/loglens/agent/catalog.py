@@ -33,6 +33,14 @@ VIEW_PURPOSES: Final[Mapping[str, str]] = {
     "none): occurrences, affected_users, first_seen, last_seen, sample_message",
     "performance_metrics": "requests with a duration per UTC day, service, endpoint and method ('' when none): "
     "request_count, avg/p50/p95/p99/max duration in ms, error_count (ERROR/FATAL or HTTP 5xx)",
+    "hourly_log_rollup": "PREFER for counts per hour/day over hours or days (e.g. errors per service per hour "
+    "this week): per UTC hour (timestamptz), service, environment, level, log_type and error_type ('' when none): "
+    "log_count, duration_count, duration_sum_ms. Sum log_count; filter on hour instead of created_at. Refreshed "
+    "hourly, so for the current hour or minute-level detail use logs",
+    "hourly_latency_histogram": "PREFER for latency percentiles over hours or days: per UTC hour, service, endpoint, "
+    "method ('' when none) and le_ms (a bucket's upper bound in ms; buckets 25% wide): request_count. A p95 is the "
+    "smallest le_ms whose running sum(request_count) over le_ms reaches 0.95 of the total (window functions); "
+    "accurate to one bucket. Refreshed hourly",
 }
 VIEWS: Final = tuple(VIEW_PURPOSES)
 
@@ -49,6 +57,11 @@ OFFLINE_VIEW_COLUMNS: Final[Mapping[str, tuple[str, ...]]] = {
         "day", "service", "endpoint", "method", "request_count", "avg_duration_ms", "p50_ms", "p95_ms", "p99_ms",
         "max_duration_ms", "error_count",
     ),
+    "hourly_log_rollup": (
+        "hour", "service", "environment", "level", "log_type", "error_type", "log_count", "duration_count",
+        "duration_sum_ms",
+    ),
+    "hourly_latency_histogram": ("hour", "service", "endpoint", "method", "le_ms", "request_count"),
 }  # fmt: skip
 
 # Views and materialized views in public that the connected role may read; tables other than logs are left

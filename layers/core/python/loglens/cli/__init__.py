@@ -11,7 +11,8 @@ import sys
 from collections.abc import Callable, Sequence
 
 from loglens import __version__
-from loglens.cli import db, demo, dev, maintenance, partitions, replay
+from loglens.cli import ask, db, demo, dev, guard, maintenance, partitions, replay
+from loglens.cli import eval as eval_command
 from loglens.settings import ConfigError
 
 Command = Callable[[argparse.Namespace], int]
@@ -24,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"loglens {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (db, partitions, maintenance, dev, demo, replay):
+    for module in (db, partitions, maintenance, dev, demo, replay, ask, guard, eval_command):
         module.register(commands)
     return parser
 

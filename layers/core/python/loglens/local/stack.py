@@ -12,6 +12,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from loglens.agent.local import local_ask_api
 from loglens.database import admin_url, embedded, prepare
 from loglens.db.connect import ConnectionProvider
 from loglens.ingest.collect import CollectApi, CollectService
@@ -64,10 +65,14 @@ class LocalStack:
         url = admin_url(self.settings)
         prepare(url, self.settings)
         writer_url = os.environ.get("LOGLENS_WRITER_DATABASE_URL") or url
+        analyst_url = os.environ.get("LOGLENS_ANALYST_DATABASE_URL") or url
         if not self.settings.database_url:
             server = embedded(self.settings)
             server.set_role_passwords(url)
             writer_url = server.role_url("loglens_writer")
+            analyst_url = server.role_url("loglens_analyst")
+        elif analyst_url == url:
+            log.warning("LOGLENS_ANALYST_DATABASE_URL is not set: /api/v1/ask runs agent SQL as the DATABASE_URL user")
         redactor = redactor_from_env()
         sealer = sealer_from_env(self.settings.home)
         collect = CollectApi(
@@ -78,6 +83,9 @@ class LocalStack:
         for path in ("/api/v1/logs", "/api/v1/logs/batch", "/otlp/v1/logs"):
             api.add(path, collect.handle)
         api.add("/api/v1/health", collect.handle, api_key_required=False)
+        ask = local_ask_api(self.settings, analyst_url=analyst_url, writer_url=writer_url)
+        api.add("/api/v1/ask", ask.handle)
+        api.add("/slack/commands", ask.handle, api_key_required=False)  # Slack signs instead of sending a key
         loader = Loader(
             LocalObjectStore(self.spool),
             ConnectionProvider(lambda: writer_url, application="loglens-load"),

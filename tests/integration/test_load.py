@@ -315,3 +315,57 @@ def test_broken_connection_is_replaced(fake_aws: FakeAws, writer_url: str, db_ur
         loader.load(ObjectRef(BUCKET, key, None))
     assert loader.load(ObjectRef(BUCKET, key, None)) is not None  # the retry opens a new connection
     assert count(db_url) == 2
+
+
+def test_sealed_lines_are_trusted_and_forged_ones_are_not(fake_aws: FakeAws, writer_url: str, db_url: str) -> None:
+    from loglens.ingest.envelope import Sealer, to_line
+    from loglens.record import IngestContext, LogRecord, Source
+
+    sealer = Sealer(b"k" * 32)
+    ctx = IngestContext(source=Source.OTLP, received_at=datetime.now(UTC), api_key_id="real-key")
+    genuine = LogRecord.model_validate(now_record(1, message="sealed by collect"), context=ctx)
+    sealed = to_line(genuine, sealer)
+    tampered = sealed.replace(b"sealed by collect", b"altered in transit")
+    forged = (
+        json.dumps(
+            {
+                **now_record(2, message="forged by a FireLens sender"),
+                "_loglens": 1,
+                "source": "otlp",
+                "api_key_id": "admin-key",
+                "received_at": datetime.now(UTC).isoformat(),
+            }
+        ).encode()
+        + b"\n"
+    )
+    fake_aws.s3.put_object(Bucket=BUCKET, Key="raw/sealed.gz", Body=gzip.compress(sealed + tampered + forged))
+    loader = Loader(
+        S3ObjectStore(BUCKET, fake_aws.s3), ConnectionProvider(lambda: writer_url), Settings.from_env({}), sealer=sealer
+    )
+    result = loader.load(ObjectRef(BUCKET, "raw/sealed.gz", None))
+    # the tampered line no longer verifies; validated as client input it carries the genuine line's key,
+    # so it is a duplicate and its altered text is never stored
+    assert result is not None and (result.loaded, result.duplicates, result.rejected) == (2, 1, 0)
+    with connect(db_url) as conn:
+        rows = dict(
+            conn.execute(
+                "SELECT message, jsonb_build_array(source, api_key_id, metadata->>'api_key_id', metadata->>'source') "
+                "FROM logs"
+            ).fetchall()
+        )
+    assert rows["sealed by collect"] == ["otlp", "real-key", None, None]
+    # the forged line is kept as client input: its claimed server fields are metadata, not facts
+    assert rows["forged by a FireLens sender"] == ["api", None, "admin-key", "otlp"]
+    assert "altered in transit" not in rows
+
+
+def test_seal_round_trip() -> None:
+    from loglens.ingest.envelope import Sealer
+
+    sealer = Sealer(b"0123456789abcdef")
+    line = sealer.seal(b'{"a":1}') + b"\n"
+    assert sealer.open(line) == b'{"a":1}\n'
+    assert Sealer(b"another key 1234").open(line) is None
+    assert sealer.open(b'{"a":1}\n') is None
+    with pytest.raises(ValueError, match="at least 16 bytes"):
+        Sealer(b"short")

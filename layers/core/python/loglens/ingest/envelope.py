@@ -22,7 +22,6 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from hashlib import sha256
 from ipaddress import ip_address
 from pathlib import Path
 from typing import Any, Final
@@ -39,6 +38,7 @@ _HEAD: Final = len(_PREFIX) + _SIG_HEX + 2  # the prefix, the signature, then '"
 _LEVELS: Final = {level.value: level for level in Level}
 _SOURCES: Final = {source.value: source for source in Source}
 _INDEX: Final = {name: i for i, name in enumerate(LOG_COLUMNS)}
+_SEALED_KEYS: Final = frozenset(LOG_COLUMNS) | {MARKER, "_sig"}
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,8 @@ class Sealer:
             raise ValueError("the envelope key must be at least 16 bytes")
 
     def _mac(self, body: bytes) -> bytes:
-        return hmac.new(self.key, body, sha256).hexdigest()[:_SIG_HEX].encode()
+        # hmac.digest is the one-shot C path: a quarter of the cost of hmac.new(...).hexdigest() per line
+        return hmac.digest(self.key, body, "sha256")[: _SIG_HEX // 2].hex().encode()
 
     def seal(self, body: bytes) -> bytes:
         """`body` is a JSON object's bytes starting with '{' (no trailing newline)."""
@@ -95,13 +96,9 @@ def is_envelope(data: dict[str, Any]) -> bool:
 
 def row_from_sealed(data: dict[str, Any]) -> tuple[Any, ...]:
     """A COPY row from a sealed (already validated) record; raises on anything unexpected."""
-    row: list[Any] = [None] * len(LOG_COLUMNS)
-    for key, value in data.items():
-        index = _INDEX.get(key)
-        if index is not None:
-            row[index] = value
-        elif key not in (MARKER, "_sig"):
-            raise ValueError(f"unexpected field {key!r}")
+    if not data.keys() <= _SEALED_KEYS:
+        raise ValueError(f"unexpected fields {sorted(data.keys() - _SEALED_KEYS)}")
+    row: list[Any] = [data.get(name) for name in LOG_COLUMNS]
     i = _INDEX
     row[i["event_id"]] = uuid.UUID(row[i["event_id"]])
     row[i["received_at"]] = _aware(row[i["received_at"]])

@@ -12,8 +12,8 @@ Each line is, in this order of checks:
 - an unsealed collect-shaped line: trusted only when no envelope key is configured at all
   (otherwise validated as client input, its server fields kept in metadata, never believed);
 - anything else: rejected with the reason.
-Parsing runs in a background thread, one chunk ahead, so Python's work on the next chunk
-overlaps PostgreSQL's work on the current COPY (they run on different cores).
+Parsing and COPY formatting run in a background thread, one chunk ahead, so Python's work on
+the next chunk overlaps PostgreSQL's work on the current COPY (they run on different cores).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from loglens.ingest import firelens
 from loglens.ingest.envelope import MARKER, Sealer, is_envelope, row_from_sealed
 from loglens.ingest.objects import ObjectInfo, ObjectStore
 from loglens.ingest.privacy import Redactor, redact
-from loglens.ingest.write import Row, write_rows
+from loglens.ingest.write import Row, format_copy_data, write_rows
 from loglens.record import IngestContext, LogRecord, Source
 from loglens.settings import Settings
 from loglens.validate import describe_errors
@@ -192,8 +192,9 @@ def load_object(
             return result
         reader = _Reader(store, info, settings, sealer, redactor)
         seen: set[tuple[Any, Any]] = set()
-        for chunk in _ahead(_chunks(reader.rows(), chunk_rows)):
-            written = write_rows(conn, chunk, seen)
+        formatted = ((chunk, format_copy_data(chunk)) for chunk in _chunks(reader.rows(), chunk_rows))
+        for chunk, copy_data in _ahead(formatted):
+            written = write_rows(conn, chunk, seen, copy_data)
             result.loaded += written.inserted
             result.duplicates += written.duplicates
         result.redactions = reader.redactions

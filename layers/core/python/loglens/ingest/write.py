@@ -20,13 +20,24 @@ from typing import Any
 import orjson
 import psycopg
 from psycopg import sql
+from psycopg.adapt import Transformer
+from psycopg.postgres import types as pg_types
+from psycopg.pq import Format
 from psycopg.types.json import set_json_dumps
+
+try:
+    # psycopg's own (C-accelerated) binary COPY row formatter. It is not public API, so the version is
+    # pinned below 3.4 in pyproject.toml and its absence only costs speed (see format_copy_data).
+    from psycopg._copy_base import BinaryFormatter
+except ImportError:  # pragma: no cover - a psycopg that moved it
+    BinaryFormatter = None  # type: ignore[assignment,misc]
 
 from loglens.record import LOG_COLUMNS, LogRecord, column_sql_types
 
 _PG_TYPES = {"double precision": "float8"}
 
 COPY_TYPES = [_PG_TYPES.get(t, t) for t in column_sql_types().values()]
+_COPY_OIDS = [pg_types[name].oid for name in COPY_TYPES]
 _COPY = sql.SQL("COPY logs ({}) FROM STDIN (FORMAT BINARY)").format(
     sql.SQL(", ").join(map(sql.Identifier, LOG_COLUMNS))
 )
@@ -56,11 +67,35 @@ def write_batch(
     return write_rows(conn, [record.db_row() for record in records], seen)
 
 
+def format_copy_data(rows: Sequence[Row]) -> bytes | None:
+    """The whole binary COPY stream for `rows`, built without a connection.
+
+    The loader builds it in its parsing thread, so the thread that talks to PostgreSQL only
+    hands bytes over: formatting is Python work, and doing it beside the parsing instead of in
+    turn with it is what lets the load keep up with COPY. None when psycopg cannot do it.
+    """
+    if BinaryFormatter is None:
+        return None
+    transformer = Transformer()
+    set_json_dumps(orjson.dumps, transformer)
+    transformer.set_dumper_types(_COPY_OIDS, Format.BINARY)
+    formatter = BinaryFormatter(transformer)
+    out = bytearray()
+    for row in rows:
+        out += formatter.write_row(row)
+    out += formatter.end()
+    return bytes(out)
+
+
 def write_rows(
-    conn: psycopg.Connection[Any], rows: Sequence[Row], seen: set[tuple[Any, Any]] | None = None
+    conn: psycopg.Connection[Any],
+    rows: Sequence[Row],
+    seen: set[tuple[Any, Any]] | None = None,
+    copy_data: bytes | None = None,
 ) -> WriteResult:
     """Rows in LOG_COLUMNS order; those already stored (or earlier in `seen`) are skipped.
-    Must run inside a transaction (the savepoint needs one)."""
+    `copy_data`, if given, is format_copy_data(rows). Must run inside a transaction (the
+    savepoint needs one)."""
     seen = set() if seen is None else seen
     fresh: list[Row] = []
     for row in rows:
@@ -72,12 +107,20 @@ def write_rows(
         return WriteResult(0, len(rows))
     try:
         with conn.transaction():  # a savepoint: a duplicate rolls back this chunk only
-            _copy(conn, fresh)
+            if copy_data is not None and len(fresh) == len(rows):
+                _copy_bytes(conn, copy_data)
+            else:
+                _copy(conn, fresh)
     except psycopg.errors.UniqueViolation:
         fresh = _not_stored(conn, fresh)
         if fresh:
             _copy(conn, fresh)
     return WriteResult(len(fresh), len(rows) - len(fresh))
+
+
+def _copy_bytes(conn: psycopg.Connection[Any], data: bytes) -> None:
+    with conn.cursor() as cur, cur.copy(_COPY) as copy:
+        copy.write(data)
 
 
 def _copy(conn: psycopg.Connection[Any], rows: Sequence[Row]) -> None:

@@ -16,7 +16,7 @@ import argparse
 import statistics
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,6 +31,7 @@ from loglens.database import prepare
 from loglens.db.connect import connect, with_database
 from loglens.demo import DemoPlan, generate_rows
 from loglens.embedded import EmbeddedPostgres
+from loglens.ingest.load import chunked
 from loglens.ingest.write import COPY_TYPES
 from loglens.partitions import ensure_partitions
 from loglens.record import LOG_COLUMNS
@@ -97,7 +98,7 @@ def fill(url: str, plan: DemoPlan) -> int:
     written = 0
     with connect(url) as conn, Progress(console=console) as progress:
         task = progress.add_task(f"filling {plan.records:,} rows", total=plan.records)
-        for chunk in _chunks(generate_rows(plan), 50_000):
+        for chunk in chunked(generate_rows(plan), 50_000):
             with conn.cursor() as cur, cur.copy(statement) as copy:
                 copy.set_types(COPY_TYPES)
                 for row in chunk:
@@ -106,17 +107,6 @@ def fill(url: str, plan: DemoPlan) -> int:
             written += len(chunk)
             progress.update(task, completed=written)
     return written
-
-
-def _chunks(rows: Iterator[tuple[Any, ...]], size: int) -> Iterator[list[tuple[Any, ...]]]:
-    chunk: list[tuple[Any, ...]] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def _plan_facts(plan_json: Any, partitions: int) -> tuple[str, str]:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -25,6 +25,37 @@ class Granularity(StrEnum):
 
 class ConfigError(RuntimeError):
     """Configuration is missing or malformed; the message names the variable."""
+
+
+SettingsT = TypeVar("SettingsT", bound=BaseModel)
+
+
+def from_environment(
+    cls: type[SettingsT], environ: Mapping[str, str] | None, *, what: str, overrides: Mapping[str, Any] | None = None
+) -> SettingsT:
+    """Build a settings model from the variables its fields name (json_schema_extra={"env": ...}).
+
+    Unset or empty variables take the field's default; a malformed value raises ConfigError
+    naming the variable and what was wrong, never silently falling back."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for name, info in cls.model_fields.items():
+        extra = info.json_schema_extra
+        var = extra.get("env") if isinstance(extra, dict) else None
+        if isinstance(var, str) and env.get(var, "") != "":
+            values[name] = env[var]
+    values.update(overrides or {})
+    try:
+        return cls.model_validate(values)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False):
+            field = str(err["loc"][0]) if err["loc"] else ""
+            extra = cls.model_fields[field].json_schema_extra if field in cls.model_fields else None
+            var = extra.get("env") if isinstance(extra, dict) else None
+            label = f"{var}={err.get('input')!r}" if var else what
+            problems.append(f"{label}: {err['msg']}")
+        raise ConfigError(f"invalid {what}: " + "; ".join(problems)) from None
 
 
 class Settings(BaseModel):
@@ -52,23 +83,7 @@ class Settings(BaseModel):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for name, info in cls.model_fields.items():
-            extra = info.json_schema_extra
-            var = extra.get("env") if isinstance(extra, dict) else None
-            if isinstance(var, str) and env.get(var, "") != "":
-                values[name] = env[var]
-        try:
-            return cls.model_validate(values)
-        except ValidationError as exc:
-            problems = []
-            for err in exc.errors(include_url=False):
-                field = str(err["loc"][0]) if err["loc"] else ""
-                extra = cls.model_fields[field].json_schema_extra if field in cls.model_fields else None
-                var = extra.get("env") if isinstance(extra, dict) else field
-                problems.append(f"{var}={err.get('input')!r}: {err['msg']}")
-            raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
+        return from_environment(cls, environ, what="configuration")
 
     @property
     def window(self) -> AcceptanceWindow:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from loglens.settings import ConfigError
+from loglens.settings import from_environment
 
 # The newest Claude Sonnet the installed anthropic SDK (2.14) lists; claude-sonnet-4-5 is deprecated there.
 DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-5-5"
@@ -62,22 +61,4 @@ class AgentSettings(BaseModel):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> AgentSettings:
-        env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for name, info in cls.model_fields.items():
-            extra = info.json_schema_extra
-            var = extra.get("env") if isinstance(extra, dict) else None
-            if isinstance(var, str) and env.get(var, "") != "":
-                values[name] = env[var]
-        values.update(overrides)
-        try:
-            return cls.model_validate(values)
-        except ValidationError as exc:
-            problems = []
-            for err in exc.errors(include_url=False):
-                field = str(err["loc"][0]) if err["loc"] else ""
-                extra = cls.model_fields[field].json_schema_extra if field in cls.model_fields else None
-                var = extra.get("env") if isinstance(extra, dict) else None
-                label = f"{var}={err.get('input')!r}" if var else "agent settings"
-                problems.append(f"{label}: {err['msg']}")
-            raise ConfigError("invalid agent configuration: " + "; ".join(problems)) from None
+        return from_environment(cls, environ, what="agent configuration", overrides=overrides)

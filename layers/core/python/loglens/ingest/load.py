@@ -192,7 +192,7 @@ def load_object(
             return result
         reader = _Reader(store, info, settings, sealer, redactor)
         seen: set[tuple[Any, Any]] = set()
-        formatted = ((chunk, format_copy_data(chunk)) for chunk in _chunks(reader.rows(), chunk_rows))
+        formatted = ((chunk, format_copy_data(chunk)) for chunk in chunked(reader.rows(), chunk_rows))
         for chunk, copy_data in _ahead(formatted):
             written = write_rows(conn, chunk, seen, copy_data)
             result.loaded += written.inserted
@@ -210,7 +210,7 @@ def load_object(
     return result
 
 
-def _chunks(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
+def chunked(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
     chunk: list[Row] = []
     for row in rows:
         chunk.append(row)

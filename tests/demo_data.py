@@ -15,7 +15,7 @@ from loglens.partitions import ensure_partitions
 from loglens.record import LOG_COLUMNS, column_sql_types
 
 _COPY_TYPES = [{"double precision": "float8"}.get(t, t) for t in column_sql_types().values()]
-VIEWS = ("daily_log_summary", "error_patterns", "performance_metrics")
+VIEWS = ("daily_log_summary", "error_patterns", "performance_metrics", "hourly_log_rollup", "hourly_latency_histogram")
 
 
 def load_demo(admin_url: str, plan: DemoPlan) -> int:

@@ -92,6 +92,9 @@ def test_the_harness_measures_accuracy_steps_tokens_and_latency(
     assert summary["mean_cache_read_input_tokens"] == 2 * 2400
     assert all(r.latency_ms > 0 for r in report.results)
     assert len(fake.requests) == 2 * len(cases)
+    # the rollup questions are checked for being answered from the rollups (the scripted model uses the gold)
+    assert summary["rollup_questions"] == ["hourly_errors_per_service_3d", "search_p95_by_endpoint_24h"]
+    assert summary["answered_from_rollup"] == summary["rollup_questions"]
     print(
         f"\n[eval, scripted model] execution accuracy {summary['execution_accuracy']:.1%} "
         f"({summary['correct']}/{summary['questions']}), {summary['mean_steps']} steps, "

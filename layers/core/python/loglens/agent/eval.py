@@ -29,6 +29,9 @@ class EvalCase:
     id: str
     question: str
     gold_sql: str
+    # A rollup the question should be answered from (hourly counts, latency percentiles): reading
+    # millions of log rows for it is correct but slow, so the harness reports whether the agent did.
+    prefer: str | None = None
 
 
 @dataclass
@@ -45,6 +48,7 @@ class EvalResult:
     cache_creation_input_tokens: int = 0
     latency_ms: float = 0.0
     error: str | None = None
+    used_preferred: bool | None = None  # None when the question names no rollup
 
 
 @dataclass
@@ -71,6 +75,8 @@ class EvalReport:
             "mean_output_tokens": round(self.mean("output_tokens"), 1),
             "mean_cache_read_input_tokens": round(self.mean("cache_read_input_tokens"), 1),
             "mean_latency_ms": round(self.mean("latency_ms"), 1),
+            "answered_from_rollup": [r.id for r in self.results if r.used_preferred],
+            "rollup_questions": [r.id for r in self.results if r.used_preferred is not None],
             "results": [asdict(r) for r in self.results],
         }
 
@@ -207,7 +213,24 @@ def demo_cases() -> list[EvalCase]:
          f"{method} {endpoint}?",
          f"SELECT max(p95_ms) FROM performance_metrics WHERE endpoint = '{endpoint}' AND method = '{method}'"),
     ]  # fmt: skip
-    return [EvalCase(*case) for case in cases]
+    # Whole hours only: the rollups hold complete hours, so the question and the gold SQL say so.
+    hours72 = "hour >= date_trunc('hour', now()) - interval '72 hours' AND hour < date_trunc('hour', now())"
+    hours24 = "hour >= date_trunc('hour', now()) - interval '24 hours' AND hour < date_trunc('hour', now())"
+    rollup_cases = [
+        EvalCase("hourly_errors_per_service_3d", "For each service, how many ERROR or FATAL logs were there in "
+                 "each complete hour of the last 72 hours (hour, service, count)?",
+                 f"SELECT hour, service, sum(log_count) FROM hourly_log_rollup WHERE {hours72} AND {ERRORS} "
+                 "GROUP BY hour, service", prefer="hourly_log_rollup"),
+        EvalCase("search_p95_by_endpoint_24h", "What was the p95 latency bucket (upper bound in ms) of each "
+                 "search-api endpoint over the last 24 complete hours?",
+                 f"""WITH h AS (SELECT endpoint, le_ms, sum(request_count) AS n FROM hourly_latency_histogram
+                     WHERE service = 'search-api' AND {hours24} GROUP BY endpoint, le_ms),
+                 c AS (SELECT endpoint, le_ms, sum(n) OVER (PARTITION BY endpoint ORDER BY le_ms) AS cum,
+                              sum(n) OVER (PARTITION BY endpoint) AS total FROM h)
+                 SELECT endpoint, min(le_ms) FROM c WHERE cum >= 0.95 * total GROUP BY endpoint""",
+                 prefer="hourly_latency_histogram"),
+    ]  # fmt: skip
+    return [EvalCase(*case) for case in cases] + rollup_cases
 
 
 def same_result(gold: QueryResult, predicted: QueryResult) -> bool:
@@ -289,4 +312,17 @@ def _score(case: EvalCase, answer: Answer, tools: QueryTools) -> EvalResult:
         result.error = predicted.message
         return result
     result.correct = same_result(gold, predicted)
+    if case.prefer is not None:
+        result.used_preferred = _reads(answer.sql, case.prefer)
     return result
+
+
+def _reads(sql: str, relation: str) -> bool:
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        tree = sqlglot.parse_one(sql, dialect="postgres")
+    except sqlglot.errors.ParseError:
+        return False
+    return any(table.name == relation for table in tree.find_all(exp.Table))

@@ -45,6 +45,10 @@ BASE_PARAMETERS = {
     "log_min_duration_statement": "1000",
     "log_lock_waits": "1",
     "log_temp_files": "0",
+    # 32 MB per sort/hash (default 4 MB): bench/queries.py on 10M rows measured the analyst's percentile
+    # and hourly-bucket questions read straight from logs 30% faster (112 -> 79 ms, 29 -> 21 ms) with it.
+    # Only the analyst and maintenance sessions sort much, and the analyst role's connections are capped.
+    "work_mem": "32768",
 }
 
 

@@ -102,7 +102,8 @@ def main() -> int:
     try:
         assert sink.stdout is not None
         port = int(sink.stdout.readline())
-        with tempfile.TemporaryDirectory() as tmp:
+        # The never-answering collector may still be spooling when the directory goes away.
+        with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
             # stdlib baseline: a FileHandler with a typical format, as most apps configure it.
             file_logger = logging.getLogger("bench.file")
             file_logger.propagate = False

@@ -14,6 +14,13 @@ Each line is, in this order of checks:
 - anything else: rejected with the reason.
 Parsing and COPY formatting run in a background thread, one chunk ahead, so Python's work on
 the next chunk overlaps PostgreSQL's work on the current COPY (they run on different cores).
+
+Where the time goes (bench/ingest.py, README "Performance"): per sealed line about 20 µs of
+Python — seal check, JSON parse, row building, binary formatting — against 19-33 µs for
+PostgreSQL to store a row with every index. On two cores shared with the server that keeps the
+load path at about 60% of a raw binary COPY of ready-made rows. What would close the rest:
+sealing whole Firehose records (one MAC per batch instead of per line) and building the COPY
+bytes straight from the JSON without Python objects in between.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The routes are the local API Gateway (LocalApi + LocalHttpServer) around `local_ask_api`, the handler
 `loglens dev` registers; the model is FakeClaude and Slack's response_url a local server, both on 127.0.0.1.
-The last test runs a real `loglens dev` process and is skipped until local/stack.py registers the routes.
+The last test runs a real `loglens dev` process with the routes local/stack.py registers.
 """
 
 from __future__ import annotations
@@ -216,8 +216,6 @@ def test_loglens_dev_serves_ask(data: str, analyst_url: str, writer_url: str) ->
     process = start_dev(data, home, port, env)
     try:
         status, body = ask(f"http://127.0.0.1:{port}", {"question": "Which service errs most?"})
-        if status == 404:
-            pytest.skip("local/stack.py does not register /api/v1/ask yet")
         assert status == 200, body
         assert body["columns"] == ["service", "errors"] and body["conversation_id"]
     finally:

@@ -11,10 +11,10 @@ from psycopg import sql
 
 from loglens.db.connect import connect
 from loglens.demo import DemoPlan, generate_rows
+from loglens.ingest.write import COPY_TYPES
 from loglens.partitions import ensure_partitions
-from loglens.record import LOG_COLUMNS, column_sql_types
+from loglens.record import LOG_COLUMNS
 
-_COPY_TYPES = [{"double precision": "float8"}.get(t, t) for t in column_sql_types().values()]
 VIEWS = ("daily_log_summary", "error_patterns", "performance_metrics", "hourly_log_rollup", "hourly_latency_histogram")
 
 
@@ -29,7 +29,7 @@ def load_demo(admin_url: str, plan: DemoPlan) -> int:
     count = 0
     with connect(admin_url) as conn:
         with conn.cursor() as cur, cur.copy(statement) as copy:
-            copy.set_types(_COPY_TYPES)
+            copy.set_types(COPY_TYPES)
             for row in generate_rows(plan):
                 copy.write_row(row)
                 count += 1

@@ -18,6 +18,8 @@ response_url are on the internet); the database and every other function stay is
 
 from __future__ import annotations
 
+from typing import Any
+
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from constructs import Construct
@@ -130,6 +132,15 @@ class IsolatedNetwork(Construct):
             "Lambda's VPC ENI actions (ec2:CreateNetworkInterface, Describe*, Delete, Assign/Unassign IPs) "
             "do not support resource-level permissions; this is AWSLambdaVPCAccessExecutionRole's statement.",
         )
+
+    def function_placement(self, subnets: ec2.SubnetSelection | None = None) -> dict[str, Any]:
+        """Where every loglens function runs: LoglensFunction's VPC arguments, in one place."""
+        return {
+            "vpc": self.vpc,
+            "subnets": subnets or self.isolated_subnets,
+            "security_group": self.lambda_sg,
+            "vpc_access_policy": self.vpc_access_policy,
+        }
 
     def _group(self, construct_id: str, description: str) -> ec2.SecurityGroup:
         return ec2.SecurityGroup(self, construct_id, vpc=self.vpc, description=description, allow_all_outbound=False)

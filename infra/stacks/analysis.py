@@ -71,10 +71,7 @@ class AnalysisStack(Stack):
             config=config,
             module="ask",
             description="loglens: answer questions about the logs (HTTP and Slack)",
-            vpc=net.vpc,
-            subnets=net.ask_subnets,
-            security_group=net.lambda_sg,
-            vpc_access_policy=net.vpc_access_policy,
+            **net.function_placement(net.ask_subnets),
             environment={
                 "ANTHROPIC_SECRET_ARN": self.anthropic_secret.secret_arn,
                 "SLACK_SECRET_ARN": self.slack_secret.secret_arn,

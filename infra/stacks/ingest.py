@@ -47,12 +47,7 @@ class IngestStack(Stack):
         net = network.network
         storage = data.storage
         database = data.database
-        placement: dict[str, Any] = {
-            "vpc": net.vpc,
-            "subnets": net.isolated_subnets,
-            "security_group": net.lambda_sg,
-            "vpc_access_policy": net.vpc_access_policy,
-        }
+        placement = net.function_placement()
 
         self.delivery = RawDeliveryStream(
             self, "Delivery", config=config, bucket_arn=storage.raw_bucket_arn, key=storage.key

@@ -32,12 +32,7 @@ class MaintenanceStack(Stack):
         net = network.network
         storage = data.storage
         database = data.database
-        placement: dict[str, Any] = {
-            "vpc": net.vpc,
-            "subnets": net.isolated_subnets,
-            "security_group": net.lambda_sg,
-            "vpc_access_policy": net.vpc_access_policy,
-        }
+        placement = net.function_placement()
 
         self.maintain = LoglensFunction(
             self,

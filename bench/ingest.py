@@ -2,7 +2,8 @@
 
 All three write the same generated rows into identical, freshly migrated databases (every
 index present, partitions covering the data) on one embedded PostgreSQL with default
-durability settings. Also measures the collect handler's records/s and its peak memory for a
+durability settings. COPY and the load path alternate for a few rounds, each starting after a
+CHECKPOINT, and their medians are compared. Also measures the collect handler's records/s and its peak memory for a
 500-record batch. Results are ratios against baselines measured in the same run: these
 machines are shared and noisy, so absolute numbers vary between runs.
 
@@ -15,10 +16,11 @@ import argparse
 import gzip
 import json
 import os
+import statistics
 import tempfile
 import time
 import tracemalloc
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,7 +35,7 @@ from loglens.db.connect import ConnectionProvider, connect, with_database
 from loglens.demo import DemoPlan, generate
 from loglens.embedded import EmbeddedPostgres
 from loglens.ingest.collect import CollectApi, CollectService
-from loglens.ingest.envelope import Sealer, row_from_sealed
+from loglens.ingest.envelope import Sealer, decode_block
 from loglens.ingest.notifications import Loader, ObjectRef
 from loglens.ingest.objects import LocalObjectStore
 from loglens.ingest.write import COPY_TYPES
@@ -47,10 +49,10 @@ console = Console(width=170)
 
 class ListSink:
     def __init__(self) -> None:
-        self.lines: list[bytes] = []
+        self.records: list[bytes] = []
 
-    def put(self, lines: Sequence[bytes]) -> None:
-        self.lines.extend(lines)
+    def put(self, records: Sequence[bytes]) -> None:
+        self.records.extend(records)
 
 
 def free_port() -> int:
@@ -104,7 +106,7 @@ def measure_collect(
     records: list[dict[str, Any]], settings: Settings, sealer: Sealer
 ) -> tuple[list[bytes], dict[str, float], int]:
     """Records/s with and without redaction (best of 3, interleaved, to see through noise),
-    the peak memory of one 500-record batch, and the lines collect produced."""
+    the peak memory of one 500-record batch, and the Firehose records (sealed blocks) collect produced."""
     from loglens.ingest.privacy import redactor_from_env
 
     sink = ListSink()
@@ -113,7 +115,7 @@ def measure_collect(
     api.handle(api_event(records[:500]))
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    sink.lines.clear()
+    sink.records.clear()
     for i in range(0, len(records), 500):
         api.handle(api_event(records[i : i + 500]))
     sample = records[: min(len(records), 20_000)]
@@ -121,7 +123,14 @@ def measure_collect(
     for _ in range(3):
         rates["with"] = max(rates["with"], collect_rate(sample, settings, redacting=True, sealer=sealer))
         rates["without"] = max(rates["without"], collect_rate(sample, settings, redacting=False, sealer=sealer))
-    return sink.lines, rates, peak
+    return sink.records, rates, peak
+
+
+def ceiling_rows(blocks: list[bytes]) -> list[tuple[Any, ...]]:
+    """The same records as ready-made Python rows (metadata a dict), for the raw COPY ceiling."""
+    meta = LOG_COLUMNS.index("metadata")
+    rows = [row for block in blocks for row in decode_block(block.split(b"\n", 1)[1])]
+    return [(*row[:meta], orjson.loads(bytes(row[meta])), *row[meta + 1 :]) for row in rows]
 
 
 def raw_copy(url: str, rows: list[tuple[Any, ...]]) -> float:
@@ -188,6 +197,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=200_000, help="rows for COPY and the load path")
     parser.add_argument("--origin-rows", type=int, default=20_000, help="rows for the (slow) origin design")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of COPY and load (medians reported)")
     args = parser.parse_args(argv)
     settings = Settings.from_env({})
     end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5)
@@ -196,42 +206,53 @@ def main(argv: Sequence[str] | None = None) -> None:
     records = list(generate(plan))
     console.print("collect handler …")
     sealer = Sealer(os.urandom(32))
-    lines, rates, collect_peak = measure_collect(records, settings, sealer)
-    rows = [row_from_sealed(json.loads(sealer.open(line) or b"")) for line in lines]
+    blocks, rates, collect_peak = measure_collect(records, settings, sealer)
+    rows = ceiling_rows(blocks)
     work = Path(tempfile.mkdtemp(prefix="loglens-bench-"))
     store = LocalObjectStore(work / "objects")
     keys = []
-    for n, i in enumerate(range(0, len(lines), OBJECT_LINES)):
+    per_object = max(1, OBJECT_LINES * len(blocks) // max(1, len(rows)))
+    for n, i in enumerate(range(0, len(blocks), per_object)):
         key = f"raw/bench/object-{n:04d}.gz"
-        store.put(key, gzip.compress(b"".join(lines[i : i + OBJECT_LINES]), compresslevel=1))
+        store.put(key, gzip.compress(b"".join(blocks[i : i + per_object]), compresslevel=6))
         keys.append(key)
 
     server = EmbeddedPostgres(work / "pg", free_port())  # default durability: fsync on
     admin = server.start().rsplit("/", 1)[0] + "/postgres"
     first_day = end - timedelta(days=plan.days + 1)
-    try:
-        console.print("raw binary COPY …")
-        copy_rps = raw_copy(fresh_database(admin, "bench_copy", first_day), rows)
-        console.print("load path …")
-        load_url = fresh_database(admin, "bench_load", first_day)
-        load_rps, loaded = load_path(load_url, store, keys, settings, sealer)
+    runs: dict[str, list[float]] = {name: [] for name in ("copy", "load", "copy_plain", "load_plain")}
+
+    def measure(name: str, plain: bool, run: Callable[[str], float]) -> str:
+        url = fresh_database(admin, f"bench_{name}", first_day, origin_indexes_only=plain)
+        with connect(admin, autocommit=True) as conn:
+            conn.execute("CHECKPOINT")  # every run starts with the previous run's writes flushed
+        runs[name].append(run(url))
+        return url
+
+    def load(url: str) -> float:
+        rps, loaded = load_path(url, store, keys, settings, sealer)
         assert loaded == len(rows)
-        console.print("the same two without the trigram index (the origin document's indexes only) …")
-        plain_copy_rps = raw_copy(fresh_database(admin, "bench_copy_plain", first_day, origin_indexes_only=True), rows)
-        plain_load_rps, _ = load_path(
-            fresh_database(admin, "bench_load_plain", first_day, origin_indexes_only=True),
-            store,
-            keys,
-            settings,
-            sealer,
-        )
+        return rps
+
+    try:
+        for round_ in range(1, args.rounds + 1):
+            console.print(f"round {round_} of {args.rounds}: raw binary COPY, then the load path, with every index …")
+            measure("copy", False, lambda url: raw_copy(url, rows))
+            load_url = measure("load", False, load)
+            console.print("… and the same two with the origin document's indexes only (no trigram index)")
+            measure("copy_plain", True, lambda url: raw_copy(url, rows))
+            measure("load_plain", True, load)
+        size = table_size(load_url)
         console.print("origin design (executemany, 10 rows per transaction) …")
         origin_rps = origin_design(fresh_database(admin, "bench_origin", first_day), rows[: args.origin_rows])
-        size = table_size(load_url)
     finally:
         server.destroy()
+    copy_rps, load_rps, plain_copy_rps, plain_load_rps = (statistics.median(runs[n]) for n in runs)
+    ratios = [load / copy for load, copy in zip(runs["load"], runs["copy"], strict=True)]
 
-    out = Table(title=f"ingest: {len(rows):,} rows, every index present (origin design on {args.origin_rows:,})")
+    out = Table(
+        title=f"ingest: {len(rows):,} rows, medians of {args.rounds} rounds (origin design: {args.origin_rows:,} rows)"
+    )
     for column in ("path", "rows/s", "vs raw COPY", "vs origin design"):
         out.add_column(column, justify="right" if column != "path" else "left")
     for name, rps in (
@@ -243,6 +264,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     ):
         out.add_row(name, f"{rps:,.0f}", f"{rps / copy_rps:.2f}", f"{rps / origin_rps:.1f}×")
     console.print(out)
+    console.print(
+        "load path / raw COPY, round by round: " + ", ".join(f"{r:.2f}" for r in ratios) + " (target: at least 0.85)"
+    )
     extra = Table(title="collect handler (500-record batches)")
     for column in ("measure", "value"):
         extra.add_column(column)

@@ -317,15 +317,47 @@ def test_broken_connection_is_replaced(fake_aws: FakeAws, writer_url: str, db_ur
     assert count(db_url) == 2
 
 
-def test_sealed_lines_are_trusted_and_forged_ones_are_not(fake_aws: FakeAws, writer_url: str, db_url: str) -> None:
-    from loglens.ingest.envelope import Sealer, to_line
+SEALER_KEY = b"k" * 32
+
+
+def _sealed_loader(db_url: str, fake_aws: FakeAws) -> Loader:
+    from loglens.ingest.envelope import Sealer
+
+    store = S3ObjectStore(BUCKET, fake_aws.s3)
+    return Loader(store, ConnectionProvider(lambda: db_url), Settings.from_env({}), sealer=Sealer(SEALER_KEY))
+
+
+def _collected(i: int, message: str, key: bytes = SEALER_KEY) -> bytes:
+    """One Firehose record as collect writes it: a sealed block with one OTLP record."""
+    from loglens.ingest.envelope import Sealer, pack_records, to_line
     from loglens.record import IngestContext, LogRecord, Source
 
-    sealer = Sealer(b"k" * 32)
-    ctx = IngestContext(source=Source.OTLP, received_at=datetime.now(UTC), api_key_id="real-key")
-    genuine = LogRecord.model_validate(now_record(1, message="sealed by collect"), context=ctx)
-    sealed = to_line(genuine, sealer)
-    tampered = sealed.replace(b"sealed by collect", b"altered in transit")
+    ctx = IngestContext(
+        source=Source.OTLP, received_at=datetime.now(UTC), api_key_id="real-key", source_ip="203.0.113.9"
+    )
+    record = LogRecord.model_validate(now_record(i, message=message), context=ctx)
+    [block] = pack_records([to_line(record)], Sealer(key))
+    return block
+
+
+def _stored(db_url: str) -> dict[str, list[Any]]:
+    with connect(db_url) as conn:
+        return dict(
+            conn.execute(
+                "SELECT message, jsonb_build_array(source, api_key_id, host(source_ip), metadata->>'api_key_id', "
+                "metadata->>'source') FROM logs"
+            ).fetchall()
+        )
+
+
+def _put_object(fake_aws: FakeAws, key: str, data: bytes) -> ObjectRef:
+    fake_aws.s3.put_object(Bucket=BUCKET, Key=key, Body=gzip.compress(data))
+    return ObjectRef(BUCKET, key, None)
+
+
+def test_sealed_blocks_are_trusted_and_forged_lines_are_not(fake_aws: FakeAws, writer_url: str, db_url: str) -> None:
+    genuine = _collected(1, "sealed by collect")
+    tampered = genuine.replace(b"sealed by collect", b"sealed by mallory")
     forged = (
         json.dumps(
             {
@@ -338,34 +370,78 @@ def test_sealed_lines_are_trusted_and_forged_ones_are_not(fake_aws: FakeAws, wri
         ).encode()
         + b"\n"
     )
-    fake_aws.s3.put_object(Bucket=BUCKET, Key="raw/sealed.gz", Body=gzip.compress(sealed + tampered + forged))
-    loader = Loader(
-        S3ObjectStore(BUCKET, fake_aws.s3), ConnectionProvider(lambda: writer_url), Settings.from_env({}), sealer=sealer
+    result = _sealed_loader(writer_url, fake_aws).load(
+        _put_object(fake_aws, "raw/sealed.gz", genuine + tampered + forged)
     )
-    result = loader.load(ObjectRef(BUCKET, "raw/sealed.gz", None))
-    # the tampered line no longer verifies; validated as client input it carries the genuine line's key,
-    # so it is a duplicate and its altered text is never stored
-    assert result is not None and (result.loaded, result.duplicates, result.rejected) == (2, 1, 0)
-    with connect(db_url) as conn:
-        rows = dict(
-            conn.execute(
-                "SELECT message, jsonb_build_array(source, api_key_id, metadata->>'api_key_id', metadata->>'source') "
-                "FROM logs"
-            ).fetchall()
-        )
-    assert rows["sealed by collect"] == ["otlp", "real-key", None, None]
+    # the tampered block no longer verifies: its header is rejected and its line, validated as client input,
+    # carries the genuine line's key, so it is a duplicate and its altered text is never stored
+    assert result is not None and (result.loaded, result.duplicates, result.rejected) == (2, 1, 1)
+    rows = _stored(db_url)
+    assert rows["sealed by collect"] == ["otlp", "real-key", "203.0.113.9", None, None]
     # the forged line is kept as client input: its claimed server fields are metadata, not facts
-    assert rows["forged by a FireLens sender"] == ["api", None, "admin-key", "otlp"]
-    assert "altered in transit" not in rows
+    assert rows["forged by a FireLens sender"] == ["api", None, None, "admin-key", "otlp"]
+    assert "sealed by mallory" not in rows
+    [bad_seal] = fake_aws.lines(rejected_key("raw/sealed.gz"))
+    assert bad_seal["line"] == 3 and "does not verify" in bad_seal["errors"][0]
+
+
+def test_a_forged_header_cannot_swallow_the_genuine_blocks_after_it(
+    fake_aws: FakeAws, writer_url: str, db_url: str
+) -> None:
+    genuine = _collected(1, "sealed by collect") + _collected(2, "also sealed")
+    forged_header = json.dumps({"_loglens_seal": 1, "bytes": len(genuine), "mac": "0" * 32}).encode() + b"\n"
+    result = _sealed_loader(writer_url, fake_aws).load(_put_object(fake_aws, "raw/swallow.gz", forged_header + genuine))
+    assert result is not None and (result.loaded, result.rejected) == (2, 1)
+    rows = _stored(db_url)  # both blocks were read again after the forged header failed, and verified
+    assert rows["sealed by collect"][:3] == rows["also sealed"][:3] == ["otlp", "real-key", "203.0.113.9"]
+
+
+def test_a_block_from_another_key_or_cut_short_is_validated_as_client_input(
+    fake_aws: FakeAws, writer_url: str, db_url: str
+) -> None:
+    other_key = _collected(1, "sealed with another key", key=b"x" * 32)
+    cut = _collected(2, "cut short")
+    header, body = cut.split(b"\n", 1)
+    cut_short = header + b"\n" + body  # the header claims one byte more than the object holds
+    cut_short = cut_short.replace(b'"bytes":' + str(len(body)).encode(), b'"bytes":' + str(len(body) + 1).encode())
+    result = _sealed_loader(writer_url, fake_aws).load(_put_object(fake_aws, "raw/cut.gz", other_key + cut_short))
+    assert result is not None and (result.loaded, result.rejected) == (2, 2)
+    rows = _stored(db_url)
+    assert rows["sealed with another key"] == ["api", None, None, "real-key", "otlp"]
+    assert rows["cut short"] == ["api", None, None, "real-key", "otlp"]
+    reasons = [r["errors"][0] for r in fake_aws.lines(rejected_key("raw/cut.gz"))]
+    assert "does not verify" in reasons[0] and "is cut short" in reasons[1]
+
+
+def test_a_sealed_line_load_cannot_decode_is_validated_in_full_and_still_trusted(
+    fake_aws: FakeAws, writer_url: str, db_url: str
+) -> None:
+    """Version skew: a collect that writes a field this load does not know yet."""
+    from loglens.ingest.envelope import Sealer
+
+    plain = (
+        _collected(1, "known fields").split(b"\n", 1)[1] + _collected(2, "a field from the future").split(b"\n", 1)[1]
+    )
+    skewed = plain.replace(b'"message":"a field from the future"', b'"message":"a field from the future","shard":7')
+    result = _sealed_loader(writer_url, fake_aws).load(
+        _put_object(fake_aws, "raw/skew.gz", Sealer(SEALER_KEY).seal(skewed))
+    )
+    assert result is not None and (result.loaded, result.rejected) == (2, 0)
+    rows = _stored(db_url)
+    assert rows["known fields"][:3] == rows["a field from the future"][:3] == ["otlp", "real-key", "203.0.113.9"]
+    with connect(db_url) as conn:
+        assert conn.execute("SELECT metadata->>'shard' FROM logs WHERE message LIKE 'a field%'").fetchone() == ("7",)
 
 
 def test_seal_round_trip() -> None:
     from loglens.ingest.envelope import Sealer
 
     sealer = Sealer(b"0123456789abcdef")
-    line = sealer.seal(b'{"a":1}') + b"\n"
-    assert sealer.open(line) == b'{"a":1}\n'
-    assert Sealer(b"another key 1234").open(line) is None
-    assert sealer.open(b'{"a":1}\n') is None
+    block = sealer.seal(b'{"a":1}\n')
+    header, body = block.split(b"\n", 1)
+    mac = json.loads(header)["mac"]
+    assert body == b'{"a":1}\n' and sealer.verify(mac, body)
+    assert not Sealer(b"another key 1234").verify(mac, body)
+    assert not sealer.verify(mac, b'{"a":2}\n')
     with pytest.raises(ValueError, match="at least 16 bytes"):
         Sealer(b"short")

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from loglens.ingest.collect import CollectApi, CollectService
+from loglens.ingest.envelope import pack_records
 from loglens.ingest.limits import MAX_BODY_BYTES, MAX_FIREHOSE_BATCH_RECORDS
-from loglens.ingest.sinks import FirehoseSink, pack_records
+from loglens.ingest.sinks import FirehoseSink
 from loglens.settings import Settings
 from tests.aws_fakes import STREAM, FakeAws
 from tests.events import api_event, response_json
@@ -233,9 +234,26 @@ def test_only_failed_entries_are_retried() -> None:
 
 def test_packing_respects_firehose_record_and_batch_limits() -> None:
     lines = [b"y" * 300_000 + b"\n"] * 7
-    records = pack_records(lines)
+    records = pack_records(lines, None)
     assert [len(r) for r in records] == [900_003, 900_003, 300_001]
     assert sum(len(r) for r in records) == sum(len(line) for line in lines)
-    small = pack_records([b"z\n"] * 2000)
+    small = pack_records([b"z\n"] * 2000, None)
     assert len(small) == 1
+
+
+def test_sealed_records_keep_their_header_inside_the_firehose_limit() -> None:
+    from loglens.ingest.envelope import HEADER_RESERVE, MAX_LINE_BYTES, Sealer
+    from loglens.ingest.limits import MAX_FIREHOSE_RECORD_BYTES
+
+    sealer = Sealer(b"k" * 32)
+    longest = b"w" * (MAX_LINE_BYTES - 1) + b"\n"
+    records = pack_records([longest[2:], b"v\n", longest], sealer)
+    assert len(records) == 2  # the short line rides with the first long one, to the byte
+    for record in records:
+        assert len(record) <= MAX_FIREHOSE_RECORD_BYTES
+        header, body = record.split(b"\n", 1)
+        assert len(header) < HEADER_RESERVE and body.endswith(b"\n")
+        assert json.loads(header) == {"_loglens_seal": 1, "bytes": len(body), "mac": sealer.mac(body)}
+    with pytest.raises(ValueError, match="cannot fit"):
+        pack_records([longest + b"x"], sealer)
     assert MAX_FIREHOSE_BATCH_RECORDS == 500

@@ -22,8 +22,8 @@ from typing import Any, Protocol
 
 from loglens import __version__
 from loglens.ingest import otlp
-from loglens.ingest.envelope import Sealer, to_line
-from loglens.ingest.limits import MAX_BATCH_RECORDS, MAX_FIREHOSE_RECORD_BYTES
+from loglens.ingest.envelope import MAX_LINE_BYTES, Sealer, pack_records, to_line
+from loglens.ingest.limits import MAX_BATCH_RECORDS
 from loglens.ingest.privacy import Redactor, count_metrics, redact
 from loglens.ingest.request import HttpError, decode_body, media_type, parse_json, raw_body
 from loglens.ingest.sinks import Sink, SinkUnavailable
@@ -66,17 +66,16 @@ class CollectService:
         redactions: Counter[str] = Counter()
         for position, record in zip(positions, result.accepted, strict=True):
             redact(self.redactor, record, redactions)
-            line = to_line(record, self.sealer)
-            if len(line) > MAX_FIREHOSE_RECORD_BYTES:
+            line = to_line(record)
+            if len(line) > MAX_LINE_BYTES:
                 rejected.append(
-                    Rejection(
-                        position, (f"record is {len(line)} bytes serialised; the limit is {MAX_FIREHOSE_RECORD_BYTES}",)
-                    )
+                    Rejection(position, (f"record is {len(line)} bytes serialised; the limit is {MAX_LINE_BYTES}",))
                 )
                 continue
             lines.append(line)
         if lines:
-            self.sink.put(lines)  # raises SinkUnavailable: nothing is acknowledged unless durable
+            # raises SinkUnavailable: nothing is acknowledged unless durable
+            self.sink.put(pack_records(lines, self.sealer))
         rejected.sort(key=lambda r: r.index)
         if self.metrics is not None:
             self.metrics.add_metric(name="RecordsAccepted", unit="Count", value=len(lines))

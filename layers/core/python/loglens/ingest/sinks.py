@@ -1,8 +1,8 @@
 """Where collect puts accepted lines: Amazon Data Firehose in AWS, a spool directory locally.
 
-Both take NDJSON lines and either accept all of them durably or raise SinkUnavailable, in
-which case collect answers 503 with Retry-After and the client resends (event ids make that
-idempotent).
+Both take Firehose records (whole NDJSON lines, sealed in blocks: see envelope.py) and either
+accept all of them durably or raise SinkUnavailable, in which case collect answers 503 with
+Retry-After and the client resends (event ids make that idempotent).
 """
 
 from __future__ import annotations
@@ -28,29 +28,7 @@ class SinkUnavailable(RuntimeError):
 
 
 class Sink(Protocol):
-    def put(self, lines: Sequence[bytes]) -> None: ...
-
-
-def pack_records(lines: Sequence[bytes], limit: int = MAX_FIREHOSE_RECORD_BYTES) -> list[bytes]:
-    """Concatenate lines into Firehose records of at most `limit` bytes.
-
-    Firehose bills and throttles per record (rounded up to 5 KB), and its S3 output is just the
-    records' bytes in order, so whole NDJSON lines packed together arrive intact and cheaper.
-    """
-    records: list[bytes] = []
-    current: list[bytes] = []
-    size = 0
-    for line in lines:
-        if len(line) > limit:
-            raise ValueError(f"a line of {len(line)} bytes cannot fit in a Firehose record")
-        if size + len(line) > limit and current:
-            records.append(b"".join(current))
-            current, size = [], 0
-        current.append(line)
-        size += len(line)
-    if current:
-        records.append(b"".join(current))
-    return records
+    def put(self, records: Sequence[bytes]) -> None: ...
 
 
 def batches(records: Sequence[bytes]) -> list[list[bytes]]:
@@ -79,8 +57,11 @@ class FirehoseSink:
     base_delay: float = 0.1
     sleep: Callable[[float], None] = time.sleep
 
-    def put(self, lines: Sequence[bytes]) -> None:
-        for batch in batches(pack_records(lines)):
+    def put(self, records: Sequence[bytes]) -> None:
+        for record in records:
+            if len(record) > MAX_FIREHOSE_RECORD_BYTES:
+                raise ValueError(f"a record of {len(record)} bytes is over Firehose's limit")
+        for batch in batches(records):
             self._put_batch(batch)
 
     def _put_batch(self, records: list[bytes]) -> None:
@@ -115,13 +96,13 @@ class SpoolSink:
 
     root: Path
 
-    def put(self, lines: Sequence[bytes]) -> None:
-        if not lines:
+    def put(self, records: Sequence[bytes]) -> None:
+        if not records:
             return
         now = datetime.now(UTC)
         key = f"raw/{now:%Y/%m/%d/%H}/loglens-local-{now:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:12]}.gz"
         try:
-            write_atomic(self.root / key, gzip.compress(b"".join(lines), compresslevel=1))
+            write_atomic(self.root / key, gzip.compress(b"".join(records), compresslevel=1))
             write_atomic(self.root / "queue" / f"{now:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.key", key.encode())
         except OSError as exc:
             raise SinkUnavailable(f"local spool is not writable: {exc}", retry_after=1) from exc

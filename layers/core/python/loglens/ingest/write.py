@@ -1,29 +1,33 @@
-"""Writing validated records to `logs`: binary COPY, duplicates skipped.
+"""Writing rows to `logs`: binary COPY, duplicates skipped.
 
 Duplicates are rare (a client retry, a replay), so the common case must cost no more than a
 plain COPY: each chunk is COPYed optimistically under a savepoint, and the primary key
-(created_at, event_id) — which PostgreSQL checks during the COPY anyway — reports a duplicate
-as a unique violation. Only then is the chunk rolled back to the savepoint, the stored keys
-looked up (an index probe per key, within the chunk's time range so only its partitions are
-touched) and the remaining rows COPYed. Duplicates inside one object are removed before any of
-that, in memory. A staging table with INSERT ... ON CONFLICT would write every row twice and,
-behind RDS Proxy, pin the connection. Two loaders racing on the same event meet the primary key
-too: the later one waits for the first to commit, then takes the lookup path.
+(created_at, event_id) — which PostgreSQL checks during the COPY anyway — reports a duplicate,
+whether it is already stored, earlier in the same object or twice in the chunk, as a unique
+violation. Only then is the chunk rolled back to the savepoint, its own repeats dropped, the
+stored keys looked up (an index probe per key, within the chunk's time range so only its
+partitions are touched) and the remaining rows COPYed. A staging table with INSERT ... ON
+CONFLICT would write every row twice and, behind RDS Proxy, pin the connection. Two loaders
+racing on the same event meet the primary key too: the later one waits for the first to
+commit, then takes the lookup path.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from ipaddress import ip_address
 from typing import Any
 
+import msgspec
 import orjson
 import psycopg
+from psycopg import adapters as default_adapters
 from psycopg import sql
-from psycopg.adapt import Transformer
+from psycopg.adapt import AdaptersMap, Dumper, Transformer
 from psycopg.postgres import types as pg_types
 from psycopg.pq import Format
-from psycopg.types.json import set_json_dumps
+from psycopg.types.net import InetBinaryDumper
 
 try:
     # psycopg's own (C-accelerated) binary COPY row formatter. It is not public API, so the version is
@@ -49,6 +53,29 @@ _EXISTING = """SELECT k.created_at, k.event_id
                                AND l.created_at BETWEEN %s AND %s)"""
 
 
+class _JsonbDumper(Dumper):
+    """jsonb in binary: a version byte, then JSON text. Sealed lines bring their metadata as the
+    JSON text collect wrote (msgspec.Raw), which goes through untouched; dicts go through orjson."""
+
+    format = Format.BINARY
+    oid = pg_types["jsonb"].oid
+
+    def dump(self, obj: Any) -> bytes:
+        return b"\x01" + (bytes(obj) if isinstance(obj, msgspec.Raw) else orjson.dumps(obj))
+
+
+class _InetDumper(InetBinaryDumper):
+    """Also takes the address as text, as sealed lines bring it."""
+
+    def dump(self, obj: Any) -> Any:
+        return super().dump(ip_address(obj) if isinstance(obj, str) else obj)
+
+
+# COPY looks dumpers up by column type, so these replace the defaults for jsonb and inet.
+_ADAPTERS = AdaptersMap(default_adapters)
+_ADAPTERS.register_dumper(msgspec.Raw, _JsonbDumper)
+_ADAPTERS.register_dumper("ipaddress.IPv4Address", _InetDumper)
+
 _CREATED = LOG_COLUMNS.index("created_at")
 _EVENT = LOG_COLUMNS.index("event_id")
 Row = tuple[Any, ...]
@@ -60,24 +87,20 @@ class WriteResult:
     duplicates: int
 
 
-def write_batch(
-    conn: psycopg.Connection[Any], records: Sequence[LogRecord], seen: set[tuple[Any, Any]] | None = None
-) -> WriteResult:
-    """Insert the records not already stored (nor earlier in `seen`, which is updated)."""
-    return write_rows(conn, [record.db_row() for record in records], seen)
+def write_batch(conn: psycopg.Connection[Any], records: Sequence[LogRecord]) -> WriteResult:
+    """Insert the records not already stored."""
+    return write_rows(conn, [record.db_row() for record in records])
 
 
 def format_copy_data(rows: Sequence[Row]) -> bytes | None:
     """The whole binary COPY stream for `rows`, built without a connection.
 
     The loader builds it in its parsing thread, so the thread that talks to PostgreSQL only
-    hands bytes over: formatting is Python work, and doing it beside the parsing instead of in
-    turn with it is what lets the load keep up with COPY. None when psycopg cannot do it.
+    hands bytes over. None when psycopg cannot do it (see the import above).
     """
     if BinaryFormatter is None:
         return None
-    transformer = Transformer()
-    set_json_dumps(orjson.dumps, transformer)
+    transformer = Transformer(_ADAPTERS)
     transformer.set_dumper_types(_COPY_OIDS, Format.BINARY)
     formatter = BinaryFormatter(transformer)
     out = bytearray()
@@ -87,46 +110,42 @@ def format_copy_data(rows: Sequence[Row]) -> bytes | None:
     return bytes(out)
 
 
-def write_rows(
-    conn: psycopg.Connection[Any],
-    rows: Sequence[Row],
-    seen: set[tuple[Any, Any]] | None = None,
-    copy_data: bytes | None = None,
-) -> WriteResult:
-    """Rows in LOG_COLUMNS order; those already stored (or earlier in `seen`) are skipped.
-    `copy_data`, if given, is format_copy_data(rows). Must run inside a transaction (the
-    savepoint needs one)."""
-    seen = set() if seen is None else seen
-    fresh: list[Row] = []
+def write_rows(conn: psycopg.Connection[Any], rows: Sequence[Row], copy_data: bytes | None = None) -> WriteResult:
+    """Rows in LOG_COLUMNS order; those already stored, or repeated, are skipped. `copy_data`, if
+    given, is format_copy_data(rows). Must run inside a transaction (the savepoint needs one)."""
+    if not rows:
+        return WriteResult(0, 0)
+    try:
+        with conn.transaction():  # a savepoint: a duplicate rolls back this chunk only
+            _copy(conn, rows, copy_data)
+    except psycopg.errors.UniqueViolation:
+        fresh = _not_stored(conn, _first_of_each(rows))
+        if fresh:
+            _copy(conn, fresh)
+        return WriteResult(len(fresh), len(rows) - len(fresh))
+    return WriteResult(len(rows), 0)
+
+
+def _first_of_each(rows: Sequence[Row]) -> list[Row]:
+    seen: set[tuple[Any, Any]] = set()
+    out: list[Row] = []
     for row in rows:
         key = (row[_CREATED], row[_EVENT])
         if key not in seen:
             seen.add(key)
-            fresh.append(row)
-    if not fresh:
-        return WriteResult(0, len(rows))
-    try:
-        with conn.transaction():  # a savepoint: a duplicate rolls back this chunk only
-            if copy_data is not None and len(fresh) == len(rows):
-                _copy_bytes(conn, copy_data)
-            else:
-                _copy(conn, fresh)
-    except psycopg.errors.UniqueViolation:
-        fresh = _not_stored(conn, fresh)
-        if fresh:
-            _copy(conn, fresh)
-    return WriteResult(len(fresh), len(rows) - len(fresh))
+            out.append(row)
+    return out
 
 
-def _copy_bytes(conn: psycopg.Connection[Any], data: bytes) -> None:
-    with conn.cursor() as cur, cur.copy(_COPY) as copy:
-        copy.write(data)
-
-
-def _copy(conn: psycopg.Connection[Any], rows: Sequence[Row]) -> None:
+def _copy(conn: psycopg.Connection[Any], rows: Sequence[Row], copy_data: bytes | None = None) -> None:
+    data = copy_data if copy_data is not None else format_copy_data(rows)
     with conn.cursor() as cur:
-        # metadata is the one column psycopg serialises in Python; orjson makes the COPY ~40% cheaper.
-        set_json_dumps(orjson.dumps, cur)
+        if data is not None:
+            with cur.copy(_COPY) as copy:
+                copy.write(data)
+            return
+        cur.adapters.register_dumper(msgspec.Raw, _JsonbDumper)  # psycopg moved its formatter: row by row
+        cur.adapters.register_dumper("ipaddress.IPv4Address", _InetDumper)
         with cur.copy(_COPY) as copy:
             copy.set_types(COPY_TYPES)
             for row in rows:

@@ -1,5 +1,9 @@
 """Ingest benchmark: the load path against raw binary COPY and the origin design, in one run.
 
+Raw objects are as big as Firehose makes them under sustained load, when the load rate
+matters: its buffer size of NDJSON (before compression), taken from cdk.json — the default
+(production) stage's, and the dev stage's smaller one to show the per-object cost.
+
 All three write the same generated rows into identical, freshly migrated databases (every
 index present, partitions covering the data) on one embedded PostgreSQL with default
 durability settings. COPY and the load path alternate for a few rounds, each starting after a
@@ -17,6 +21,7 @@ import gzip
 import json
 import os
 import statistics
+import sys
 import tempfile
 import time
 import tracemalloc
@@ -43,7 +48,7 @@ from loglens.partitions import ensure_partitions
 from loglens.record import LOG_COLUMNS
 from loglens.settings import Settings
 
-OBJECT_LINES = 20_000  # a Firehose object of a few MB, as a 60 s / 5 MB buffer produces
+REPO = Path(__file__).resolve().parents[1]
 console = Console(width=170)
 
 
@@ -133,6 +138,28 @@ def ceiling_rows(blocks: list[bytes]) -> list[tuple[Any, ...]]:
     return [(*row[:meta], orjson.loads(bytes(row[meta])), *row[meta + 1 :]) for row in rows]
 
 
+def buffer_bytes(stage: str) -> int:
+    sys.path.insert(0, str(REPO))  # infra.config reads cdk.json without importing the CDK
+    from infra.config import load_config_from_cdk_json
+
+    return load_config_from_cdk_json(stage).firehose.buffer_size_mib * 1024 * 1024
+
+
+def write_objects(store: LocalObjectStore, blocks: list[bytes], stage: str, size: int) -> list[str]:
+    """The sealed blocks in gzip objects of up to `size` bytes of NDJSON, as Firehose delivers them."""
+    keys: list[str] = []
+    current: list[bytes] = []
+    filled = 0
+    for block in [*blocks, b""]:
+        if current and (not block or filled + len(block) > size):
+            keys.append(f"raw/bench/{stage}/object-{len(keys):04d}.gz")
+            store.put(keys[-1], gzip.compress(b"".join(current), compresslevel=6))
+            current, filled = [], 0
+        current.append(block)
+        filled += len(block)
+    return keys
+
+
 def raw_copy(url: str, rows: list[tuple[Any, ...]]) -> float:
     from psycopg import sql
 
@@ -210,17 +237,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     rows = ceiling_rows(blocks)
     work = Path(tempfile.mkdtemp(prefix="loglens-bench-"))
     store = LocalObjectStore(work / "objects")
-    keys = []
-    per_object = max(1, OBJECT_LINES * len(blocks) // max(1, len(rows)))
-    for n, i in enumerate(range(0, len(blocks), per_object)):
-        key = f"raw/bench/object-{n:04d}.gz"
-        store.put(key, gzip.compress(b"".join(blocks[i : i + per_object]), compresslevel=6))
-        keys.append(key)
+    sizes = {stage: buffer_bytes(stage) for stage in ("prod", "dev")}
+    keys = {stage: write_objects(store, blocks, stage, size) for stage, size in sizes.items()}
 
     server = EmbeddedPostgres(work / "pg", free_port())  # default durability: fsync on
     admin = server.start().rsplit("/", 1)[0] + "/postgres"
     first_day = end - timedelta(days=plan.days + 1)
-    runs: dict[str, list[float]] = {name: [] for name in ("copy", "load", "copy_plain", "load_plain")}
+    names = ("copy", "load", "load_small", "copy_plain", "load_plain")
+    runs: dict[str, list[float]] = {name: [] for name in names}
 
     def measure(name: str, plain: bool, run: Callable[[str], float]) -> str:
         url = fresh_database(admin, f"bench_{name}", first_day, origin_indexes_only=plain)
@@ -229,26 +253,31 @@ def main(argv: Sequence[str] | None = None) -> None:
         runs[name].append(run(url))
         return url
 
-    def load(url: str) -> float:
-        rps, loaded = load_path(url, store, keys, settings, sealer)
-        assert loaded == len(rows)
-        return rps
+    def load(stage: str) -> Callable[[str], float]:
+        def run(url: str) -> float:
+            rps, loaded = load_path(url, store, keys[stage], settings, sealer)
+            assert loaded == len(rows)
+            return rps
+
+        return run
 
     try:
         for round_ in range(1, args.rounds + 1):
             console.print(f"round {round_} of {args.rounds}: raw binary COPY, then the load path, with every index …")
             measure("copy", False, lambda url: raw_copy(url, rows))
-            load_url = measure("load", False, load)
-            console.print("… and the same two with the origin document's indexes only (no trigram index)")
+            load_url = measure("load", False, load("prod"))
+            measure("load_small", False, load("dev"))
+            console.print("… and raw COPY and the load path with the origin document's indexes only (no trigram)")
             measure("copy_plain", True, lambda url: raw_copy(url, rows))
-            measure("load_plain", True, load)
+            measure("load_plain", True, load("prod"))
         size = table_size(load_url)
         console.print("origin design (executemany, 10 rows per transaction) …")
         origin_rps = origin_design(fresh_database(admin, "bench_origin", first_day), rows[: args.origin_rows])
     finally:
         server.destroy()
-    copy_rps, load_rps, plain_copy_rps, plain_load_rps = (statistics.median(runs[n]) for n in runs)
+    copy_rps, load_rps, small_rps, plain_copy_rps, plain_load_rps = (statistics.median(runs[n]) for n in names)
     ratios = [load / copy for load, copy in zip(runs["load"], runs["copy"], strict=True)]
+    mib = {stage: size // (1024 * 1024) for stage, size in sizes.items()}
 
     out = Table(
         title=f"ingest: {len(rows):,} rows, medians of {args.rounds} rounds (origin design: {args.origin_rows:,} rows)"
@@ -257,15 +286,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         out.add_column(column, justify="right" if column != "path" else "left")
     for name, rps in (
         ("raw binary COPY (ceiling), all indexes", copy_rps),
-        ("load path (verify, parse, dedup, COPY), all indexes", load_rps),
+        (f"load path (verify, parse, dedup, COPY), all indexes, {mib['prod']} MiB objects", load_rps),
+        (f"load path, all indexes, {mib['dev']} MiB objects (dev stage)", small_rps),
         ("raw binary COPY, origin indexes only (no trigram)", plain_copy_rps),
-        ("load path, origin indexes only (no trigram)", plain_load_rps),
+        (f"load path, origin indexes only, {mib['prod']} MiB objects", plain_load_rps),
         ("origin design (executemany ×10/txn), all indexes", origin_rps),
     ):
         out.add_row(name, f"{rps:,.0f}", f"{rps / copy_rps:.2f}", f"{rps / origin_rps:.1f}×")
     console.print(out)
     console.print(
-        "load path / raw COPY, round by round: " + ", ".join(f"{r:.2f}" for r in ratios) + " (target: at least 0.85)"
+        f"load path ({mib['prod']} MiB objects) / raw COPY, round by round: "
+        + ", ".join(f"{r:.2f}" for r in ratios)
+        + " (target: at least 0.85)"
     )
     extra = Table(title="collect handler (500-record batches)")
     for column in ("measure", "value"):

@@ -445,3 +445,35 @@ def test_seal_round_trip() -> None:
     assert not sealer.verify(mac, b'{"a":2}\n')
     with pytest.raises(ValueError, match="at least 16 bytes"):
         Sealer(b"short")
+
+
+def test_a_load_that_fails_midway_stores_nothing_and_restores_the_garbage_collector(
+    fake_aws: FakeAws, writer_url: str, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+
+    from loglens.ingest import load
+
+    real_copy_all = load.copy_all
+    sent: list[int] = []
+
+    def copy_then_break(conn: Any, pieces: Iterator[bytes]) -> None:
+        def first_then_break() -> Iterator[bytes]:
+            for piece in pieces:
+                yield piece
+                if piece:
+                    sent.append(len(piece))
+                    raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+        real_copy_all(conn, first_then_break())
+
+    monkeypatch.setattr(load, "copy_all", copy_then_break)
+    key = put_raw(fake_aws, "raw/midway.gz", [_envelope(i, message="x" * 2000 + str(i)) for i in range(40)])
+    store = S3ObjectStore(BUCKET, fake_aws.s3)
+    with connect(writer_url) as conn, pytest.raises(psycopg.OperationalError):
+        load.load_object(conn, store, store.head(key), Settings.from_env({}), chunk_rows=10)
+    assert gc.isenabled() and len(sent) == 1  # some rows were on the wire when it broke
+    assert count(db_url) == 0
+    monkeypatch.setattr(load, "copy_all", real_copy_all)
+    assert _loader(writer_url, fake_aws).load(ObjectRef(BUCKET, key, None)) is not None
+    assert count(db_url) == 40

@@ -13,16 +13,18 @@ Each line is, in this order of checks:
 - an unsealed collect-shaped line: trusted only when no envelope key is configured at all
   (otherwise validated as client input, its server fields kept in metadata, never believed);
 - anything else: rejected with the reason.
-Parsing and COPY formatting run in a background thread, one chunk ahead, so Python's work on
-the next chunk overlaps PostgreSQL's work on the current COPY.
+Parsing and COPY formatting run in a background thread, a chunk or two ahead, and the whole
+object goes to PostgreSQL as one COPY (see write.py for the rare object with duplicates), so
+Python's work overlaps PostgreSQL's and PostgreSQL never waits on a round trip between chunks.
 
 Where the time goes (bench/ingest.py, README "Performance"): PostgreSQL needs ~30 µs to store a
 row with every index; the loader's Python, per sealed line, ~1.5 µs to inflate, ~0.4 µs to
 find and verify its block, ~3 µs to decode and ~2.7 µs to format it for COPY. What brought the
-load path from 60% to about 90% of a raw binary COPY: one MAC per block instead of per line
+load path from 60% to the speed of a raw binary COPY: one MAC per block instead of per line
 (OpenSSL 3's per-call setup was ~4 µs), msgspec decoding a block straight into typed rows with
-metadata left as JSON text (instead of orjson then per-field conversion), ISA-L's inflate, and
-pausing the cyclic garbage collector while rows stream (it was a third of the Python time).
+metadata left as JSON text, ISA-L's inflate, pausing the cyclic garbage collector while rows
+stream (it was a third of the Python time), and one COPY per object instead of one per chunk
+(between statements PostgreSQL idled while the client thread waited for the GIL).
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ from loglens.ingest.envelope import (
 from loglens.ingest.inflate import ObjectBytes
 from loglens.ingest.objects import ObjectInfo, ObjectStore
 from loglens.ingest.privacy import Redactor, redact
-from loglens.ingest.write import Row, format_copy_data, write_rows
+from loglens.ingest.write import CopyStream, Row, can_stream, copy_all, format_copy_data, write_rows
 from loglens.record import IngestContext, LogRecord, Source
 from loglens.settings import Settings
 from loglens.validate import describe_errors
@@ -220,12 +222,16 @@ def load_object(
             result.skipped = True
             return result
         reader = _Reader(store, info, settings, sealer, redactor)
-        formatted = ((chunk, format_copy_data(chunk)) for chunk in _gathered(reader.batches(), chunk_rows))
         with _without_cycle_collection():
-            for chunk, copy_data in _ahead(formatted):
-                written = write_rows(conn, chunk, copy_data)
-                result.loaded += written.inserted
-                result.duplicates += written.duplicates
+            try:
+                if not can_stream():
+                    raise _ChunkByChunk
+                result.loaded = _copy_in_one(conn, reader, chunk_rows)
+            except (psycopg.errors.UniqueViolation, _ChunkByChunk):
+                # Something in the object is stored already (a client's retry, a replay): read it
+                # again and COPY it chunk by chunk, leaving out what is there.
+                reader = _Reader(store, info, settings, sealer, redactor)
+                _copy_skipping_stored(conn, reader, chunk_rows, result)
         result.redactions = reader.redactions
         result.rejected = len(reader.rejected.items)
         if reader.rejected.items:
@@ -237,6 +243,34 @@ def load_object(
             (result.loaded, result.duplicates, result.rejected, info.key, info.version),
         )
     return result
+
+
+class _ChunkByChunk(Exception):
+    """psycopg has no COPY formatter to stream with (see write.py)."""
+
+
+def _copy_in_one(conn: psycopg.Connection[Any], reader: _Reader, chunk_rows: int) -> int:
+    """The common case, nothing stored yet: the whole object in one COPY; returns the rows."""
+    stream = CopyStream()
+    count = 0
+
+    def pieces() -> Iterator[bytes]:
+        nonlocal count
+        for chunk in _gathered(reader.batches(), chunk_rows):
+            count += len(chunk)
+            yield stream.rows(chunk)
+        yield stream.end()
+
+    copy_all(conn, _ahead(pieces()))
+    return count
+
+
+def _copy_skipping_stored(conn: psycopg.Connection[Any], reader: _Reader, chunk_rows: int, result: LoadResult) -> None:
+    formatted = ((chunk, format_copy_data(chunk)) for chunk in _gathered(reader.batches(), chunk_rows))
+    for chunk, copy_data in _ahead(formatted):
+        written = write_rows(conn, chunk, copy_data)
+        result.loaded += written.inserted
+        result.duplicates += written.duplicates
 
 
 def chunked(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
@@ -269,13 +303,15 @@ def _without_cycle_collection() -> Iterator[None]:
 
 
 def _gathered(batches: Iterable[list[Row]], size: int) -> Iterator[list[Row]]:
-    """Batches joined into chunks of about `size` rows (a sealed block is never split)."""
+    """Batches joined into chunks of about `size` rows (a sealed block is never split). The first
+    chunk is small: PostgreSQL idles until it arrives, once per object."""
     chunk: list[Row] = []
+    target = max(1, size // 8)
     for batch in batches:
         chunk.extend(batch)
-        if len(chunk) >= size:
+        if len(chunk) >= target:
             yield chunk
-            chunk = []
+            chunk, target = [], size
     if chunk:
         yield chunk
 

@@ -1,20 +1,20 @@
 """Writing rows to `logs`: binary COPY, duplicates skipped.
 
 Duplicates are rare (a client retry, a replay), so the common case must cost no more than a
-plain COPY: each chunk is COPYed optimistically under a savepoint, and the primary key
-(created_at, event_id) — which PostgreSQL checks during the COPY anyway — reports a duplicate,
-whether it is already stored, earlier in the same object or twice in the chunk, as a unique
-violation. Only then is the chunk rolled back to the savepoint, its own repeats dropped, the
-stored keys looked up (an index probe per key, within the chunk's time range so only its
-partitions are touched) and the remaining rows COPYed. A staging table with INSERT ... ON
-CONFLICT would write every row twice and, behind RDS Proxy, pin the connection. Two loaders
-racing on the same event meet the primary key too: the later one waits for the first to
-commit, then takes the lookup path.
+plain COPY. The loader streams a whole object into one COPY under a savepoint (copy_all), and
+the primary key (created_at, event_id) — which PostgreSQL checks during the COPY anyway —
+reports a duplicate, whether already stored, earlier in the object or repeated, as a unique
+violation. Only then is the object read again and written chunk by chunk (write_rows): each
+chunk COPYed optimistically under its own savepoint and, if that fails too, its repeats dropped,
+the stored keys looked up (an index probe per key, within the chunk's time range so only its
+partitions are touched) and the rest COPYed. A staging table with INSERT ... ON CONFLICT would
+write every row twice and, behind RDS Proxy, pin the connection. Two loaders racing on the same
+event meet the primary key too: the later one waits for the first to commit, then looks up.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from ipaddress import ip_address
 from typing import Any
@@ -92,22 +92,48 @@ def write_batch(conn: psycopg.Connection[Any], records: Sequence[LogRecord]) -> 
     return write_rows(conn, [record.db_row() for record in records])
 
 
-def format_copy_data(rows: Sequence[Row]) -> bytes | None:
-    """The whole binary COPY stream for `rows`, built without a connection.
+class CopyStream:
+    """One binary COPY stream built piece by piece, without a connection: the header goes out with
+    the first rows, the trailer with end(). None of it needs the connection, so the loader builds
+    it in its parsing thread and the thread that talks to PostgreSQL only hands bytes over."""
 
-    The loader builds it in its parsing thread, so the thread that talks to PostgreSQL only
-    hands bytes over. None when psycopg cannot do it (see the import above).
-    """
+    def __init__(self) -> None:
+        if BinaryFormatter is None:
+            raise RuntimeError("this psycopg has no binary COPY formatter")
+        transformer = Transformer(_ADAPTERS)
+        transformer.set_dumper_types(_COPY_OIDS, Format.BINARY)
+        self._formatter = BinaryFormatter(transformer)
+
+    def rows(self, rows: Sequence[Row]) -> bytes:
+        write_row = self._formatter.write_row
+        out = bytearray()
+        for row in rows:
+            out += write_row(row)
+        return bytes(out)
+
+    def end(self) -> bytes:
+        return bytes(self._formatter.end())
+
+
+def can_stream() -> bool:
+    return BinaryFormatter is not None
+
+
+def format_copy_data(rows: Sequence[Row]) -> bytes | None:
+    """A whole binary COPY stream for `rows`; None when psycopg cannot build one (see the import)."""
     if BinaryFormatter is None:
         return None
-    transformer = Transformer(_ADAPTERS)
-    transformer.set_dumper_types(_COPY_OIDS, Format.BINARY)
-    formatter = BinaryFormatter(transformer)
-    out = bytearray()
-    for row in rows:
-        out += formatter.write_row(row)
-    out += formatter.end()
-    return bytes(out)
+    stream = CopyStream()
+    return stream.rows(rows) + stream.end()
+
+
+def copy_all(conn: psycopg.Connection[Any], pieces: Iterable[bytes]) -> None:
+    """One COPY of a CopyStream's pieces, under a savepoint: a duplicate anywhere raises
+    UniqueViolation and leaves nothing of it behind. One statement instead of one per chunk
+    keeps PostgreSQL busy: between statements it waits on round trips to the client."""
+    with conn.transaction(), conn.cursor() as cur, cur.copy(_COPY) as copy:
+        for piece in pieces:
+            copy.write(piece)
 
 
 def write_rows(conn: psycopg.Connection[Any], rows: Sequence[Row], copy_data: bytes | None = None) -> WriteResult:

@@ -1,22 +1,24 @@
 """Ingest benchmark: the load path against raw binary COPY and the origin design, in one run.
 
 Raw objects are as big as Firehose makes them under sustained load, when the load rate
-matters: its buffer size of NDJSON (before compression), taken from cdk.json — the default
-(production) stage's, and the dev stage's smaller one to show the per-object cost.
+matters: its buffer size of NDJSON, taken from cdk.json — the default (production) stage's,
+and the dev stage's smaller one to show the per-object cost.
 
 All three write the same generated rows into identical, freshly migrated databases (every
 index present, partitions covering the data) on one embedded PostgreSQL with default
-durability settings. COPY and the load path alternate for a few rounds, each starting after a
-CHECKPOINT, and their medians are compared. Also measures the collect handler's records/s and its peak memory for a
-500-record batch. Results are ratios against baselines measured in the same run: these
-machines are shared and noisy, so absolute numbers vary between runs.
+durability settings and autovacuum off. COPY and the load path alternate for a few rounds,
+each on a fresh database after a CHECKPOINT, and their medians are compared. Also measures the
+collect handler's records/s and its peak memory for a 500-record batch. Results are ratios
+against baselines measured in the same run: these machines are shared and noisy, so absolute
+numbers vary between runs.
 
-    python bench/ingest.py [--rows N] [--origin-rows N]
+    python bench/ingest.py [--rows N] [--origin-rows N] [--rounds N]
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import gzip
 import json
 import os
@@ -231,10 +233,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     plan = DemoPlan(end=end, days=2, records=args.rows)
     console.print(f"generating {args.rows:,} demo records …")
     records = list(generate(plan))
+    gc.freeze()  # the bench's own data is not the measured code's: keep it out of every collection
     console.print("collect handler …")
     sealer = Sealer(os.urandom(32))
     blocks, rates, collect_peak = measure_collect(records, settings, sealer)
     rows = ceiling_rows(blocks)
+    gc.freeze()
     work = Path(tempfile.mkdtemp(prefix="loglens-bench-"))
     store = LocalObjectStore(work / "objects")
     sizes = {stage: buffer_bytes(stage) for stage in ("prod", "dev")}
@@ -242,16 +246,25 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     server = EmbeddedPostgres(work / "pg", free_port())  # default durability: fsync on
     admin = server.start().rsplit("/", 1)[0] + "/postgres"
+    with connect(admin, autocommit=True) as conn:
+        # Autovacuum would pick up one run's 200k fresh rows during the next run, on one of two cores.
+        conn.execute("ALTER SYSTEM SET autovacuum = off")
+        conn.execute("SELECT pg_reload_conf()")
     first_day = end - timedelta(days=plan.days + 1)
     names = ("copy", "load", "load_small", "copy_plain", "load_plain")
     runs: dict[str, list[float]] = {name: [] for name in names}
 
-    def measure(name: str, plain: bool, run: Callable[[str], float]) -> str:
+    sizes_seen: list[int] = []
+
+    def measure(name: str, plain: bool, run: Callable[[str], float]) -> None:
         url = fresh_database(admin, f"bench_{name}", first_day, origin_indexes_only=plain)
         with connect(admin, autocommit=True) as conn:
             conn.execute("CHECKPOINT")  # every run starts with the previous run's writes flushed
         runs[name].append(run(url))
-        return url
+        if name == "load":
+            sizes_seen.append(table_size(url))
+        with connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "bench_{name}" WITH (FORCE)')
 
     def load(stage: str) -> Callable[[str], float]:
         def run(url: str) -> float:
@@ -265,12 +278,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         for round_ in range(1, args.rounds + 1):
             console.print(f"round {round_} of {args.rounds}: raw binary COPY, then the load path, with every index …")
             measure("copy", False, lambda url: raw_copy(url, rows))
-            load_url = measure("load", False, load("prod"))
+            measure("load", False, load("prod"))
             measure("load_small", False, load("dev"))
             console.print("… and raw COPY and the load path with the origin document's indexes only (no trigram)")
             measure("copy_plain", True, lambda url: raw_copy(url, rows))
             measure("load_plain", True, load("prod"))
-        size = table_size(load_url)
+        size = sizes_seen[0]
         console.print("origin design (executemany, 10 rows per transaction) …")
         origin_rps = origin_design(fresh_database(admin, "bench_origin", first_day), rows[: args.origin_rows])
     finally:

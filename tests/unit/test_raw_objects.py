@@ -109,6 +109,9 @@ def test_without_a_key_headers_are_skipped_and_lines_read_one_by_one() -> None:
         (b'{"_loglens_seal":1,"bytes":99999999,"mac":"' + b"0" * 32 + b'"}', "bytes must be a count"),
         (b'{"_loglens_seal":1,"bytes":"8","mac":"' + b"0" * 32 + b'"}', "bytes must be a count"),
         (b'{"_loglens_seal":1,"bytes":8,"mac":"00"}', "mac must be 32 hex digits"),
+        (('{"_loglens_seal":1,"bytes":8,"mac":"' + "é" * 32 + '"}').encode(), "mac must be 32 hex digits"),
+        (b'{"_loglens_seal":1,"bytes":8,"mac":"' + b"G" * 32 + b'"}', "mac must be 32 hex digits"),
+        (b'{"_loglens_seal":1,"bytes":true,"mac":"' + b"0" * 32 + b'"}', "bytes must be a count"),
     ],
 )
 def test_unreadable_headers_are_reported_and_reading_goes_on(header: bytes, reason: str) -> None:

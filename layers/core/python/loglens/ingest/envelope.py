@@ -45,6 +45,7 @@ MARKER: Final = "_loglens"
 VERSION: Final = 1
 SEAL_PREFIX: Final = b'{"_loglens_seal":'
 _MAC_HEX: Final = 32
+_HEX_DIGITS: Final = frozenset("0123456789abcdef")
 _DOMAIN: Final = b"loglens sealed block v1\n"  # keeps these MACs apart from anything else the key might sign
 # Room for the header in a Firehose record; the longest one is about 70 bytes.
 HEADER_RESERVE: Final = 128
@@ -162,7 +163,8 @@ def _header(line: bytes) -> tuple[int, str]:
     size, mac = header.get("bytes"), header.get("mac")
     if type(size) is not int or not 0 < size <= MAX_FIREHOSE_RECORD_BYTES:
         raise ValueError(f"bytes must be a count up to {MAX_FIREHOSE_RECORD_BYTES}")
-    if not isinstance(mac, str) or len(mac) != _MAC_HEX:
+    # compare_digest raises on non-ASCII text: a hostile header must be refused here, not crash the load
+    if not isinstance(mac, str) or len(mac) != _MAC_HEX or not _HEX_DIGITS.issuperset(mac):
         raise ValueError(f"mac must be {_MAC_HEX} hex digits")
     return size, mac
 

@@ -172,6 +172,14 @@ def test_nul_bytes_and_hostile_text_are_cleaned_not_fatal(api: CollectApi, aws: 
     assert (line["service"], line["message"], line["metadata"]) == ("payment", "ab \ufffd c", {"k": ["v"]})
 
 
+def test_integers_too_big_for_json_serialisers_are_kept_as_text_not_a_500(api: CollectApi, aws: FakeAws) -> None:
+    body = '{"logs": [{"level": "INFO", "service": "s", "message": "m", "metadata": {"n": 1%s, "ok": 7}}]}' % ("0" * 30)
+    response = api.handle(api_event("/api/v1/logs/batch", body))
+    assert (response["statusCode"], response_json(response)["accepted"]) == (200, 1)
+    [line] = delivered(aws)
+    assert line["metadata"] == {"n": "1" + "0" * 30, "ok": 7}
+
+
 def test_health_and_unknown_routes(api: CollectApi) -> None:
     health = api.handle(api_event("/api/v1/health", None, method="GET"))
     assert (health["statusCode"], response_json(health)["status"]) == (200, "ok")

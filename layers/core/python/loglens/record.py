@@ -489,6 +489,10 @@ def _context(info: ValidationInfo) -> IngestContext:
     raise RuntimeError("LogRecord must be validated with an IngestContext (see loglens.validate)")
 
 
+_JSON_INT_MIN: Final = -(2**63)
+_JSON_INT_MAX: Final = 2**64 - 1
+
+
 def _clean_json(value: Any, depth: int) -> Any:
     if depth > METADATA_MAX_DEPTH:
         raise ValueError(f"is nested deeper than {METADATA_MAX_DEPTH} levels")
@@ -500,6 +504,8 @@ def _clean_json(value: Any, depth: int) -> Any:
         return [_clean_json(v, depth + 1) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None  # JSON has no NaN/Infinity; jsonb would refuse the document
+    if isinstance(value, int) and not _JSON_INT_MIN <= value <= _JSON_INT_MAX:
+        return str(value)  # the serialiser (orjson) stops at 64 bits; the digits are kept, as text
     return value
 
 

@@ -147,18 +147,27 @@ def buffer_bytes(stage: str) -> int:
     return load_config_from_cdk_json(stage).firehose.buffer_size_mib * 1024 * 1024
 
 
-def write_objects(store: LocalObjectStore, blocks: list[bytes], stage: str, size: int) -> list[str]:
-    """The sealed blocks in gzip objects of up to `size` bytes of NDJSON, as Firehose delivers them."""
-    keys: list[str] = []
-    current: list[bytes] = []
+def write_objects(
+    store: LocalObjectStore, blocks: list[bytes], stage: str, size: int, retry_with: Sealer | None = None
+) -> list[str]:
+    """The sealed blocks in gzip objects of up to `size` bytes of NDJSON, as Firehose delivers them.
+    With `retry_with`, every object after the first also holds one record of the object before
+    it, sealed again: a client's retry after a lost answer, which collect accepted a second time."""
+    groups: list[list[bytes]] = [[]]
     filled = 0
-    for block in [*blocks, b""]:
-        if current and (not block or filled + len(block) > size):
-            keys.append(f"raw/bench/{stage}/object-{len(keys):04d}.gz")
-            store.put(keys[-1], gzip.compress(b"".join(current), compresslevel=6))
-            current, filled = [], 0
-        current.append(block)
+    for block in blocks:
+        if groups[-1] and filled + len(block) > size:
+            groups.append([])
+            filled = 0
+        groups[-1].append(block)
         filled += len(block)
+    keys: list[str] = []
+    for n, group in enumerate(groups):
+        if retry_with is not None and n:
+            first_line = groups[n - 1][0].split(b"\n", 2)[1] + b"\n"
+            group = [*group, retry_with.seal(first_line)]
+        keys.append(f"raw/bench/{stage}{'-retries' if retry_with else ''}/object-{n:04d}.gz")
+        store.put(keys[-1], gzip.compress(b"".join(group), compresslevel=6))
     return keys
 
 
@@ -243,6 +252,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     store = LocalObjectStore(work / "objects")
     sizes = {stage: buffer_bytes(stage) for stage in ("prod", "dev")}
     keys = {stage: write_objects(store, blocks, stage, size) for stage, size in sizes.items()}
+    keys["retries"] = write_objects(store, blocks, "prod", sizes["prod"], retry_with=sealer)
 
     server = EmbeddedPostgres(work / "pg", free_port())  # default durability: fsync on
     admin = server.start().rsplit("/", 1)[0] + "/postgres"
@@ -251,7 +261,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         conn.execute("ALTER SYSTEM SET autovacuum = off")
         conn.execute("SELECT pg_reload_conf()")
     first_day = end - timedelta(days=plan.days + 1)
-    names = ("copy", "load", "load_small", "copy_plain", "load_plain")
+    names = ("copy", "load", "load_small", "load_retries", "copy_plain", "load_plain")
     runs: dict[str, list[float]] = {name: [] for name in names}
 
     sizes_seen: list[int] = []
@@ -280,6 +290,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             measure("copy", False, lambda url: raw_copy(url, rows))
             measure("load", False, load("prod"))
             measure("load_small", False, load("dev"))
+            measure("load_retries", False, load("retries"))
             console.print("… and raw COPY and the load path with the origin document's indexes only (no trigram)")
             measure("copy_plain", True, lambda url: raw_copy(url, rows))
             measure("load_plain", True, load("prod"))
@@ -288,7 +299,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         origin_rps = origin_design(fresh_database(admin, "bench_origin", first_day), rows[: args.origin_rows])
     finally:
         server.destroy()
-    copy_rps, load_rps, small_rps, plain_copy_rps, plain_load_rps = (statistics.median(runs[n]) for n in names)
+    copy_rps, load_rps, small_rps, retries_rps, plain_copy_rps, plain_load_rps = (
+        statistics.median(runs[n]) for n in names
+    )
     ratios = [load / copy for load, copy in zip(runs["load"], runs["copy"], strict=True)]
     mib = {stage: size // (1024 * 1024) for stage, size in sizes.items()}
 
@@ -301,6 +314,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         ("raw binary COPY (ceiling), all indexes", copy_rps),
         (f"load path (verify, parse, dedup, COPY), all indexes, {mib['prod']} MiB objects", load_rps),
         (f"load path, all indexes, {mib['dev']} MiB objects (dev stage)", small_rps),
+        (f"load path, all indexes, {mib['prod']} MiB objects, one retried record in each", retries_rps),
         ("raw binary COPY, origin indexes only (no trigram)", plain_copy_rps),
         (f"load path, origin indexes only, {mib['prod']} MiB objects", plain_load_rps),
         ("origin design (executemany ×10/txn), all indexes", origin_rps),

@@ -45,12 +45,14 @@ _COPY_OIDS = [pg_types[name].oid for name in COPY_TYPES]
 _COPY = sql.SQL("COPY logs ({}) FROM STDIN (FORMAT BINARY)").format(
     sql.SQL(", ").join(map(sql.Identifier, LOG_COLUMNS))
 )
-# A nested loop of primary-key probes: a hash join would read every partition whole.
+# One primary-key probe per key: LATERAL ... LIMIT 1 runs per key whatever the statistics say (a
+# join let the planner materialise the chunk's time range and compare every pair: 2 s per 5,000).
 _EXISTING = """SELECT k.created_at, k.event_id
                FROM unnest(%s::timestamptz[], %s::uuid[]) AS k(created_at, event_id)
-               WHERE EXISTS (SELECT 1 FROM logs l
-                             WHERE l.created_at = k.created_at AND l.event_id = k.event_id
-                               AND l.created_at BETWEEN %s AND %s)"""
+               CROSS JOIN LATERAL (SELECT 1 FROM logs l
+                                   WHERE l.created_at = k.created_at AND l.event_id = k.event_id
+                                     AND l.created_at BETWEEN %s AND %s
+                                   LIMIT 1) AS stored"""
 
 
 class _JsonbDumper(Dumper):
@@ -180,8 +182,5 @@ def _copy(conn: psycopg.Connection[Any], rows: Sequence[Row], copy_data: bytes |
 
 def _not_stored(conn: psycopg.Connection[Any], rows: list[Row]) -> list[Row]:
     times = [r[_CREATED] for r in rows]
-    with conn.transaction():
-        conn.execute("SET LOCAL enable_hashjoin = off")
-        conn.execute("SET LOCAL enable_mergejoin = off")
-        stored = set(conn.execute(_EXISTING, (times, [r[_EVENT] for r in rows], min(times), max(times))).fetchall())
+    stored = set(conn.execute(_EXISTING, (times, [r[_EVENT] for r in rows], min(times), max(times))).fetchall())
     return [r for r in rows if (r[_CREATED], r[_EVENT]) not in stored]

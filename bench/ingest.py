@@ -235,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=200_000, help="rows for COPY and the load path")
     parser.add_argument("--origin-rows", type=int, default=20_000, help="rows for the (slow) origin design")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of COPY and load (medians reported)")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds of COPY and load (medians reported)")
     args = parser.parse_args(argv)
     settings = Settings.from_env({})
     end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5)

@@ -41,8 +41,9 @@ from loglens.database import prepare
 from loglens.db.connect import ConnectionProvider, connect, with_database
 from loglens.demo import DemoPlan, generate
 from loglens.embedded import EmbeddedPostgres
+from loglens.ingest.blocks import decode_block
 from loglens.ingest.collect import CollectApi, CollectService
-from loglens.ingest.envelope import Sealer, decode_block
+from loglens.ingest.envelope import Sealer
 from loglens.ingest.notifications import Loader, ObjectRef
 from loglens.ingest.objects import LocalObjectStore
 from loglens.ingest.write import COPY_TYPES

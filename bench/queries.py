@@ -16,7 +16,7 @@ import argparse
 import statistics
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,7 +31,6 @@ from loglens.database import prepare
 from loglens.db.connect import connect, with_database
 from loglens.demo import DemoPlan, generate_rows
 from loglens.embedded import EmbeddedPostgres
-from loglens.ingest.load import chunked
 from loglens.ingest.write import COPY_TYPES
 from loglens.partitions import ensure_partitions
 from loglens.record import LOG_COLUMNS
@@ -46,6 +45,17 @@ class Question:
     name: str
     baseline: str
     ours: str  # the same question as loglens answers it (from a rollup where one applies)
+
+
+def chunked(rows: Iterable[tuple[Any, ...]], size: int) -> Iterator[list[tuple[Any, ...]]]:
+    chunk: list[tuple[Any, ...]] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def questions() -> list[Question]:

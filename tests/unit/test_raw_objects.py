@@ -9,7 +9,8 @@ import zlib
 
 import pytest
 
-from loglens.ingest.envelope import Sealer, open_blocks, pack_records
+from loglens.ingest.blocks import open_blocks
+from loglens.ingest.envelope import Sealer, pack_records
 from loglens.ingest.inflate import READ_BYTES, ObjectBytes
 
 KEY = b"k" * 32

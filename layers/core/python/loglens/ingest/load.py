@@ -40,20 +40,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 
-import orjson
 import psycopg
 from pydantic import ValidationError
 
 from loglens.ingest import firelens
-from loglens.ingest.envelope import (
-    MARKER,
-    DecodeError,
-    Sealer,
-    decode_block,
-    decode_line,
-    is_envelope,
-    open_blocks,
-)
+from loglens.ingest.blocks import DecodeError, decode_block, decode_line, open_blocks
+from loglens.ingest.envelope import MARKER, Sealer, is_envelope
 from loglens.ingest.inflate import ObjectBytes
 from loglens.ingest.objects import ObjectInfo, ObjectStore
 from loglens.ingest.privacy import Redactor, redact
@@ -157,16 +149,22 @@ class _Reader:
                 except DecodeError:
                     yield from self._sealed_lines(number, data)
                 continue
-            text = data.decode("utf-8", "replace")
-            try:
-                parsed = json.loads(text)
-            except (json.JSONDecodeError, RecursionError) as exc:
-                self.rejected.add(self.info.key, number, [f"not valid JSON: {exc}"], text)
-                continue
-            if not isinstance(parsed, dict):
-                self.rejected.add(self.info.key, number, ["not a JSON object"], text)
-                continue
-            yield number, parsed
+            parsed = self._json_object(number, data)
+            if parsed is not None:
+                yield number, parsed
+
+    def _json_object(self, number: int, line: bytes) -> dict[str, Any] | None:
+        """The line's JSON object, or None with the reason recorded in rejected/."""
+        text = line.decode("utf-8", "replace")
+        try:
+            parsed = json.loads(text)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            self.rejected.add(self.info.key, number, [f"not valid JSON: {exc}"], text)
+            return None
+        if not isinstance(parsed, dict):
+            self.rejected.add(self.info.key, number, ["not a JSON object"], text)
+            return None
+        return parsed
 
     def _sealed_lines(self, first: int, body: bytes) -> Iterator[tuple[int, list[Row]]]:
         """A verified block with a line that does not decode: collect wrote it (a newer field,
@@ -177,13 +175,8 @@ class _Reader:
                 continue
             except DecodeError:
                 pass
-            try:
-                data = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                self.rejected.add(self.info.key, number, [f"not valid JSON: {exc}"], line.decode("utf-8", "replace"))
-                continue
-            if not isinstance(data, dict):
-                self.rejected.add(self.info.key, number, ["not a JSON object"], line.decode("utf-8", "replace"))
+            data = self._json_object(number, line)
+            if data is None:
                 continue
             record = self._validate({k: v for k, v in data.items() if k != MARKER}, self._collected(), number)
             if record is not None:
@@ -271,17 +264,6 @@ def _copy_skipping_stored(conn: psycopg.Connection[Any], reader: _Reader, chunk_
         written = write_rows(conn, chunk, copy_data)
         result.loaded += written.inserted
         result.duplicates += written.duplicates
-
-
-def chunked(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
-    chunk: list[Row] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 @contextmanager

@@ -16,7 +16,7 @@ one-off ``s3:TestEvent`` message when the notification is created; the load hand
 
 from __future__ import annotations
 
-from aws_cdk import Aws, Duration, Stack
+from aws_cdk import Aws, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
@@ -106,19 +106,11 @@ class LogStorage(Construct):
                 },
             )
         )
-        self.raw_bucket = s3.Bucket(
-            self,
+        self.raw_bucket = self._data_bucket(
             "Raw",
-            bucket_name=self.raw_bucket_name,
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=self.key,
-            bucket_key_enabled=True,
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            server_access_logs_bucket=self.access_logs_bucket,
-            server_access_logs_prefix="raw-bucket/",
-            lifecycle_rules=[
+            self.raw_bucket_name,
+            removal,
+            [
                 *(
                     s3.LifecycleRule(
                         id=f"expire-{prefix.rstrip('/')}",
@@ -127,11 +119,7 @@ class LogStorage(Construct):
                     )
                     for prefix in (RAW_PREFIX, ERRORS_PREFIX, REJECTED_PREFIX)
                 ),
-                s3.LifecycleRule(
-                    id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(7)
-                ),
             ],
-            removal_policy=removal,
         )
         cfn_raw = self.raw_bucket.node.default_child
         assert isinstance(cfn_raw, s3.CfnBucket)
@@ -152,19 +140,11 @@ class LogStorage(Construct):
         queue_policy = self.load_queue.node.find_child("Policy")
         cfn_raw.node.add_dependency(queue_policy)
 
-        self.archive_bucket = s3.Bucket(
-            self,
+        self.archive_bucket = self._data_bucket(
             "Archive",
-            bucket_name=self.archive_bucket_name,
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=self.key,
-            bucket_key_enabled=True,
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            server_access_logs_bucket=self.access_logs_bucket,
-            server_access_logs_prefix="archive-bucket/",
-            lifecycle_rules=[
+            self.archive_bucket_name,
+            removal,
+            [
                 s3.LifecycleRule(
                     id="archive-to-glacier-ir",
                     prefix=ARCHIVE_PREFIX,
@@ -181,6 +161,28 @@ class LogStorage(Construct):
                         else None
                     ),
                 ),
+            ],
+        )
+
+    def _data_bucket(
+        self, construct_id: str, name: str, removal: RemovalPolicy, rules: list[s3.LifecycleRule]
+    ) -> s3.Bucket:
+        """A bucket holding log data: the stack's KMS key, TLS only, private, access-logged, and
+        incomplete multipart uploads cleaned up after a week."""
+        return s3.Bucket(
+            self,
+            construct_id,
+            bucket_name=name,
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=self.key,
+            bucket_key_enabled=True,
+            enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            server_access_logs_bucket=self.access_logs_bucket,
+            server_access_logs_prefix=f"{construct_id.lower()}-bucket/",
+            lifecycle_rules=[
+                *rules,
                 s3.LifecycleRule(
                     id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(7)
                 ),

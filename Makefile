@@ -1,21 +1,43 @@
 # Two commands matter on a fresh machine: `make dev` runs loglens locally, `make test` runs every test.
-# Both create .venv and install what they need; nothing else has to be set up by hand.
+# Both create .venv and install what they need from the pinned sets in requirements/ (see its README);
+# nothing else has to be set up by hand.
 SHELL := /bin/bash
 PYTHON ?= python3
+PORT ?= 8000
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+UV := $(BIN)/uv
+# uv installs into .venv's interpreter, reads only the locked hashes and shows progress.
+UV_INSTALL := $(UV) pip install --python $(BIN)/python --require-hashes
+LOCAL_STAMP := $(VENV)/.installed-local
+DEV_STAMP := $(VENV)/.installed-dev
 JS := clients/javascript
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_HOME := $(CURDIR)/build/cdk-home
 
-.PHONY: dev test lint typecheck pytest test-python-client test-js synth deps-layer bench clean
+.PHONY: dev test lint typecheck pytest test-python-client test-js synth deps-layer bench lock clean
 
-$(STAMP): pyproject.toml clients/python/pyproject.toml
+$(UV): requirements/bootstrap.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -qq --upgrade pip
-	$(BIN)/python -m pip install -qq -e '.[dev]' -e clients/python
+	$(BIN)/python -m pip install --disable-pip-version-check --progress-bar on --require-hashes --no-deps \
+		-r requirements/bootstrap.txt
 	touch $@
+
+# The editable installs build with the locked setuptools (--no-build-isolation): nothing unpinned is fetched.
+EDITABLE := --no-deps --no-build-isolation -e . -e clients/python
+
+# make dev: only what running loglens needs (no CDK, moto, mypy or stubs).
+$(LOCAL_STAMP): requirements/local.txt pyproject.toml clients/python/pyproject.toml | $(UV)
+	@echo "installing the local set (requirements/local.txt) into $(VENV)"
+	$(UV_INSTALL) -r requirements/local.txt
+	$(UV) pip install --python $(BIN)/python $(EDITABLE)
+	touch $@
+
+$(DEV_STAMP): requirements/dev.txt pyproject.toml clients/python/pyproject.toml | $(UV)
+	@echo "installing the full set (requirements/dev.txt) into $(VENV)"
+	$(UV_INSTALL) -r requirements/dev.txt
+	$(UV) pip install --python $(BIN)/python $(EDITABLE)
+	touch $@ $(LOCAL_STAMP)
 
 $(JS)/node_modules/.package-lock.json: $(JS)/package-lock.json
 	cd $(JS) && npm ci --no-audit --no-fund
@@ -23,21 +45,21 @@ $(JS)/node_modules/.package-lock.json: $(JS)/package-lock.json
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 
-dev: $(STAMP)
-	$(BIN)/loglens dev
+dev: $(LOCAL_STAMP)
+	$(BIN)/loglens dev --port $(PORT)
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 
-typecheck: $(STAMP)
+typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 	cd clients/python && ../../$(BIN)/mypy log_collector
 
-pytest: $(STAMP)
+pytest: $(DEV_STAMP)
 	$(BIN)/pytest
 
 # The client has its own pytest configuration (import mode, timeouts), so it runs on its own.
-test-python-client: $(STAMP)
+test-python-client: $(DEV_STAMP)
 	cd clients/python && ../../$(BIN)/pytest -q
 
 test-js: $(JS)/node_modules/.package-lock.json
@@ -48,18 +70,28 @@ test: lint typecheck pytest test-python-client test-js
 # Results are tables with ratios against baselines measured in the same run; the query part fills
 # 10M rows by default (BENCH_ROWS=300000 make bench for a quick look).
 BENCH_ROWS ?= 10000000
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/queries.py --rows $(BENCH_ROWS)
 	$(BIN)/python bench/archive.py
 	$(BIN)/python clients/python/bench_log_call.py
 
 # Offline, no AWS credentials, no Docker: cdk.json's "build" step builds the deps layer first.
-synth: $(STAMP) node_modules/.package-lock.json
+synth: $(DEV_STAMP) node_modules/.package-lock.json
 	npx cdk synth --quiet
 
-deps-layer: $(STAMP)
+deps-layer: $(DEV_STAMP)
 	$(BIN)/python layers/deps/build.py
+
+# Re-resolve every pin (newest versions the ranges in pyproject.toml and the .in files allow) and hashes.
+LOCK := $(UV) pip compile --quiet --universal --generate-hashes --python-version 3.11 \
+	--custom-compile-command "make lock"
+lock: | $(UV)
+	$(LOCK) pyproject.toml requirements/build.in requirements/bootstrap.in --extra dev -o requirements/dev.txt
+	$(LOCK) pyproject.toml requirements/build.in --extra local -c requirements/dev.txt -o requirements/local.txt
+	$(LOCK) requirements/bootstrap.in -c requirements/dev.txt -o requirements/bootstrap.txt
+	$(UV) pip compile --quiet --universal --generate-hashes --python-version 3.12 --custom-compile-command "make lock" \
+		layers/deps/requirements.in -c requirements/dev.txt -o requirements/layer.txt
 
 clean:
 	rm -rf $(VENV) build cdk.out node_modules .mypy_cache .ruff_cache .pytest_cache $(JS)/node_modules $(JS)/dist

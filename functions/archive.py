@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loglens.archive import ArchiveResult, archive_expired, open_archive_store
@@ -19,7 +19,6 @@ from loglens.maintenance import owner_connection
 from loglens.settings import Settings
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics(namespace="loglens")
 
 
@@ -35,7 +34,6 @@ def _record(result: ArchiveResult) -> None:
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if event.get("task", "archive") != "archive":

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities import parameters
@@ -26,7 +26,6 @@ from loglens.db.connect import ConnectionProvider
 from loglens.settings import ConfigError, Settings
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics(namespace="loglens")
 SECRET_MAX_AGE_SECONDS = 300
 _api: AskApi | None = None
@@ -81,7 +80,6 @@ def _build(context: LambdaContext) -> AskApi:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     global _api

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -18,7 +18,6 @@ from loglens.ingest.sinks import FirehoseSink
 from loglens.settings import Settings
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics(namespace="loglens")
 _api: CollectApi | None = None
 
@@ -31,7 +30,6 @@ def _build() -> CollectApi:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     global _api

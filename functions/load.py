@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loglens.aws import client, database_conninfo_factory, envelope_sealer, require
@@ -21,7 +21,6 @@ from loglens.ingest.privacy import count_metrics, redactor_from_env
 from loglens.settings import Settings
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics(namespace="loglens")
 _loader: Loader | None = None
 
@@ -48,7 +47,6 @@ def _build() -> Loader:
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     global _loader

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loglens.aws import database_conninfo_factory
@@ -16,7 +16,6 @@ from loglens.maintenance import MaintainReport, maintain, owner_connection, task
 from loglens.settings import Settings
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics(namespace="loglens")
 
 
@@ -29,7 +28,6 @@ def _record(report: MaintainReport) -> None:
 
 
 @logger.inject_lambda_context
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     task = task_from_event(event)

@@ -2,7 +2,9 @@
 
 pip downloads manylinux wheels for CPython 3.12 and the Lambda architecture (arm64 by default, taken
 from the stage configuration in cdk.json) straight into ``build/layers/deps/<arch>/python``, which is
-the folder the CDK app ships as the layer. No source builds (``--only-binary=:all:``), so the host's
+the folder the CDK app ships as the layer. The versions and hashes are ``requirements/layer.txt``, a
+subset of the lock the tests run (``make lock``; ``tests/unit/test_lock.py`` keeps them equal), and pip
+checks every hash (``--require-hashes``). No source builds (``--only-binary=:all:``), so the host's
 compiler, libc and Python version never leak into the layer.
 
 A stamp beside the output records a hash of the recipe; a later run with the same recipe reuses the
@@ -27,7 +29,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parent.parent
-REQUIREMENTS = HERE / "requirements.txt"
+REQUIREMENTS = REPO_ROOT / "requirements" / "layer.txt"
 OUTPUT_ROOT = REPO_ROOT / "build" / "layers" / "deps"
 PYTHON_VERSION = "3.12"
 ARCHITECTURES = ("arm64", "x86_64")
@@ -39,7 +41,7 @@ PLATFORMS = {
 # The runtime ships these; a second copy in the layer would only shadow it and cost space.
 PROVIDED_BY_RUNTIME = ("boto3", "botocore", "s3transfer", "jmespath")
 # Bump when build() changes what ends up in the layer, so existing builds are redone.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 # Lambda's limit for the function code and all its layers, unzipped.
 LAMBDA_UNZIPPED_LIMIT_BYTES = 262_144_000
 
@@ -125,6 +127,7 @@ def build(architecture: str, *, force: bool = False) -> LayerBuild:
         "--python-version",
         PYTHON_VERSION,
         "--only-binary=:all:",
+        "--require-hashes",
         "--requirement",
         str(REQUIREMENTS),
     ]

@@ -9,7 +9,6 @@ from infra.paths import ASSET_EXCLUDES, CORE_LAYER_DIR, FUNCTIONS_DIR
 
 REQUIRED_PACKAGES = (
     "aws_lambda_powertools",
-    "aws_xray_sdk",
     "psycopg",
     "psycopg_binary",
     "pydantic",

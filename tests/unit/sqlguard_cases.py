@@ -261,7 +261,7 @@ HOSTILE: list[tuple[str, str, str]] = [
     ("create_rule", "CREATE RULE r AS ON SELECT TO x DO INSTEAD SELECT 1", "command"),
     ("analyze", "ANALYZE logs", "command"),
     ("start_transaction", "START TRANSACTION", "not_select"),
-    ("savepoint", "SAVEPOINT a", "not_select"),
+    ("savepoint", "SAVEPOINT a", "command"),
     ("listen", "LISTEN channel", "not_select"),
     ("notify", "NOTIFY channel", "not_select"),
     ("discard_all", "DISCARD ALL", "not_select"),

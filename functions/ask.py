@@ -21,9 +21,11 @@ from loglens.agent.answer import Answer
 from loglens.agent.api import ASYNC_KEY, AskApi, self_invoker
 from loglens.agent.service import AskService, BuiltOnFirstUse, build_agent
 from loglens.agent.settings import AgentSettings, Provider
-from loglens.aws import client, database_conninfo_factory, require
+from loglens.aws import client
 from loglens.db.connect import ConnectionProvider
-from loglens.settings import ConfigError, Settings
+from loglens.environments import AskEnvironment
+from loglens.http import HttpResponse
+from loglens.settings import ConfigError
 
 logger = Logger()
 metrics = Metrics(namespace="loglens")
@@ -31,32 +33,34 @@ SECRET_MAX_AGE_SECONDS = 300
 _api: AskApi | None = None
 
 
-def _secret(variable: str) -> str:
-    value = parameters.get_secret(require(variable), max_age=SECRET_MAX_AGE_SECONDS)
+def _secret(arn: str | None, variable: str) -> str:
+    if not arn:
+        raise ConfigError(f"{variable} is not set on this function")
+    value = parameters.get_secret(arn, max_age=SECRET_MAX_AGE_SECONDS)
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(f"the secret named by {variable} is empty or not a plain string")
     return value.strip()
 
 
-def _conversation_conninfo() -> Any:
-    # Conversation turns are written as their own login (loglens_writer): the analyst login is read-only.
-    environ = {**os.environ, "DB_USER": require("CONVERSATION_DB_USER")}
-    return database_conninfo_factory(environ)
-
-
-def _service() -> AskService:
+def _service(env: AskEnvironment) -> AskService:
     from loglens.agent.client import make_client
     from loglens.agent.conversations import PostgresConversations
 
     settings = AgentSettings.from_env()
-    api_key = None if settings.provider is Provider.BEDROCK else (lambda: _secret("ANTHROPIC_SECRET_ARN"))
+    api_key = (
+        None
+        if settings.provider is Provider.BEDROCK
+        else (lambda: _secret(env.anthropic_secret_arn, "ANTHROPIC_SECRET_ARN"))
+    )
     agent = build_agent(
-        analyst=ConnectionProvider(database_conninfo_factory(), application="loglens-ask"),
+        analyst=ConnectionProvider(env.conninfo_factory(), application="loglens-ask"),
         client=make_client(settings, api_key=api_key),
         settings=settings,
         environ=os.environ,
     )
-    conversations = PostgresConversations(ConnectionProvider(_conversation_conninfo(), application="loglens-ask"))
+    conversations = PostgresConversations(
+        ConnectionProvider(env.conninfo_factory(user=env.conversation_db_user), application="loglens-ask")
+    )
     return AskService(agent, conversations)
 
 
@@ -70,11 +74,12 @@ def _record(answer: Answer) -> None:
 
 
 def _build(context: LambdaContext) -> AskApi:
+    env = AskEnvironment.from_env()
     return AskApi(
-        service=BuiltOnFirstUse(_service),
-        slack_secret=lambda: _secret("SLACK_SECRET_ARN"),
+        service=BuiltOnFirstUse(lambda: _service(env)),
+        slack_secret=lambda: _secret(env.slack_secret_arn, "SLACK_SECRET_ARN"),
         dispatch_async=self_invoker(client("lambda"), context.function_name),
-        cors_origin=Settings.from_env().cors_origin,
+        cors_origin=env.settings.cors_origin,
         on_answer=_record,
     )
 
@@ -84,6 +89,10 @@ def _build(context: LambdaContext) -> AskApi:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     global _api
     if _api is None:
-        _api = _build(context)
+        try:
+            _api = _build(context)
+        except ConfigError as error:  # answered, not crashed: the caller learns which variable is wrong
+            logger.error("the ask function is misconfigured", extra={"error": str(error)})
+            return HttpResponse.error(503, f"asking is not configured here: {error}").to_proxy("*")
     metrics.add_metric(name="AsyncAnswers" if ASYNC_KEY in event else "Requests", unit=MetricUnit.Count, value=1)
     return _api.handle_invocation(event)

@@ -24,7 +24,7 @@ from infra.components.common import log_group
 from infra.components.deps_layer import deps_layer_dir
 from infra.config import LoglensConfig
 from infra.nag import acknowledge, acknowledge_wildcard_resources, finding_text
-from infra.paths import ASSET_EXCLUDES, CORE_LAYER_DIR, FUNCTIONS_DIR
+from infra.paths import ASSET_EXCLUDES, CORE_LAYER_DIR, CORE_LAYER_EXCLUDES, FUNCTIONS_DIR
 
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 METRICS_NAMESPACE = "loglens"
@@ -53,7 +53,7 @@ class FunctionKit(Construct):
         self.core_layer = lambda_.LayerVersion(
             self,
             "CoreLayer",
-            code=lambda_.Code.from_asset(str(CORE_LAYER_DIR), exclude=ASSET_EXCLUDES),
+            code=lambda_.Code.from_asset(str(CORE_LAYER_DIR), exclude=CORE_LAYER_EXCLUDES),
             compatible_runtimes=[RUNTIME],
             compatible_architectures=[self.architecture],
             description="loglens core package (layers/core/python/loglens)",

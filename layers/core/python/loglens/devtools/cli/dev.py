@@ -19,7 +19,7 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from loglens.local.stack import LocalStack, local_api_key
+    from loglens.devtools.local.stack import LocalStack, local_api_key
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()

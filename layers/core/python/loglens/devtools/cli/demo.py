@@ -1,6 +1,6 @@
 """`loglens demo`: fill a running loglens (local or deployed) with realistic logs through its HTTP API.
 
-The records come from loglens.demo: several services over a few days with three incidents
+The records come from loglens.devtools.demo: several services over a few days with three incidents
 worth asking about (a payment error spike, a search latency regression, a Safari-only checkout
 error). They are sent like any client would: gzip batches to /api/v1/logs/batch with the API key.
 """
@@ -17,7 +17,7 @@ import urllib.request
 from datetime import UTC, datetime
 from typing import Any
 
-from loglens.cli.output import error, table
+from loglens.devtools.cli.output import error, table
 from loglens.settings import Settings
 
 
@@ -59,7 +59,7 @@ def _post(url: str, key: str, batch: list[dict[str, Any]]) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     from rich.progress import Progress
 
-    from loglens.demo import DemoPlan, generate
+    from loglens.devtools.demo import DemoPlan, generate
 
     if not 1 <= args.days <= 29:
         error("--days must be between 1 and 29 (the server accepts events up to 30 days old)")

@@ -11,8 +11,8 @@ import sys
 from collections.abc import Callable, Sequence
 
 from loglens import __version__
-from loglens.cli import ask, db, demo, dev, guard, maintenance, partitions, replay
-from loglens.cli import eval as eval_command
+from loglens.devtools.cli import ask, db, demo, dev, guard, maintenance, partitions, replay
+from loglens.devtools.cli import eval as eval_command
 from loglens.settings import ConfigError
 
 Command = Callable[[argparse.Namespace], int]

@@ -12,7 +12,7 @@ import contextlib
 import sys
 from typing import TYPE_CHECKING, Any
 
-from loglens.cli.output import error
+from loglens.devtools.cli.output import error
 from loglens.settings import Settings
 
 if TYPE_CHECKING:
@@ -53,10 +53,10 @@ def cli_service(settings: Settings) -> AskService:
 
     from loglens.agent.client import make_client
     from loglens.agent.conversations import MemoryConversations
-    from loglens.agent.local import role_urls
     from loglens.agent.service import AskService, build_agent
     from loglens.agent.settings import AgentSettings
     from loglens.db.connect import ConnectionProvider
+    from loglens.devtools.local.ask import role_urls
 
     agent_settings = AgentSettings.from_env()
     client = make_client(agent_settings)  # fails first, before anything is started, when there is no key

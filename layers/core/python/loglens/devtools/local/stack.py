@@ -12,18 +12,19 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from loglens.agent.local import local_ask_api
-from loglens.database import admin_url, embedded, prepare
 from loglens.db.connect import ConnectionProvider
+from loglens.db.prepare import prepare
+from loglens.devtools.database import admin_url, embedded
+from loglens.devtools.local.ask import local_ask_api
+from loglens.devtools.local.server import LocalApi, LocalHttpServer
+from loglens.devtools.local.spool import SpoolConsumer
+from loglens.devtools.local.timers import MaintenanceTimers, start_timers
 from loglens.ingest.collect import CollectApi, CollectService
 from loglens.ingest.envelope import sealer_from_env
 from loglens.ingest.notifications import Loader
 from loglens.ingest.objects import LocalObjectStore
 from loglens.ingest.privacy import redactor_from_env
 from loglens.ingest.sinks import SpoolSink
-from loglens.local.server import LocalApi, LocalHttpServer
-from loglens.local.spool import SpoolConsumer
-from loglens.maintenance import MaintenanceTimers, start_timers
 from loglens.settings import Settings
 
 log = logging.getLogger(__name__)

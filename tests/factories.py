@@ -1,4 +1,8 @@
-"""Building valid records and writing them straight to the table, for tests that need rows."""
+"""Building valid records and writing them straight to the table, for tests that need rows.
+
+Like every writer of `logs`, insert_records announces the hours it wrote to the rollups
+(loglens.lifecycle.rollups) in the same transaction as its rows.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from loglens.ingest.write import TouchedHours
 from loglens.record import LOG_COLUMNS, AcceptanceWindow, IngestContext, LogRecord, Source
 
 _WIDE_OPEN = AcceptanceWindow(back=timedelta(days=3650), ahead=timedelta(days=3650))  # tests place rows anywhere
@@ -28,6 +33,8 @@ def insert_records(conn: psycopg.Connection[Any], records: Sequence[LogRecord]) 
         sql.SQL(", ").join(sql.Placeholder() * len(LOG_COLUMNS)),
     )
     rows = []
+    touched = TouchedHours()
+    touched.add([record.db_row() for record in records])
     for record in records:
         row = list(record.db_row())
         row[LOG_COLUMNS.index("metadata")] = Jsonb(row[LOG_COLUMNS.index("metadata")])
@@ -36,3 +43,4 @@ def insert_records(conn: psycopg.Connection[Any], records: Sequence[LogRecord]) 
         rows.append(row)
     with conn.cursor() as cur:
         cur.executemany(statement, rows)
+    touched.record(conn)

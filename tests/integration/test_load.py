@@ -48,7 +48,13 @@ def handlers(fake_aws: FakeAws, writer_url: str, monkeypatch: pytest.MonkeyPatch
 @pytest.fixture(autouse=True)
 def _empty_logs(db_url: str) -> None:
     with connect(db_url, autocommit=True) as conn:
-        conn.execute("TRUNCATE logs, load_ledger")
+        conn.execute("TRUNCATE logs, load_ledger, rollup_dirty_hours")
+
+
+def announced_hours(db_url: str) -> list[datetime]:
+    """The hours the loads announced to the rollups (loglens.lifecycle.rollups), as often as announced."""
+    with connect(db_url) as conn:
+        return [row[0] for row in conn.execute("SELECT hour FROM rollup_dirty_hours ORDER BY hour")]
 
 
 def now_record(i: int, **extra: Any) -> dict[str, Any]:
@@ -132,6 +138,31 @@ def test_replayed_records_in_another_object_are_not_stored_again(
     assert first is not None and second is not None
     assert (first.loaded, second.loaded, second.duplicates) == (10, 1, 10)
     assert count(db_url) == 11
+
+
+def test_each_load_announces_the_hours_it_wrote_to_in_its_transaction(
+    fake_aws: FakeAws, writer_url: str, db_url: str
+) -> None:
+    loader = _loader(writer_url, fake_aws)
+    now = datetime.now(UTC)
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    late = hour - timedelta(hours=30)
+    lines: list[bytes | str | dict[str, Any]] = [
+        _envelope(i, timestamp=(late if i % 4 == 0 else now - timedelta(microseconds=i)).isoformat()) for i in range(12)
+    ]
+    # Given an object whose rows fall in two hours, one of them late
+    first = loader.load(ObjectRef(BUCKET, put_raw(fake_aws, "raw/h/one.gz", lines), None))
+    # Then: both hours announced once, by the writer role, with the rows
+    assert first is not None and first.loaded == 12
+    assert announced_hours(db_url) == [late, hour]
+    # When: the same object again (skipped), and another one holding some of its rows (the retry path)
+    again = loader.load(ObjectRef(BUCKET, "raw/h/one.gz", None))
+    fresh = _envelope(50, timestamp=now.isoformat())
+    mixed = loader.load(ObjectRef(BUCKET, put_raw(fake_aws, "raw/h/two.gz", [*lines[:3], fresh]), None))
+    # Then: nothing for the skipped one; the mixed one only the hour its one new row went to
+    assert again is not None and again.skipped
+    assert mixed is not None and (mixed.loaded, mixed.duplicates) == (1, 3)
+    assert announced_hours(db_url) == [late, hour, hour]
 
 
 def test_duplicated_event_ids_inside_one_object(fake_aws: FakeAws, writer_url: str, db_url: str) -> None:
@@ -473,7 +504,7 @@ def test_a_load_that_fails_midway_stores_nothing_and_restores_the_garbage_collec
     with connect(writer_url) as conn, pytest.raises(psycopg.OperationalError):
         load.load_object(conn, store, store.head(key), Settings.from_env({}), chunk_rows=10)
     assert gc.isenabled() and len(sent) == 1  # some rows were on the wire when it broke
-    assert count(db_url) == 0
+    assert count(db_url) == 0 and announced_hours(db_url) == []
     monkeypatch.setattr(load, "copy_all", real_copy_all)
     assert _loader(writer_url, fake_aws).load(ObjectRef(BUCKET, key, None)) is not None
-    assert count(db_url) == 40
+    assert count(db_url) == 40 and len(announced_hours(db_url)) in (1, 2)  # 40 rows a second apart

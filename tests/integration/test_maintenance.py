@@ -1,4 +1,4 @@
-"""maintain: partitions ahead and for rows waiting in DEFAULT, summary views, the Lambda and the dev timers."""
+"""maintain: partitions ahead and for rows waiting in DEFAULT, the summary views, the Lambda and the dev timers."""
 
 from __future__ import annotations
 
@@ -21,12 +21,12 @@ from loglens.devtools.local.timers import MaintenanceTimers, TimedJob, start_tim
 from loglens.lifecycle.maintenance import (
     SUMMARY_VIEWS,
     Task,
+    maintain,
     maintain_partitions,
-    materialized_views,
     owner_connection,
-    refresh_views,
     task_from_event,
 )
+from loglens.lifecycle.rollups import ROLLUP_VIEWS
 from loglens.settings import Granularity, Settings
 from tests.factories import insert_records, make_record
 
@@ -164,7 +164,7 @@ def _summary_rows(conn: psycopg.Connection[Any]) -> dict[str, Any]:
     return {"daily": daily, "errors": errors, "perf": perf}
 
 
-def test_views_refresh_concurrently_while_read_and_show_new_rows(fresh_db_url: str) -> None:
+def test_views_refresh_while_read_and_show_new_rows(fresh_db_url: str) -> None:
     # Given: new rows the views have not seen, and an analyst in the middle of reading a view
     now = datetime.now(UTC) - timedelta(minutes=5)
     records = [
@@ -185,17 +185,16 @@ def test_views_refresh_concurrently_while_read_and_show_new_rows(fresh_db_url: s
         assert _summary_rows(conn) == {"daily": [], "errors": [], "perf": []}
         with connect(fresh_db_url) as reader:
             reader.execute("SELECT count(*) FROM daily_log_summary").fetchone()  # holds its lock until rollback
-            # A plain REFRESH would wait for the reader (ACCESS EXCLUSIVE); a concurrent one does not.
+            # The refresh deletes and inserts rows: it never waits for readers.
             conn.execute("SET lock_timeout = '3s'")
             # When
-            refreshed = refresh_views(conn)
+            report = maintain(conn, SETTINGS, Task.VIEWS)
             reader.rollback()
         rows = _summary_rows(conn)
-    # Then: every materialized view, the origin document's three among them, concurrently
-    with owner_connection(fresh_db_url) as conn:
-        assert [r.view for r in refreshed] == materialized_views(conn)
-    assert set(SUMMARY_VIEWS) <= {r.view for r in refreshed}
-    assert all(r.concurrently for r in refreshed)
+    # Then: the hour that received rows and its day were recomputed for every view
+    assert report.partitions is None and report.rollups is not None
+    assert (report.rollups.hours, report.rollups.days, report.rollups.pending_hours) == (1, 1, 0)
+    assert set(report.rollups.seconds_by_view()) == set(ROLLUP_VIEWS) >= set(SUMMARY_VIEWS)
     assert rows == {
         "daily": [("ERROR", 2), ("INFO", 5)],
         "errors": [("PaymentTimeout", 2)],
@@ -203,14 +202,16 @@ def test_views_refresh_concurrently_while_read_and_show_new_rows(fresh_db_url: s
     }
 
 
-def test_a_view_never_populated_gets_one_plain_refresh_first(fresh_db_url: str) -> None:
+def test_the_refresh_stops_before_the_time_runs_out(fresh_db_url: str) -> None:
+    # Given: rows for two hours, and a Lambda with 30 s left
     with owner_connection(fresh_db_url) as conn:
-        conn.execute("REFRESH MATERIALIZED VIEW error_patterns WITH NO DATA")
-        first = refresh_views(conn, ["error_patterns"])
-        second = refresh_views(conn, ["error_patterns"])
-        populated = conn.execute("SELECT ispopulated FROM pg_matviews WHERE matviewname = 'error_patterns'").fetchone()
-    assert [r.concurrently for r in first + second] == [False, True]
-    assert populated == (True,)
+        with conn.transaction():
+            insert_records(conn, [make_record(created_at=datetime.now(UTC) - timedelta(hours=h)) for h in (1, 9)])
+        # When
+        report = maintain(conn, SETTINGS, Task.VIEWS, time_left=lambda: 30.0)
+    # Then: it started nothing and left both hours for the next run
+    assert report.rollups is not None
+    assert (report.rollups.hours, report.rollups.pending_hours) == (0, 2)
 
 
 @pytest.fixture
@@ -239,8 +240,9 @@ def test_lambda_handles_the_scheduled_events(maintain_handler: Any, fresh_db_url
     assert partitions["partitions"]["moved_rows"] == {_name(day): 5}
     assert "views" not in partitions
     assert views["task"] == "views" and "partitions" not in views
-    assert set(SUMMARY_VIEWS) <= {v["view"] for v in views["views"]}
-    assert all(v["concurrently"] for v in views["views"])
+    assert views["rollups"]["hours"] == 1  # the five rows share one hour
+    assert set(SUMMARY_VIEWS) <= set(views["rollups"]["seconds_by_view"])
+    assert views["rollups"]["pending_hours"] == 0 and views["rollups"]["complete_as_of"] is not None
     with pytest.raises(ValueError, match="unknown maintenance task 'vacuum'"):
         maintain_handler.handler({"task": "vacuum"}, _Context())
 
@@ -264,10 +266,13 @@ def test_cli_maintain_command(
     partitions = run("maintain", "--partitions-only")
     views = run("maintain", "--views-only")
     both = run("maintain")
+    rebuilt = run("maintain", "--rebuild-views")
     assert f"partition {_name(day)}" in partitions and "rows waiting in DEFAULT" in partitions
     assert "view daily_log_summary" not in partitions
-    assert "view daily_log_summary" in views and "refreshed concurrently" in views and "partition" not in views
-    assert "all present" in both and "view performance_metrics" in both
+    assert "view daily_log_summary" in views and "1 hours, 1 days recomputed" in views and "partition" not in views
+    assert "complete for rows stored before" in views and "0 hours pending" in views
+    assert "all present" in both and "view performance_metrics" in both and "0 hours, 0 days" in both
+    assert "1 hours, 1 days recomputed" in rebuilt
     with pytest.raises(SystemExit):
         parser.parse_args(["maintain", "--views-only", "--partitions-only"])
 

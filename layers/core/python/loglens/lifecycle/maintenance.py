@@ -1,4 +1,4 @@
-"""Scheduled upkeep of `logs`: partitions ahead, rows waiting in DEFAULT, summary views, statistics.
+"""Scheduled upkeep of `logs`: partitions ahead, rows waiting in DEFAULT, the rollups, statistics.
 
 Two tasks, each on its own schedule (EventBridge in AWS, MaintenanceTimers under `loglens dev`,
 `loglens maintain` by hand):
@@ -8,21 +8,19 @@ Two tasks, each on its own schedule (EventBridge in AWS, MaintenanceTimers under
   DEFAULT because their day had no partition (such as the days the job was not running) get their
   day's partition too; partitions.ensure_partitions moves them in without losing or duplicating a
   row and without a long lock. New partitions are ANALYZEd so the planner does not guess.
-- views (hourly): every materialized view in the schema (the summary views daily_log_summary,
-  error_patterns, performance_metrics and the hourly rollups; a view added by a later migration
-  is included without a code change), refreshed CONCURRENTLY so analysts keep reading them
-  meanwhile. A view that was never populated (created WITH NO DATA, or emptied) cannot be
-  refreshed concurrently, so it gets one plain REFRESH first.
+- views (every few minutes): the summary views and hourly rollups are brought up to date for the
+  hours that received rows since the last run (loglens.lifecycle.rollups), so a run costs the new
+  rows, whatever the table holds. Analysts keep reading meanwhile (each batch is one transaction).
 
-Everything runs as loglens_owner, which owns the table and the views (REFRESH needs ownership).
+Everything runs as loglens_owner, which owns the table and the rollups.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any, Final
@@ -32,6 +30,7 @@ from psycopg import sql
 
 from loglens.db.connect import connect
 from loglens.db.partitions import DEFAULT_PARTITION, ensure_partitions, ensure_window
+from loglens.lifecycle.rollups import RollupReport, refresh_rollups
 from loglens.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -84,27 +83,17 @@ class PartitionsReport:
 
 
 @dataclass(frozen=True)
-class ViewRefresh:
-    view: str
-    concurrently: bool
-    seconds: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"view": self.view, "concurrently": self.concurrently, "seconds": round(self.seconds, 3)}
-
-
-@dataclass(frozen=True)
 class MaintainReport:
     task: Task
     partitions: PartitionsReport | None = None
-    views: list[ViewRefresh] = field(default_factory=list)
+    rollups: RollupReport | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"task": str(self.task)}
         if self.partitions is not None:
             out["partitions"] = self.partitions.to_dict()
-        if self.task in (Task.VIEWS, Task.ALL):
-            out["views"] = [v.to_dict() for v in self.views]
+        if self.rollups is not None:
+            out["rollups"] = self.rollups.to_dict()
         return out
 
 
@@ -141,39 +130,21 @@ def maintain_partitions(
     return PartitionsReport(created, moved, from_default, time.perf_counter() - started)
 
 
-def materialized_views(conn: psycopg.Connection[Any]) -> list[str]:
-    rows = conn.execute(
-        "SELECT matviewname FROM pg_matviews WHERE schemaname = current_schema() ORDER BY matviewname"
-    ).fetchall()
-    return [row[0] for row in rows]
-
-
-def refresh_views(conn: psycopg.Connection[Any], views: Sequence[str] | None = None) -> list[ViewRefresh]:
-    """Refresh `views` (default: every materialized view in the schema), concurrently when possible."""
-    out: list[ViewRefresh] = []
-    for view in materialized_views(conn) if views is None else views:
-        row = conn.execute(
-            "SELECT ispopulated FROM pg_matviews WHERE schemaname = current_schema() AND matviewname = %s", (view,)
-        ).fetchone()
-        if row is None:
-            raise LookupError(f"materialized view {view} does not exist; run `loglens db migrate`")
-        concurrently = bool(row[0])
-        statement = "REFRESH MATERIALIZED VIEW CONCURRENTLY {}" if concurrently else "REFRESH MATERIALIZED VIEW {}"
-        started = time.perf_counter()
-        conn.execute(sql.SQL(statement).format(sql.Identifier(view)))
-        out.append(ViewRefresh(view, concurrently, time.perf_counter() - started))
-    return out
-
-
 def maintain(
-    conn: psycopg.Connection[Any], settings: Settings, task: Task = Task.ALL, *, today: date | None = None
+    conn: psycopg.Connection[Any],
+    settings: Settings,
+    task: Task = Task.ALL,
+    *,
+    today: date | None = None,
+    time_left: Callable[[], float] | None = None,
 ) -> MaintainReport:
-    """Run one scheduled task (or both). `conn`: autocommit, acting as loglens_owner."""
+    """Run one scheduled task (or both). `conn`: autocommit, acting as loglens_owner. `time_left`
+    (seconds, a Lambda's) bounds the rollup refresh; hours it does not reach wait for the next run."""
     if not conn.autocommit:
         raise ValueError("maintain() needs an autocommit connection")
     partitions = maintain_partitions(conn, settings, today=today) if task in (Task.PARTITIONS, Task.ALL) else None
-    views = refresh_views(conn) if task in (Task.VIEWS, Task.ALL) else []
-    return MaintainReport(task, partitions, views)
+    rollups = refresh_rollups(conn, time_left=time_left) if task in (Task.VIEWS, Task.ALL) else None
+    return MaintainReport(task, partitions, rollups)
 
 
 def run_maintenance(url: str, settings: Settings, task: Task = Task.ALL) -> MaintainReport:

@@ -26,11 +26,18 @@ BUCKET_ENV = "LOGLENS_ARCHIVE_BUCKET"
 
 def register(commands: Any) -> None:
     maintain = commands.add_parser(
-        "maintain", help="create partitions ahead, move rows out of DEFAULT, refresh the summary views"
+        "maintain", help="create partitions ahead, move rows out of DEFAULT, bring the summary views up to date"
     )
     only = maintain.add_mutually_exclusive_group()
-    only.add_argument("--views-only", action="store_true", help="only refresh the summary views (the hourly task)")
+    only.add_argument(
+        "--views-only", action="store_true", help="only refresh the summary views for new rows (the frequent task)"
+    )
     only.add_argument("--partitions-only", action="store_true", help="only create partitions (the daily task)")
+    only.add_argument(
+        "--rebuild-views",
+        action="store_true",
+        help="recompute every summary view from all rows (after rows were changed outside loglens)",
+    )
     maintain.set_defaults(handler=maintain_command)
 
     archive = commands.add_parser(
@@ -53,12 +60,17 @@ def maintain_command(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from loglens.devtools.database import admin_url
-    from loglens.lifecycle.maintenance import Task, maintain, owner_connection
+    from loglens.lifecycle.maintenance import MaintainReport, Task, maintain, owner_connection
+    from loglens.lifecycle.rollups import rebuild_rollups
 
-    task = Task.VIEWS if args.views_only else Task.PARTITIONS if args.partitions_only else Task.ALL
+    views_only = args.views_only or args.rebuild_views
+    task = Task.VIEWS if views_only else Task.PARTITIONS if args.partitions_only else Task.ALL
     settings = Settings.from_env()
     with Console(stderr=True).status(f"maintain: {task}…"), owner_connection(admin_url(settings)) as conn:
-        report = maintain(conn, settings, task)
+        if args.rebuild_views:
+            report = MaintainReport(task, rollups=rebuild_rollups(conn))
+        else:
+            report = maintain(conn, settings, task)
     rows: list[tuple[str, str, str]] = []
     if report.partitions is not None:
         for name in report.partitions.created:
@@ -67,9 +79,16 @@ def maintain_command(args: argparse.Namespace) -> int:
             rows.append((f"partition {name}", f"created ({why}), analyzed", f"{moved} rows moved from DEFAULT"))
         if not report.partitions.created:
             rows.append(("partitions", "all present", ""))
-    for view in report.views:
-        how = "refreshed concurrently" if view.concurrently else "populated (first refresh)"
-        rows.append((f"view {view.view}", how, f"{view.seconds:.2f} s"))
+    rollups = report.rollups
+    if rollups is not None and rollups.skipped:
+        rows.append(("summary views", "skipped", rollups.skipped))
+    elif rollups is not None:
+        done = f"{rollups.hours} hours, {rollups.days} days recomputed"
+        for view, seconds in rollups.seconds_by_view().items():
+            rows.append((f"view {view}", done, f"{seconds:.2f} s"))
+        as_of = f"{rollups.complete_as_of:%Y-%m-%d %H:%M:%S} UTC" if rollups.complete_as_of else "never"
+        pending = f"{rollups.pending_hours} hours pending"
+        rows.append(("summary views", f"complete for rows stored before {as_of}", pending))
     table(f"maintain: {task}", ["object", "action", "detail"], rows)
     return 0
 

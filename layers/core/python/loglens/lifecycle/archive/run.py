@@ -38,11 +38,10 @@ from loglens.lifecycle.archive.ledger import (
     save_entry,
     unfinished_entries,
 )
+from loglens.lifecycle.rollups import mark_hours
 from loglens.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
 
 
 # Another fixed 64-bit key (partitions and migrations use their own): one archive run per database.
@@ -422,6 +421,7 @@ class Archiver:
             self.conn.execute(
                 sql.SQL("ALTER TABLE {} RENAME TO {}").format(sql.Identifier(name), sql.Identifier(detached_as))
             )
+            mark_hours(self.conn, entry.start, entry.end)  # its rows left `logs`: the rollups recompute them
             entry = replace(entry, state=State.DETACHED, detached_as=detached_as)
             save_entry(self.conn, entry)
         self._step_done(entry, outcome)
@@ -458,6 +458,7 @@ class Archiver:
                     self.conn.execute("SET LOCAL lock_timeout = '5s'")
                     self.conn.execute(sql.SQL("ALTER TABLE logs DETACH PARTITION {}").format(name))
                     self.conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(name, sql.Identifier(detached_as)))
+                    mark_hours(self.conn, entry.start, entry.end)
                     entry = replace(entry, state=State.DETACHED, detached_as=detached_as)
                     save_entry(self.conn, entry)
                 break

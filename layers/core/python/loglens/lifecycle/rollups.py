@@ -1,0 +1,438 @@
+"""The summary views and hourly rollups, kept incrementally: a refresh costs the new rows, not the table.
+
+The five relations the analyst reads (daily_log_summary, error_patterns, performance_metrics,
+hourly_log_rollup, hourly_latency_histogram) are views over tables filled here (migration 0008):
+
+- per UTC hour, from `logs`: counts and duration sums (rollup_log_hours), distinct users
+  (rollup_user_hours), error groups with a sample message (rollup_error_hours), request durations
+  (rollup_request_hours) and the latency histogram (rollup_latency_hours);
+- per UTC day, from those hourly rows: the three origin-document summaries.
+
+Every writer of `logs` announces the hours it touched in rollup_dirty_hours, in the same transaction as
+its rows (ingest.write.TouchedHours for the load path and restore; the archive when it detaches a
+partition). A refresh claims the announced hours newest first, a batch at a time, and in one
+transaction per batch deletes the claims, recomputes each claimed hour from `logs` (DELETE + INSERT of
+the hour's aggregate; the scan is bounded by the hour, an index range on the primary key) and then
+each day the batch touched from the hourly rows. Late rows for an old hour recompute that hour and its
+day; nothing else is read. An hour that lost rows (an archived partition) recomputes to nothing.
+
+Why the claims are correct without locking writers: the claims are deleted first and the hours read
+afterwards (each statement takes a new snapshot in READ COMMITTED), so any claim deleted belongs to rows
+already committed and visible to the recompute; a writer committing later leaves its own claim, which
+the next refresh takes. Two refreshes never run at once (an advisory lock; the second one skips).
+
+Distinct users do not add up across hours, so the hourly user sets keep a day's count exact; a
+percentile does not either, and recomputing a day's from `logs` would cost a whole day of rows on every
+refresh, so a day's p50/p95/p99 are estimated from its latency histogram (25% buckets), interpolated
+inside the bucket holding the exact value and clamped to the day's min and max duration.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Final
+
+import psycopg
+
+log = logging.getLogger(__name__)
+
+HOUR: Final = timedelta(hours=1)
+# Hours recomputed per transaction: small enough that a batch of busy hours stays well inside a Lambda's
+# time and that an interrupted run loses little; the first batch is the newest hours, so the current
+# hour is fresh even while a backlog (after the migration, a long outage) is worked off.
+BATCH_HOURS: Final = 6
+# A refresh stops starting batches when less than this is left of the time it was given.
+_MIN_SECONDS_FOR_A_BATCH: Final = 60.0
+# Another fixed 64-bit advisory-lock key (partitions, migrations and the archive use their own).
+_LOCK_KEY: Final = 0x6C6F676C656E7372
+
+# What the analyst reads, and the tables that hold it (a view per table).
+ROLLUP_VIEWS: Final = (
+    "daily_log_summary",
+    "error_patterns",
+    "performance_metrics",
+    "hourly_log_rollup",
+    "hourly_latency_histogram",
+)
+HOUR_TABLES: Final = (
+    "rollup_log_hours",
+    "rollup_user_hours",
+    "rollup_error_hours",
+    "rollup_request_hours",
+    "rollup_latency_hours",
+)
+DAY_TABLES: Final = ("rollup_log_days", "rollup_error_days", "rollup_request_days")
+# Which view each step's time belongs to (the bench prints it per view).
+STEP_VIEW: Final = {
+    "rollup_log_hours": "hourly_log_rollup",
+    "rollup_latency_hours": "hourly_latency_histogram",
+    "rollup_user_hours": "daily_log_summary",  # and error_patterns' affected_users
+    "rollup_log_days": "daily_log_summary",
+    "rollup_error_hours": "error_patterns",
+    "rollup_error_days": "error_patterns",
+    "rollup_request_hours": "performance_metrics",
+    "rollup_request_days": "performance_metrics",
+}
+
+_IN_HOURS = "created_at >= %(start)s::timestamptz AND created_at < %(end)s::timestamptz"
+_HOUR = "date_trunc('hour', created_at, 'UTC')"
+_ERRORS = "level IN ('ERROR', 'FATAL')"
+LATENCY_BUCKET_SQL: Final = (
+    "round(power(1.25, greatest(0, ceil(ln(greatest(duration_ms, 1)) / ln(1.25))))::numeric, 1)::float8"
+)
+
+# Each hour table: its fill from `logs` for the hours in [start, end).
+_HOUR_FILLS: Final = {
+    "rollup_log_hours": f"""
+        INSERT INTO rollup_log_hours (hour, service, environment, level, log_type, error_type, log_count,
+                                      duration_count, duration_sum_ms, last_seen)
+        SELECT {_HOUR}, service, environment, level, log_type, coalesce(error_type, ''), count(*),
+               count(duration_ms), sum(duration_ms), max(created_at)
+        FROM logs WHERE {_IN_HOURS}
+        GROUP BY 1, 2, 3, 4, 5, 6""",
+    "rollup_user_hours": f"""
+        INSERT INTO rollup_user_hours (hour, service, environment, level, log_type, error_type,
+                                       application_error_code, user_id)
+        SELECT DISTINCT {_HOUR}, service, environment, level, log_type, coalesce(error_type, ''),
+               coalesce(application_error_code, ''), user_id
+        FROM logs WHERE {_IN_HOURS} AND user_id IS NOT NULL""",
+    # The sample is the latest error's message; it is looked up by its created_at (a primary-key probe)
+    # instead of collecting every message of the group to keep one.
+    "rollup_error_hours": f"""
+        INSERT INTO rollup_error_hours (hour, service, error_type, application_error_code, occurrences,
+                                        first_seen, last_seen, sample_message)
+        SELECT g.hour, g.service, g.error_type, g.application_error_code, g.occurrences, g.first_seen,
+               g.last_seen, s.sample_message
+        FROM (SELECT {_HOUR} AS hour, service, coalesce(error_type, '') AS error_type,
+                     coalesce(application_error_code, '') AS application_error_code, count(*) AS occurrences,
+                     min(created_at) AS first_seen, max(created_at) AS last_seen
+              FROM logs WHERE {_IN_HOURS} AND {_ERRORS}
+              GROUP BY 1, 2, 3, 4) g
+        CROSS JOIN LATERAL (
+            SELECT left(l.message, 300) AS sample_message FROM logs l
+            WHERE l.created_at = g.last_seen AND l.level IN ('ERROR', 'FATAL') AND l.service = g.service
+              AND coalesce(l.error_type, '') = g.error_type
+              AND coalesce(l.application_error_code, '') = g.application_error_code
+            ORDER BY l.event_id DESC LIMIT 1) s""",
+    "rollup_request_hours": f"""
+        INSERT INTO rollup_request_hours (hour, service, endpoint, method, request_count, duration_sum_ms,
+                                          min_duration_ms, max_duration_ms, error_count)
+        SELECT {_HOUR}, service, coalesce(endpoint, ''), coalesce(method, ''), count(*), sum(duration_ms),
+               min(duration_ms), max(duration_ms),
+               count(*) FILTER (WHERE {_ERRORS} OR http_status_code >= 500)
+        FROM logs WHERE {_IN_HOURS} AND duration_ms IS NOT NULL
+        GROUP BY 1, 2, 3, 4""",
+    "rollup_latency_hours": f"""
+        INSERT INTO rollup_latency_hours (hour, service, endpoint, method, le_ms, request_count)
+        SELECT {_HOUR}, service, coalesce(endpoint, ''), coalesce(method, ''), {LATENCY_BUCKET_SQL}, count(*)
+        FROM logs WHERE {_IN_HOURS} AND duration_ms IS NOT NULL
+        GROUP BY 1, 2, 3, 4, 5""",
+}
+
+_HOUR_IN_RANGE = "hour >= %(start)s::timestamptz AND hour < %(end)s::timestamptz"
+_DAY = "(hour AT TIME ZONE 'UTC')::date"
+
+# Each day table: its fill from the hourly tables for the days in [start, end) (whole UTC days).
+_DAY_FILLS: Final = {
+    "rollup_log_days": f"""
+        INSERT INTO rollup_log_days (day, service, environment, level, log_type, log_count, error_count,
+                                     unique_users, avg_duration_ms, last_seen)
+        SELECT h.day, h.service, h.environment, h.level, h.log_type, h.log_count, h.error_count,
+               coalesce(u.users, 0), h.avg_duration_ms, h.last_seen
+        FROM (SELECT {_DAY} AS day, service, environment, level, log_type, sum(log_count)::bigint AS log_count,
+                     coalesce(sum(log_count) FILTER (WHERE {_ERRORS}), 0)::bigint AS error_count,
+                     sum(duration_sum_ms) / nullif(sum(duration_count), 0) AS avg_duration_ms,
+                     max(last_seen) AS last_seen
+              FROM rollup_log_hours WHERE {_HOUR_IN_RANGE}
+              GROUP BY 1, 2, 3, 4, 5) h
+        LEFT JOIN (SELECT {_DAY} AS day, service, environment, level, log_type, count(DISTINCT user_id) AS users
+                   FROM rollup_user_hours WHERE {_HOUR_IN_RANGE}
+                   GROUP BY 1, 2, 3, 4, 5) u USING (day, service, environment, level, log_type)""",
+    "rollup_error_days": f"""
+        INSERT INTO rollup_error_days (day, service, error_type, application_error_code, occurrences,
+                                       affected_users, first_seen, last_seen, sample_message)
+        SELECT e.day, e.service, e.error_type, e.application_error_code, e.occurrences, coalesce(u.users, 0),
+               e.first_seen, e.last_seen, e.sample_message
+        FROM (SELECT {_DAY} AS day, service, error_type, application_error_code,
+                     sum(occurrences)::bigint AS occurrences, min(first_seen) AS first_seen,
+                     max(last_seen) AS last_seen,
+                     (array_agg(sample_message ORDER BY last_seen DESC))[1] AS sample_message
+              FROM rollup_error_hours WHERE {_HOUR_IN_RANGE}
+              GROUP BY 1, 2, 3, 4) e
+        LEFT JOIN (SELECT {_DAY} AS day, service, error_type, application_error_code,
+                          count(DISTINCT user_id) AS users
+                   FROM rollup_user_hours WHERE {_HOUR_IN_RANGE} AND {_ERRORS}
+                   GROUP BY 1, 2, 3, 4) u USING (day, service, error_type, application_error_code)""",
+    # A percentile is read as percentile_cont does: at position t = q*(n-1) among the day's n sorted
+    # durations, between the values at floor(t) and ceil(t). A value at position k is estimated from the
+    # bucket holding it (the running count says which), as if the bucket's durations were spread evenly
+    # between its bounds; the first and the last position are the day's min and max, known exactly.
+    "rollup_request_days": f"""
+        INSERT INTO rollup_request_days (day, service, endpoint, method, request_count, avg_duration_ms,
+                                         p50_ms, p95_ms, p99_ms, max_duration_ms, error_count)
+        WITH r AS (
+            SELECT {_DAY} AS day, service, endpoint, method, sum(request_count) AS n,
+                   sum(duration_sum_ms) AS total_ms, min(min_duration_ms) AS lo, max(max_duration_ms) AS hi,
+                   sum(error_count) AS errors
+            FROM rollup_request_hours WHERE {_HOUR_IN_RANGE}
+            GROUP BY 1, 2, 3, 4),
+        b AS (
+            SELECT {_DAY} AS day, service, endpoint, method, le_ms, sum(request_count)::float8 AS n
+            FROM rollup_latency_hours WHERE {_HOUR_IN_RANGE}
+            GROUP BY 1, 2, 3, 4, 5),
+        c AS (
+            SELECT b.day, b.service, b.endpoint, b.method, b.le_ms, b.n, r.lo, r.hi,
+                   sum(b.n) OVER (PARTITION BY b.day, b.service, b.endpoint, b.method ORDER BY b.le_ms) - b.n
+                       AS below,
+                   r.n::float8 AS total,
+                   CASE WHEN b.le_ms <= 1 THEN 0 ELSE b.le_ms / 1.25 END AS floor_ms
+            FROM b JOIN r USING (day, service, endpoint, method)),
+        k AS (
+            SELECT c.day, c.service, c.endpoint, c.method, p.q, p.q * (c.total - 1) AS t, pos.k,
+                   CASE WHEN pos.k = 0 THEN c.lo
+                        WHEN pos.k = c.total - 1 THEN c.hi
+                        ELSE greatest(c.lo, least(c.hi,
+                                 c.floor_ms + (c.le_ms - c.floor_ms) * (pos.k - c.below + 0.5) / c.n)) END AS value
+            FROM c CROSS JOIN (VALUES (0.50::float8), (0.95::float8), (0.99::float8)) AS p(q)
+            CROSS JOIN LATERAL (VALUES (floor(p.q * (c.total - 1))), (ceil(p.q * (c.total - 1)))) AS pos(k)
+            WHERE c.below <= pos.k AND pos.k < c.below + c.n),
+        q AS (
+            SELECT day, service, endpoint, method, q,
+                   min(value) + (max(t) - min(k)) * (max(value) - min(value)) AS value
+            FROM k GROUP BY 1, 2, 3, 4, 5),
+        p AS (
+            SELECT day, service, endpoint, method,
+                   max(value) FILTER (WHERE q = 0.50) AS p50, max(value) FILTER (WHERE q = 0.95) AS p95,
+                   max(value) FILTER (WHERE q = 0.99) AS p99
+            FROM q GROUP BY 1, 2, 3, 4)
+        SELECT r.day, r.service, r.endpoint, r.method, r.n::bigint, r.total_ms / r.n, p.p50, p.p95, p.p99, r.hi,
+               r.errors::bigint
+        FROM r JOIN p USING (day, service, endpoint, method)""",
+}
+
+_FRESHNESS_SQL = "SELECT complete_as_of, last_run_at, pending_hours FROM rollup_freshness"
+
+
+@dataclass
+class RollupReport:
+    """What one refresh did; `seconds_by_table` says where its time went."""
+
+    hours: int = 0  # hours recomputed
+    days: int = 0  # day recomputations (a day touched by two batches counts twice)
+    batches: int = 0
+    pending_hours: int = 0  # still announced after this run (time ran out, or rows arrived meanwhile)
+    complete_as_of: datetime | None = None
+    seconds: float = 0.0
+    seconds_by_table: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    skipped: str | None = None
+
+    def seconds_by_view(self) -> dict[str, float]:
+        out: dict[str, float] = {view: 0.0 for view in ROLLUP_VIEWS}
+        for table, seconds in self.seconds_by_table.items():
+            out[STEP_VIEW[table]] += seconds
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "hours": self.hours,
+            "days": self.days,
+            "batches": self.batches,
+            "pending_hours": self.pending_hours,
+            "complete_as_of": self.complete_as_of.isoformat() if self.complete_as_of else None,
+            "seconds": round(self.seconds, 3),
+            "seconds_by_view": {view: round(s, 3) for view, s in self.seconds_by_view().items()},
+            "skipped": self.skipped,
+        }
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """How current the rollups are (table rollup_freshness)."""
+
+    complete_as_of: datetime | None  # every row committed before this is in the rollups
+    last_run_at: datetime | None
+    pending_hours: int
+
+
+def read_freshness(conn: psycopg.Connection[Any]) -> Freshness:
+    row = conn.execute(_FRESHNESS_SQL).fetchone()
+    if row is None:
+        return Freshness(None, None, 0)
+    return Freshness(row[0], row[1], int(row[2]))
+
+
+def hour_of(moment: datetime) -> datetime:
+    """The UTC hour holding `moment` (offsets of half hours included)."""
+    return datetime.fromtimestamp(int(moment.timestamp()) // 3600 * 3600, UTC)
+
+
+def hour_ranges(hours: Iterable[datetime]) -> list[tuple[datetime, datetime]]:
+    """Sorted, merged [start, end) ranges covering exactly the given whole hours."""
+    out: list[tuple[datetime, datetime]] = []
+    for hour in sorted(set(hours)):
+        if out and out[-1][1] == hour:
+            out[-1] = (out[-1][0], hour + HOUR)
+        else:
+            out.append((hour, hour + HOUR))
+    return out
+
+
+def _day_start(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def mark_hours(conn: psycopg.Connection[Any], start: datetime, end: datetime) -> None:
+    """Announce every hour in [start, end) as changed (the archive, when a partition leaves `logs`)."""
+    conn.execute(
+        """INSERT INTO rollup_dirty_hours (hour)
+           SELECT generate_series(date_trunc('hour', %(start)s::timestamptz, 'UTC'),
+                                  %(end)s::timestamptz - interval '1 microsecond', interval '1 hour')""",
+        {"start": start, "end": end},
+    )
+
+
+class _Timer:
+    def __init__(self, report: RollupReport) -> None:
+        self._report = report
+
+    def run(self, conn: psycopg.Connection[Any], table: str, statement: str, params: dict[str, Any]) -> None:
+        started = time.perf_counter()
+        conn.execute(statement, params)
+        self._report.seconds_by_table[table] += time.perf_counter() - started
+
+
+def _recompute_hours(
+    conn: psycopg.Connection[Any], ranges: Sequence[tuple[Any, Any]], timer: _Timer, *, delete_all: bool = False
+) -> None:
+    for start, end in ranges:
+        params = {"start": start, "end": end}
+        for table, fill in _HOUR_FILLS.items():
+            delete = f"DELETE FROM {table}" + ("" if delete_all else f" WHERE {_HOUR_IN_RANGE}")
+            timer.run(conn, table, delete, params)
+            timer.run(conn, table, fill, params)
+
+
+def _recompute_days(
+    conn: psycopg.Connection[Any], ranges: Sequence[tuple[Any, Any]], timer: _Timer, *, delete_all: bool = False
+) -> None:
+    for start, end in ranges:
+        params = {"start": start, "end": end}
+        for table, fill in _DAY_FILLS.items():
+            delete = f"DELETE FROM {table}" + (
+                ""
+                if delete_all
+                else " WHERE day >= (%(start)s::timestamptz AT TIME ZONE 'UTC')::date"
+                " AND day < (%(end)s::timestamptz AT TIME ZONE 'UTC')::date"
+            )
+            timer.run(conn, table, delete, params)
+            timer.run(conn, table, fill, params)
+
+
+def _claim_batch(conn: psycopg.Connection[Any], size: int) -> list[datetime]:
+    rows = conn.execute(
+        "SELECT hour FROM rollup_dirty_hours GROUP BY hour ORDER BY hour DESC LIMIT %s", (size,)
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def _locked(conn: psycopg.Connection[Any]) -> bool:
+    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (_LOCK_KEY,)).fetchone()
+    return bool(row and row[0])
+
+
+def _finish(conn: psycopg.Connection[Any], report: RollupReport, started_at: datetime) -> None:
+    """Record how fresh the rollups are: complete as of this run's start when no older claim is left."""
+    with conn.transaction():
+        row = conn.execute(
+            """SELECT count(DISTINCT hour), count(*) FILTER (WHERE marked_at <= %s) FROM rollup_dirty_hours""",
+            (started_at,),
+        ).fetchone()
+        pending, older = (int(row[0]), int(row[1])) if row else (0, 0)
+        conn.execute(
+            """UPDATE rollup_freshness SET last_run_at = now(), pending_hours = %s,
+                   complete_as_of = CASE WHEN %s THEN greatest(complete_as_of, %s::timestamptz)
+                                         ELSE complete_as_of END""",
+            (pending, older == 0, started_at),
+        )
+        report.pending_hours = pending
+        report.complete_as_of = read_freshness(conn).complete_as_of
+
+
+def refresh_rollups(
+    conn: psycopg.Connection[Any],
+    *,
+    time_left: Callable[[], float] | None = None,
+    batch_hours: int = BATCH_HOURS,
+) -> RollupReport:
+    """Recompute the announced hours (newest first) and their days. `conn`: autocommit, as loglens_owner.
+
+    With `time_left` (seconds remaining, e.g. a Lambda's), no batch starts when less than a minute is
+    left; the hours not reached stay announced for the next run.
+    """
+    if not conn.autocommit:
+        raise ValueError("refresh_rollups() needs an autocommit connection: each batch is its own transaction")
+    report = RollupReport()
+    clock = time.perf_counter()
+    if not _locked(conn):
+        report.skipped = "another rollup refresh is running"
+        return report
+    try:
+        started_row = conn.execute("SELECT now()").fetchone()
+        assert started_row is not None
+        started_at: datetime = started_row[0]
+        timer = _Timer(report)
+        while time_left is None or time_left() >= _MIN_SECONDS_FOR_A_BATCH:
+            with conn.transaction():
+                batch = _claim_batch(conn, batch_hours)
+                if not batch:
+                    break
+                conn.execute("DELETE FROM rollup_dirty_hours WHERE hour = ANY(%s)", (batch,))
+                _recompute_hours(conn, hour_ranges(batch), timer)
+                days = sorted({hour.astimezone(UTC).date() for hour in batch})
+                _recompute_days(conn, [(_day_start(d), _day_start(d) + timedelta(days=1)) for d in days], timer)
+            report.hours += len(batch)
+            report.days += len(days)
+            report.batches += 1
+        _finish(conn, report, started_at)
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+    report.seconds = time.perf_counter() - clock
+    return report
+
+
+def rebuild_rollups(conn: psycopg.Connection[Any]) -> RollupReport:
+    """Recompute every rollup from all of `logs` in one transaction: what every hourly run did before
+    issue #14 (the bench's baseline), and the repair after rows were changed behind the writers' backs."""
+    if not conn.autocommit:
+        raise ValueError("rebuild_rollups() needs an autocommit connection")
+    report = RollupReport()
+    clock = time.perf_counter()
+    if not _locked(conn):
+        report.skipped = "another rollup refresh is running"
+        return report
+    try:
+        started_row = conn.execute("SELECT now()").fetchone()
+        assert started_row is not None
+        timer = _Timer(report)
+        everything = [("-infinity", "infinity")]
+        with conn.transaction():
+            # Claims visible now are covered by this rebuild; later ones stay for the next refresh.
+            conn.execute("DELETE FROM rollup_dirty_hours")
+            _recompute_hours(conn, everything, timer, delete_all=True)
+            _recompute_days(conn, everything, timer, delete_all=True)
+            counts = conn.execute(
+                "SELECT (SELECT count(DISTINCT hour) FROM rollup_log_hours), "
+                "(SELECT count(DISTINCT day) FROM rollup_log_days)"
+            ).fetchone()
+        report.hours, report.days = (int(counts[0] or 0), int(counts[1] or 0)) if counts else (0, 0)
+        report.batches = 1
+        _finish(conn, report, started_row[0])
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+    report.seconds = time.perf_counter() - clock
+    return report

@@ -132,6 +132,8 @@ def test_the_prompt_is_derived_from_the_model_and_live_facts_and_cached(
         "idx_error_service_time",
     ):
         assert fragment in facts["text"], fragment
+    # Each rollup-backed view says until when it holds every stored row
+    assert facts["text"].count("Complete for rows stored before") == 5
     # The newest message carries the third marker; the question comes with the current time
     last_block = request["messages"][-1]["content"][-1]
     assert last_block["cache_control"] == {"type": "ephemeral"}

@@ -25,22 +25,24 @@ if TYPE_CHECKING:
 LOGS: Final = "logs"
 TIME_COLUMN: Final = "created_at"
 
-# Why each view exists, for the prompt; the views themselves are defined in db/migrations/0003.
+# Why each view exists, for the prompt; the views are defined in db/migrations/0008 (over tables that
+# loglens.lifecycle.rollups keeps up to date every few minutes; the prompt states each one's freshness).
 VIEW_PURPOSES: Final[Mapping[str, str]] = {
     "daily_log_summary": "per UTC day, service, environment, level and log_type: log_count, error_count "
     "(ERROR+FATAL), unique_users, avg_duration_ms, last_seen",
     "error_patterns": "ERROR/FATAL logs per UTC day, service, error_type and application_error_code ('' when "
     "none): occurrences, affected_users, first_seen, last_seen, sample_message",
     "performance_metrics": "requests with a duration per UTC day, service, endpoint and method ('' when none): "
-    "request_count, avg/p50/p95/p99/max duration in ms, error_count (ERROR/FATAL or HTTP 5xx)",
+    "request_count, avg/p50/p95/p99/max duration in ms (the percentiles estimated from the latency histogram, "
+    "within about one 25% bucket), error_count (ERROR/FATAL or HTTP 5xx)",
     "hourly_log_rollup": "PREFER for counts per hour/day over hours or days (e.g. errors per service per hour "
     "this week): per UTC hour (timestamptz), service, environment, level, log_type and error_type ('' when none): "
-    "log_count, duration_count, duration_sum_ms. Sum log_count; filter on hour instead of created_at. Refreshed "
-    "hourly, so for the current hour or minute-level detail use logs",
+    "log_count, duration_count, duration_sum_ms. Sum log_count; filter on hour instead of created_at. For "
+    "minute-level detail use logs",
     "hourly_latency_histogram": "PREFER for latency percentiles over hours or days: per UTC hour, service, endpoint, "
     "method ('' when none) and le_ms (a bucket's upper bound in ms; buckets 25% wide): request_count. A p95 is the "
     "smallest le_ms whose running sum(request_count) over le_ms reaches 0.95 of the total (window functions); "
-    "accurate to one bucket. Refreshed hourly",
+    "accurate to one bucket",
 }
 VIEWS: Final = tuple(VIEW_PURPOSES)
 

@@ -21,6 +21,7 @@ from psycopg import sql
 
 from loglens.agent.catalog import LOGS, Layout, read_layout
 from loglens.agent.tools import DatabaseUnavailable
+from loglens.lifecycle.rollups import ROLLUP_VIEWS
 from loglens.record import LOG_COLUMNS, column_descriptions, column_sql_types
 from loglens.sqlguard_functions import ALLOWED_FUNCTION_NAMES, FROM_FUNCTION_NAMES
 
@@ -61,6 +62,9 @@ class DataFacts:
     values: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
     metadata_keys: list[tuple[str, int]] = field(default_factory=list)
     view_latest_day: dict[str, str] = field(default_factory=dict)
+    # Until when the rollup-backed views hold every stored row, and how many hours are still being added.
+    views_complete_as_of: datetime | None = None
+    views_pending_hours: int = 0
     note: str | None = None  # why some facts are missing
 
 
@@ -71,9 +75,19 @@ class Facts:
     read_at: datetime
 
 
+def _read_rollup_freshness(conn: psycopg.Connection[Any]) -> tuple[datetime | None, int]:
+    """(complete as of, hours pending) of the summary views (loglens.lifecycle.rollups), when recorded."""
+    present = conn.execute("SELECT to_regclass('rollup_freshness') IS NOT NULL").fetchone()
+    if not present or not present[0]:
+        return None, 0
+    row = conn.execute("SELECT complete_as_of, pending_hours FROM rollup_freshness").fetchone()
+    return (row[0], int(row[1])) if row else (None, 0)
+
+
 def read_data_facts(conn: psycopg.Connection[Any], layout: Layout) -> DataFacts:
     # min/max of the time column are two index probes per partition, not a scan.
     earliest, latest = conn.execute("SELECT min(created_at), max(created_at) FROM logs").fetchone() or (None, None)
+    complete_as_of, pending_hours = _read_rollup_freshness(conn)
     rows_estimate = sum(max(p.rows_estimate, 0) for p in layout.partitions)
     view_latest = {}
     for view, columns in layout.view_columns.items():
@@ -84,7 +98,13 @@ def read_data_facts(conn: psycopg.Connection[Any], layout: Layout) -> DataFacts:
             if row and row[0]:
                 view_latest[view] = str(row[0])
     if latest is None:
-        return DataFacts(rows_estimate=rows_estimate, view_latest_day=view_latest, note="logs is empty")
+        return DataFacts(
+            rows_estimate=rows_estimate,
+            view_latest_day=view_latest,
+            views_complete_as_of=complete_as_of,
+            views_pending_hours=pending_hours,
+            note="logs is empty",
+        )
     values: dict[str, list[tuple[str, int]]] = {c: [] for c in VALUE_COLUMNS}
     for row in conn.execute(_VALUES_SQL, {"latest": latest}).fetchall():
         count = int(row[-1])
@@ -95,7 +115,7 @@ def read_data_facts(conn: psycopg.Connection[Any], layout: Layout) -> DataFacts:
         values[column].sort(key=lambda item: (-item[1], item[0]))
         del values[column][_VALUES_PER_COLUMN:]
     keys = [(str(k), int(n)) for k, n in conn.execute(_METADATA_KEYS_SQL, {"latest": latest}).fetchall()]
-    return DataFacts(earliest, latest, rows_estimate, values, keys, view_latest)
+    return DataFacts(earliest, latest, rows_estimate, values, keys, view_latest, complete_as_of, pending_hours)
 
 
 class FactsCache:
@@ -197,13 +217,15 @@ def facts_prompt(facts: Facts) -> str:
     elif data.note:
         lines.append(f"- {data.note}.")
     lines.append(_partition_line(layout))
-    lines.append("- Summary views (materialized, refreshed periodically, so the latest hours may be missing; "
-                 "use logs for recent windows):")  # fmt: skip
+    lines.append("- Summary views (brought up to date every few minutes from the stored rows; the freshness of "
+                 "each is given; for the last minutes use logs):")  # fmt: skip
     for view, view_columns in layout.view_columns.items():
         columns = ", ".join(f"{name} {sql_type}" for name, sql_type in view_columns)
         purpose = layout.view_purposes.get(view) or "no description"
         latest = data.view_latest_day.get(view)
         freshness = f" Latest day present: {latest}." if latest else ""
+        if view in ROLLUP_VIEWS:
+            freshness += _rollup_freshness(data)
         lines.append(f"  - {view}({columns}): {purpose.rstrip('.')}.{freshness}")
     if layout.index_definitions:
         lines.append("- Indexes on logs: " + "; ".join(_index_summary(d) for d in layout.index_definitions.values()))
@@ -216,6 +238,13 @@ def facts_prompt(facts: Facts) -> str:
         keys = ", ".join(key for key, _ in data.metadata_keys)
         lines.append(f"- Common metadata keys: {keys}")
     return "\n".join(lines) + "\n"
+
+
+def _rollup_freshness(data: DataFacts) -> str:
+    if data.views_complete_as_of is None:
+        return " Not refreshed yet: answer from logs."
+    pending = f" ({data.views_pending_hours} older hours still being added)" if data.views_pending_hours else ""
+    return f" Complete for rows stored before {data.views_complete_as_of:%Y-%m-%d %H:%M:%S} UTC{pending}."
 
 
 def _partition_line(layout: Layout) -> str:

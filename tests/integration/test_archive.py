@@ -21,12 +21,18 @@ from loglens.lifecycle.archive import (
     ArchiveStoreMissing,
     PartLimits,
     State,
+    WorkerEvent,
     archive_expired,
+    archive_in_parallel,
+    backlog_hours,
+    continuation,
     open_archive_store,
     part_lines,
     row_hash,
+    sibling_events,
     total_of,
 )
+from loglens.lifecycle.archive.workers import MAX_ROUNDS
 from loglens.lifecycle.maintenance import maintain_partitions, owner_connection
 from loglens.lifecycle.restore import restore_day
 from loglens.record import LOG_COLUMNS
@@ -474,3 +480,157 @@ def test_checksums_add_up() -> None:
 
     parts = [Checksum(2, (1 << 64) - 1), Checksum(1, 5)]
     assert total_of(parts) == Checksum(3, 4)
+
+
+# -- keeping up: several workers, continuing until caught up ------------------------------------------------
+
+
+class _ShortLivedContext(_Context):
+    """A Lambda with time for starting one partition: after the first question its time is nearly up, so
+    the export pauses after its first part and every further partition is deferred."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    def get_remaining_time_in_millis(self) -> int:
+        self.asked += 1
+        return 900_000 if self.asked == 1 else 30_000
+
+
+def _backlog(url: str, days: int, rows: int) -> tuple[list[date], list[tuple[Any, ...]]]:
+    """`days` consecutive days past retention, `rows` each, in their own partitions; and their rows."""
+    backlog = [OLD_DAY - timedelta(days=n) for n in range(days)]
+    before: list[tuple[Any, ...]] = []
+    for day in backlog:
+        seed(url, rows, day)
+        before += day_rows(url, day)
+    return backlog, before
+
+
+def _archive_env(monkeypatch: pytest.MonkeyPatch, url: str, workers: int) -> None:
+    for name, value in {
+        "DATABASE_URL": url,
+        "ARCHIVE_BUCKET": ARCHIVE_BUCKET,
+        "ARCHIVE_WORKERS": str(workers),
+        "LOGLENS_RETENTION_DAYS": "30",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_SERVICE_NAME": "archive",
+    }.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_a_backlog_of_days_is_caught_up_over_several_invocations(
+    fresh_db_url: str, fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import functools
+
+    from functions import archive as archive_function
+
+    # Given: five days past retention (as after a week the archive could not keep up), two workers allowed
+    fake_aws.s3.create_bucket(Bucket=ARCHIVE_BUCKET)
+    backlog, before = _backlog(fresh_db_url, 5, 90)
+    _archive_env(monkeypatch, fresh_db_url, workers=2)
+    invoked: list[dict[str, Any]] = []
+    monkeypatch.setattr(archive_function, "_invoke", lambda name, payload: invoked.append(payload))
+    # parts of 40 rows, so each day needs three parts and a worker pauses mid-partition
+    monkeypatch.setattr(archive_function, "archive_expired", functools.partial(archive_expired, limits=SMALL_PARTS))
+
+    # When: the schedule invokes it once, and every invocation it asks for runs in turn
+    queue: list[dict[str, Any]] = [{"task": "archive"}]
+    summaries = []
+    while queue and len(summaries) < 60:
+        summaries.append(archive_function.handler(queue.pop(0), _ShortLivedContext()))
+        queue += invoked
+        invoked.clear()
+
+    # Then: one sibling was started, rounds followed until nothing was left, and the chain stopped by itself
+    assert queue == []
+    assert summaries[0]["siblings_started"] == 1
+    assert 5 < len(summaries) < 60
+    assert max(s["round"] for s in summaries) >= 5
+    assert summaries[-1]["more_to_do"] is False and summaries[-1]["backlog_hours"] == 0
+    assert sum(s["dropped"] for s in summaries) == 5
+    # Every row is in the archive once, none is left in PostgreSQL, one ledger entry per day
+    s3 = open_archive_store(Path("."), ARCHIVE_BUCKET, s3_client=fake_aws.s3)
+    assert archived_checksum(s3) == table_checksum_of(before)
+    assert all(day_rows(fresh_db_url, day) == [] for day in backlog)
+    assert ledger(fresh_db_url) == sorted((partition_name(day, Granularity.DAY), 0, "dropped", 90) for day in backlog)
+
+
+def test_two_workers_share_a_backlog_without_working_on_one_partition_twice(fresh_db_url: str, tmp_path: Path) -> None:
+    backlog, before = _backlog(fresh_db_url, 4, 60)
+    store = LocalObjectStore(tmp_path)
+
+    def connect() -> psycopg.Connection[Any]:
+        return owner_connection(fresh_db_url)
+
+    result = archive_in_parallel(connect, store, SETTINGS, workers=2, now=NOW, limits=SMALL_PARTS)
+    assert result.failed == [] and not result.more_to_do
+    assert [o.actions[-1] for o in result.outcomes] == ["dropped"] * 4
+    assert ledger(fresh_db_url) == sorted((partition_name(d, Granularity.DAY), 0, "dropped", 60) for d in backlog)
+    assert archived_checksum(store) == table_checksum_of(before)
+
+
+def test_backlog_hours_say_how_far_past_retention_the_oldest_waiting_partition_is(
+    fresh_db_url: str, tmp_path: Path
+) -> None:
+    seed(fresh_db_url, 5)  # OLD_DAY: 45 days old, due 14 days ago
+    with owner_connection(fresh_db_url) as conn:
+        waiting = backlog_hours(conn, SETTINGS, NOW)
+    due = _start(OLD_DAY) + timedelta(days=1 + SETTINGS.retention_days)
+    assert waiting == pytest.approx((NOW - due).total_seconds() / 3600)
+    archive(fresh_db_url, LocalObjectStore(tmp_path))
+    with owner_connection(fresh_db_url) as conn:
+        assert backlog_hours(conn, SETTINGS, NOW) == 0
+
+
+def test_worker_events_are_checked_and_continuations_bounded() -> None:
+    assert WorkerEvent.from_event({"task": "archive"}) == WorkerEvent(0, sibling=False)
+    assert WorkerEvent.from_event({"task": "archive", "round": 3, "sibling": True}).starts_siblings is False
+    for bad, message in (
+        ({"task": "vacuum"}, "unknown archive task"),
+        ({"task": "archive", "round": -1}, "round must be an integer"),
+        ({"task": "archive", "round": "2"}, "round must be an integer"),
+        ({"task": "archive", "round": MAX_ROUNDS + 1}, "round must be an integer"),
+        ({"task": "archive", "sibling": "yes"}, "sibling must be true or false"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            WorkerEvent.from_event(bad)
+    from loglens.lifecycle.archive import ArchiveResult, PartitionOutcome
+
+    left = ArchiveResult("test", False, NOW, [PartitionOutcome("p", NOW, NOW, left_for_later=True)])
+    done = ArchiveResult("test", False, NOW, [PartitionOutcome("p", NOW, NOW, actions=["dropped"])])
+    assert continuation(WorkerEvent(4, sibling=True), left) == {"task": "archive", "round": 5, "sibling": True}
+    assert continuation(WorkerEvent(0), done) is None
+    assert continuation(WorkerEvent(MAX_ROUNDS, sibling=True), left) is None
+    assert sibling_events(2) == [{"task": "archive", "round": 0, "sibling": True}] * 2
+
+
+def test_a_worker_leaves_alone_what_another_holds_or_has_finished(fresh_db_url: str, tmp_path: Path) -> None:
+    # Given: two days waiting; worker A starts on the older one, and while it holds it, worker B runs
+    backlog, before = _backlog(fresh_db_url, 2, 30)
+    older, newer = (partition_name(d, Granularity.DAY) for d in sorted(backlog))
+    store = LocalObjectStore(tmp_path)
+    b_results = []
+
+    def run_b_once(partition: str, state: State) -> None:
+        if not b_results:
+            with owner_connection(fresh_db_url) as other:
+                b_results.append(archive_expired(other, store, SETTINGS, now=NOW, limits=SMALL_PARTS))
+
+    with owner_connection(fresh_db_url) as conn:
+        a = archive_expired(conn, store, SETTINGS, now=NOW, limits=SMALL_PARTS, after_step=run_b_once)
+    (b,) = b_results
+    # Then: B skipped the one A held and archived the other; A found that one finished when it got there
+    assert [(o.partition, o.actions[-1]) for o in b.outcomes] == [
+        (older, "being archived by another worker"),
+        (newer, "dropped"),
+    ]
+    assert [(o.partition, o.actions[-1]) for o in a.outcomes] == [
+        (older, "dropped"),
+        (newer, "finished by another worker"),
+    ]
+    merged = a.merge(b)
+    assert [o.actions[-1] for o in merged.outcomes] == ["dropped", "dropped"]
+    assert ledger(fresh_db_url) == [(older, 0, "dropped", 30), (newer, 0, "dropped", 30)]
+    assert archived_checksum(store) == table_checksum_of(before)

@@ -128,6 +128,8 @@ class MaintainEnvironment(DatabaseEnvironment):
 
 class ArchiveEnvironment(DatabaseEnvironment):
     archive_bucket: str = Field(min_length=1, json_schema_extra=_env("ARCHIVE_BUCKET"))
+    # Partitions archived at once (one invocation each) when a backlog waits; the stage preset sets it.
+    archive_workers: int = Field(default=1, ge=1, le=16, json_schema_extra=_env("ARCHIVE_WORKERS"))
 
 
 class AskEnvironment(DatabaseEnvironment):

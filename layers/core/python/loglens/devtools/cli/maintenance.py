@@ -45,6 +45,9 @@ def register(commands: Any) -> None:
     )
     archive.add_argument("--dry-run", action="store_true", help="say what would be done; change nothing")
     archive.add_argument("--bucket", help=f"S3 bucket (default ${BUCKET_ENV}; unset: LOGLENS_HOME/archive)")
+    archive.add_argument(
+        "--workers", type=_workers, default=1, help="partitions archived at once, each on its own connection (1-16)"
+    )
     archive.set_defaults(handler=archive_command)
 
     restore = commands.add_parser("restore", help="bring an archived day back into PostgreSQL")
@@ -100,6 +103,8 @@ def _store(settings: Settings, bucket: str | None) -> ObjectStore:
 
 
 def archive_command(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
     from loglens.devtools.database import admin_url
     from loglens.lifecycle.archive import ArchiveError, archive_expired
     from loglens.lifecycle.maintenance import owner_connection
@@ -110,12 +115,27 @@ def archive_command(args: argparse.Namespace) -> int:
     except ArchiveError as exc:
         error(str(exc))
         return 2
-    with owner_connection(admin_url(settings), application="loglens-archive") as conn, RichProgress() as progress:
-        result = archive_expired(conn, store, settings, dry_run=args.dry_run, progress=progress)
+    url = admin_url(settings)
+    if args.workers > 1 and not args.dry_run:
+        from loglens.lifecycle.archive import archive_in_parallel
+
+        def connect() -> Any:
+            return owner_connection(url, application="loglens-archive")
+
+        with Console(stderr=True).status(f"archiving with {args.workers} workers…"):
+            result = archive_in_parallel(connect, store, settings, workers=args.workers)
+    else:
+        with owner_connection(url, application="loglens-archive") as conn, RichProgress() as progress:
+            result = archive_expired(conn, store, settings, dry_run=args.dry_run, progress=progress)
     _print_archive(result)
-    if result.skipped:
-        error(result.skipped)
     return 1 if result.failed else 0
+
+
+def _workers(value: str) -> int:
+    workers = int(value)
+    if not 1 <= workers <= 16:
+        raise argparse.ArgumentTypeError(f"--workers must be from 1 to 16, not {workers}")
+    return workers
 
 
 def _print_archive(result: ArchiveResult) -> None:

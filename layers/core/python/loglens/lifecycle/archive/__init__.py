@@ -41,8 +41,9 @@ Rows that reach an archived day later land in DEFAULT, get a partition from the 
 archived as the next generation (`g1-part-00000.json.gz`, `_manifest-g1.json`) beside the first.
 
 The package is cut along that description: ``format`` (layout, manifests, checksum, reading parts back),
-``export`` (a day to parts in bounded memory), ``ledger`` (the per-partition states) and ``run`` (planning
-and the export → verify → detach → drop steps). The names below are its public surface.
+``export`` (a day to parts in bounded memory), ``ledger`` (the per-partition states), ``run`` (planning
+and the export → verify → detach → drop steps, one partition per worker at a time) and ``workers``
+(several workers at once, and continuing until caught up). The names below are its public surface.
 """
 
 from loglens.lifecycle.archive.export import ExportPaused, NoProgress, PartLimits, Progress, export_day
@@ -65,6 +66,14 @@ from loglens.lifecycle.archive.format import (
 )
 from loglens.lifecycle.archive.ledger import LedgerEntry, State, ledger_entries
 from loglens.lifecycle.archive.run import Archiver, ArchiveResult, PartitionOutcome, archive_expired, plan_archive
+from loglens.lifecycle.archive.workers import (
+    WorkerEvent,
+    archive_in_parallel,
+    backlog_hours,
+    continuation,
+    sibling_events,
+    siblings_to_start,
+)
 
 __all__ = [
     "ARCHIVE_PREFIX",
@@ -83,7 +92,11 @@ __all__ = [
     "Progress",
     "State",
     "VerificationFailed",
+    "WorkerEvent",
     "archive_expired",
+    "archive_in_parallel",
+    "backlog_hours",
+    "continuation",
     "day_manifests",
     "describe_store",
     "export_day",
@@ -93,6 +106,8 @@ __all__ = [
     "plan_archive",
     "read_object",
     "row_hash",
+    "sibling_events",
+    "siblings_to_start",
     "table_checksum",
     "total_of",
 ]

@@ -1,6 +1,10 @@
 """The archive run: plan the partitions past retention, then export, verify, detach and drop each,
 resuming any earlier run.
 
+Several workers may run at once (threads here, Lambda invocations in AWS, see workers.py): each takes
+a partition only under that partition's advisory lock and re-reads its ledger entry once it holds the
+lock, so two workers never work on one partition and a partition finished by another is left alone.
+
 See loglens.lifecycle.archive for the design (format, checksum, ledger states).
 """
 
@@ -44,8 +48,10 @@ from loglens.settings import Settings
 log = logging.getLogger(__name__)
 
 
-# Another fixed 64-bit key (partitions and migrations use their own): one archive run per database.
-_LOCK_KEY: Final = 0x6C6F676C656E7361
+# Workers lock each partition they take with a two-key advisory lock: this class and the name's hash
+# (a collision only makes two partitions wait for each other). Partitions, migrations and the rollups use
+# one-key locks of their own.
+_LOCK_CLASS: Final = 0x6C6C6172  # "llar"
 _DETACH_ATTEMPTS: Final = 3
 _VERIFY_ATTEMPTS: Final = 3
 # A run stops starting partitions when less than this is left of the Lambda's time, and an
@@ -123,6 +129,14 @@ def plan_archive(conn: psycopg.Connection[Any], settings: Settings, now: datetim
     return sorted(targets.values(), key=lambda t: (t.start, t.name))
 
 
+def _current(conn: psycopg.Connection[Any], settings: Settings, now: datetime, name: str) -> ArchiveTarget | None:
+    """The partition's target as the ledger and the catalog say now; None when nothing is left to do."""
+    for target in plan_archive(conn, settings, now):
+        if target.name == name:
+            return target if target.table is not None or target.next_steps() else None
+    return None
+
+
 def _held(holds: dict[date, datetime], start: datetime, end: datetime) -> datetime | None:
     until = [u for day, u in holds.items() if start.date() <= day < end.date()]
     return max(until) if until else None
@@ -153,6 +167,7 @@ class PartitionOutcome:
     parts: int = 0
     seconds: float = 0.0
     error: str | None = None
+    left_for_later: bool = False  # the run's time ran out before this partition was finished
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -174,11 +189,24 @@ class ArchiveResult:
     dry_run: bool
     cutoff: datetime
     outcomes: list[PartitionOutcome] = field(default_factory=list)
-    skipped: str | None = None  # why the whole run did nothing
 
     @property
     def failed(self) -> list[PartitionOutcome]:
         return [o for o in self.outcomes if o.error is not None]
+
+    @property
+    def more_to_do(self) -> bool:
+        """Partitions this run left for lack of time (a worker continues them; see workers.py)."""
+        return any(o.left_for_later for o in self.outcomes)
+
+    def merge(self, other: ArchiveResult) -> ArchiveResult:
+        """Two workers' results as one, each partition reported by the worker that worked on it."""
+        mine = {o.partition: o for o in self.outcomes}
+        for outcome in other.outcomes:
+            if outcome.partition not in mine or _rank(outcome) > _rank(mine[outcome.partition]):
+                mine[outcome.partition] = outcome
+        self.outcomes = sorted(mine.values(), key=lambda o: (o.start, o.partition))
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -190,8 +218,20 @@ class ArchiveResult:
             "dropped": sum(1 for o in self.outcomes if "dropped" in o.actions),
             "rows": sum(o.rows for o in self.outcomes),
             "failed": len(self.failed),
-            "skipped": self.skipped,
+            "more_to_do": self.more_to_do,
         }
+
+
+_ANOTHER_WORKER: Final = "being archived by another worker"
+_FINISHED_ELSEWHERE: Final = "finished by another worker"
+_DEFERRED: Final = "deferred to the next run (time limit)"
+
+
+def _rank(outcome: PartitionOutcome) -> int:
+    """Which of two workers' reports on a partition says more: work done, then deferred, then 'not mine'."""
+    if outcome.actions in ([_ANOTHER_WORKER], [_FINISHED_ELSEWHERE]):
+        return 0
+    return 1 if outcome.actions == [_DEFERRED] else 2
 
 
 StepHook = Callable[[str, State], None]
@@ -224,25 +264,38 @@ class Archiver:
     def run(self, *, now: datetime | None = None, dry_run: bool = False) -> ArchiveResult:
         now = now or datetime.now(UTC)
         result = ArchiveResult(describe_store(self.store), dry_run, retention_cutoff(now, self.settings.retention_days))
-        locked = self.conn.execute("SELECT pg_try_advisory_lock(%s)", (_LOCK_KEY,)).fetchone()
-        if not locked or not locked[0]:
-            result.skipped = "another archive run is in progress"
-            return result
-        try:
-            for target in plan_archive(self.conn, self.settings, now):
-                outcome = PartitionOutcome(target.name, target.start, target.end)
-                result.outcomes.append(outcome)
-                if dry_run:
-                    outcome.actions = self._planned_actions(target)
-                elif target.held_until is not None:
-                    outcome.actions = [f"held until {target.held_until:%Y-%m-%d %H:%M} (restored)"]
-                elif self._out_of_time():
-                    outcome.actions = ["deferred to the next run (time limit)"]
-                else:
-                    self._archive_logged(target, outcome)
-        finally:
-            self.conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+        for planned in plan_archive(self.conn, self.settings, now):
+            outcome = PartitionOutcome(planned.name, planned.start, planned.end)
+            result.outcomes.append(outcome)
+            if dry_run:
+                outcome.actions = self._planned_actions(planned)
+            elif planned.held_until is not None:
+                outcome.actions = [f"held until {planned.held_until:%Y-%m-%d %H:%M} (restored)"]
+            elif self._out_of_time():
+                outcome.actions = [_DEFERRED]
+                outcome.left_for_later = True
+            elif not self._lock(planned.name):
+                outcome.actions = [_ANOTHER_WORKER]
+            else:
+                try:
+                    # Another worker may have moved it on since the plan was made: act on what is true now.
+                    target = _current(self.conn, self.settings, now, planned.name)
+                    if target is None:
+                        outcome.actions = [_FINISHED_ELSEWHERE]
+                    elif target.held_until is not None:
+                        outcome.actions = [f"held until {target.held_until:%Y-%m-%d %H:%M} (restored)"]
+                    else:
+                        self._archive_logged(target, outcome)
+                finally:
+                    self._unlock(planned.name)
         return result
+
+    def _lock(self, partition: str) -> bool:
+        row = self.conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", (_LOCK_CLASS, partition)).fetchone()
+        return bool(row and row[0])
+
+    def _unlock(self, partition: str) -> None:
+        self.conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", (_LOCK_CLASS, partition))
 
     def _planned_actions(self, target: ArchiveTarget) -> list[str]:
         if target.held_until is not None:
@@ -263,6 +316,7 @@ class Archiver:
             self.archive(target, outcome)
         except ExportPaused as paused:
             outcome.actions.append(f"paused for the time limit; the next run resumes ({paused})")
+            outcome.left_for_later = True
         except Exception as exc:  # one partition's failure must not stop the others; the ledger resumes it
             log.exception("archiving %s failed", target.name)
             outcome.error = f"{type(exc).__name__}: {exc}"

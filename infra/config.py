@@ -1,9 +1,12 @@
 """Every deploy-time setting of loglens, in one typed model read from cdk.json context.
 
-cdk.json holds ``"loglens": {"defaults": {...}, "stages": {"dev": {...}, "prod": {...}}}`` and a
-default ``"stage"``; ``cdk synth -c stage=prod`` picks another. The stage's block is deep-merged over
-the defaults and validated here, before any construct exists, so a typo or a missing value stops the
-synth with a message naming the setting instead of deploying a silently defaulted stack.
+cdk.json holds ``"loglens": {"defaults": {...}, "presets": {"small": {...}, ...}, "stages": {"dev":
+{"preset": "small", ...}, ...}}`` and a default ``"stage"``; ``cdk synth -c stage=prod`` picks another.
+A stage names its capacity preset (small <= 5M records a day, medium <= 50M, large <= 200M: instance,
+storage, IOPS, load concurrency, Firehose buffering, schedules; docs/deploy.md says which to choose and
+what each costs); the preset is deep-merged over the defaults, the stage's own block over both, and the
+result validated here, before any construct exists, so a typo or a missing value stops the synth with a
+message naming the setting instead of deploying a silently defaulted stack.
 
 This module must not import aws_cdk: layers/deps/build.py reads the Lambda architecture from it.
 """
@@ -34,8 +37,20 @@ LOG_RETENTION_DAYS = frozenset(
 # Parameters the data layer depends on for security; stage overrides may not change them.
 PINNED_DB_PARAMETERS = frozenset({"rds.force_ssl", "shared_preload_libraries"})
 
+PRESETS = ("small", "medium", "large")
+# Table and indexes per million rows (README "Performance", bench/queries.py: 393 + 265 MiB), and the
+# headroom a storage cap keeps over what retention holds (WAL, the rollups, a day of archive lag).
+STORAGE_MIB_PER_MILLION_ROWS = 660
+STORAGE_HEADROOM = 1.2
+# RDS gp3 for PostgreSQL: below 400 GiB a fixed 3,000 IOPS and 125 MiB/s; from 400 GiB 12,000 and 500 MiB/s
+# included, and up to 64,000 IOPS and 4,000 MiB/s provisioned (at most 0.25 MiB/s per IOPS).
+GP3_PROVISIONED_FROM_GIB = 400
+GP3_BASELINE_IOPS = 12_000
+GP3_BASELINE_MIBPS = 500
+
 Architecture = Literal["arm64", "x86_64"]
 ModelProvider = Literal["anthropic", "bedrock"]
+Preset = Literal["small", "medium", "large"]
 
 
 class ConfigError(ValueError):
@@ -54,7 +69,10 @@ class DatabaseSettings(_Settings):
     backup_retention_days: int = Field(ge=7, le=35)
     performance_insights: bool
     proxy_max_connections_percent: int = Field(ge=1, le=100)
-    # Tuning knobs (work_mem, maintenance_work_mem, ...) go here per stage once measured.
+    # gp3 IOPS and throughput beyond what the volume includes; None: what its size includes.
+    iops: int | None = Field(default=None, ge=GP3_BASELINE_IOPS, le=64_000)
+    storage_throughput_mibps: int | None = Field(default=None, ge=GP3_BASELINE_MIBPS, le=4_000)
+    # Tuning knobs (max_wal_size, autovacuum, ...) per preset, each measured (bench/parameters.py).
     parameters: dict[str, str]
 
     @field_validator("parameters")
@@ -71,6 +89,20 @@ class DatabaseSettings(_Settings):
             raise ValueError("max_allocated_storage_gib must be >= allocated_storage_gib")
         return self
 
+    @model_validator(mode="after")
+    def _gp3_rules(self) -> DatabaseSettings:
+        provisioned = self.iops is not None or self.storage_throughput_mibps is not None
+        if provisioned and self.allocated_storage_gib < GP3_PROVISIONED_FROM_GIB:
+            raise ValueError(
+                f"iops and storage_throughput_mibps need allocated_storage_gib >= {GP3_PROVISIONED_FROM_GIB} "
+                "(gp3 below that has a fixed 3,000 IOPS and 125 MiB/s)"
+            )
+        if self.storage_throughput_mibps is not None:
+            iops = self.iops or GP3_BASELINE_IOPS
+            if self.storage_throughput_mibps > iops // 4:
+                raise ValueError("storage_throughput_mibps may be at most 0.25 per provisioned IOPS")
+        return self
+
 
 class LambdaSettings(_Settings):
     architecture: Architecture
@@ -79,6 +111,9 @@ class LambdaSettings(_Settings):
     load_max_concurrency: int = Field(ge=2, le=1000)
     # None leaves load unreserved (new accounts have too little concurrency to reserve any).
     load_reserved_concurrency: int | None = Field(default=None, ge=2)
+    # Archive workers at once when a backlog waits (one partition each); also the function's reserved
+    # concurrency, which bounds the self-invoking chain (loglens/lifecycle/archive/workers.py).
+    archive_workers: int = Field(ge=1, le=16)
 
     @field_validator("memory_mb")
     @classmethod
@@ -150,6 +185,19 @@ class AlarmSettings(_Settings):
     email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     queue_age_seconds: int = Field(ge=60)
     db_cpu_percent: int = Field(ge=1, le=100)
+    # FreeStorageSpace below this: storage autoscaling (which grows the volume at 10% free) did not help,
+    # because the cap is reached or it is in its 6-hour cool-down. Must stay under 10% of the allocation.
+    free_storage_gib: int = Field(ge=1)
+    # 5XX answers of an API in five minutes (collect answers 503 when Firehose refuses records).
+    api_5xx_per_5_minutes: int = Field(ge=1)
+    # Firehose's incoming bytes as a share of the stream's BytesPerSecondLimit (5 MiB/s in us-east-1).
+    firehose_bytes_percent: int = Field(ge=1, le=100)
+
+
+class CapacitySettings(_Settings):
+    """What the preset is sized for; the storage cap is checked against it."""
+
+    records_per_day: int = Field(ge=1)
 
 
 class ModelSettings(_Settings):
@@ -159,6 +207,7 @@ class ModelSettings(_Settings):
 
 class LoglensConfig(_Settings):
     stage: str = Field(pattern=r"^[a-z][a-z0-9]{1,11}$")
+    preset: Preset
     region: str = Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
     removal_policy: Literal["retain", "destroy"]
     vpc_cidr: str
@@ -172,6 +221,7 @@ class LoglensConfig(_Settings):
     schedules: ScheduleSettings
     alarms: AlarmSettings
     model: ModelSettings
+    capacity: CapacitySettings
 
     @field_validator("vpc_cidr")
     @classmethod
@@ -189,6 +239,23 @@ class LoglensConfig(_Settings):
             raise ValueError(
                 "model.provider 'anthropic' calls the Anthropic API on the internet: "
                 "set internet_egress to true or use provider 'bedrock'"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _storage_holds_the_volume(self) -> LoglensConfig:
+        kept = self.capacity.records_per_day * self.retention.db_retention_days / 1e6
+        needed = kept * STORAGE_MIB_PER_MILLION_ROWS / 1024 * STORAGE_HEADROOM
+        if self.database.max_allocated_storage_gib < needed:
+            raise ValueError(
+                f"database.max_allocated_storage_gib {self.database.max_allocated_storage_gib} cannot hold "
+                f"{self.capacity.records_per_day:,} records a day for {self.retention.db_retention_days} days "
+                f"(~{needed:,.0f} GiB at {STORAGE_MIB_PER_MILLION_ROWS} MiB per million rows, with headroom)"
+            )
+        if self.alarms.free_storage_gib * 10 >= self.database.allocated_storage_gib:
+            raise ValueError(
+                "alarms.free_storage_gib must be under 10% of database.allocated_storage_gib, where storage "
+                "autoscaling steps in; otherwise it alarms before autoscaling had its chance"
             )
         return self
 
@@ -229,8 +296,17 @@ def load_config(get_context: Callable[[str], Any]) -> LoglensConfig:
     stages: Mapping[str, Any] = block["stages"]
     if stage not in stages:
         raise ConfigError(f"stage {stage!r} is not defined; cdk.json defines {sorted(stages)}")
-    merged = _merge(block.get("defaults", {}), stages[stage])
+    own = dict(stages[stage])
+    preset = own.pop("preset", None)
+    presets: Mapping[str, Any] = block.get("presets") or {}
+    if preset not in PRESETS or preset not in presets:
+        raise ConfigError(
+            f"stage {stage!r} must name its capacity preset, one of {', '.join(PRESETS)} "
+            f"(cdk.json: stages.{stage}.preset), not {preset!r}"
+        )
+    merged = _merge(_merge(block.get("defaults", {}), presets[preset]), own)
     merged["stage"] = stage
+    merged["preset"] = preset
     try:
         return LoglensConfig.model_validate(merged)
     except ValidationError as error:

@@ -104,7 +104,8 @@ class Database(Construct):
             "Parameters",
             engine=engine,
             description=f"loglens {config.stage}",
-            # Stage tuning (work_mem, maintenance_work_mem, ...) comes from cdk.json: database.parameters.
+            # Ingest tuning per preset (max_wal_size, checkpoint_timeout, the autovacuum insert threshold)
+            # comes from cdk.json: database.parameters, each value with its measured reason in docs/deploy.md.
             parameters={**BASE_PARAMETERS, **settings.parameters},
         )
         # Created before the instance (whose name is fixed) so we own its retention.
@@ -135,6 +136,8 @@ class Database(Construct):
             storage_type=rds.StorageType.GP3,
             allocated_storage=settings.allocated_storage_gib,
             max_allocated_storage=settings.max_allocated_storage_gib,
+            iops=settings.iops,
+            storage_throughput=settings.storage_throughput_mibps,
             storage_encrypted=True,
             storage_encryption_key=self.key,
             multi_az=settings.multi_az,

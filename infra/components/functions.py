@@ -2,8 +2,9 @@
 
 Defaults shared by all functions: Python 3.12 on the configured architecture, the handler
 ``<module>.handler``, in the VPC's isolated subnets (ask may use the egress group), X-Ray tracing,
-Powertools settings in the environment, a log group we own with the configured retention, and an
-execution role holding only what the function is granted plus the VPC and log permissions.
+Powertools settings in the environment, a log group we own with the configured retention, an
+execution role holding only what the function is granted plus the VPC and log permissions, and
+asynchronous retries chosen per function (ASYNC_RETRIES) instead of Lambda's default of two.
 
 Layers and the code asset are created once per stack (``FunctionKit.of``) rather than shared
 across stacks: a cross-stack reference to a layer version would pin the producer's export and
@@ -38,6 +39,19 @@ TIMEOUTS = {
     "ask": 300,  # the async agent loop; the synchronous Slack ack returns in < 3 s
     "migrate": 900,  # migrations run inside the custom resource's single invocation
 }
+
+# Lambda's own retries of a failed asynchronous invocation (it defaults to two), set for every function on
+# purpose. Each is 0: a retry would repeat work that something else already redoes, or shows twice.
+ASYNC_RETRIES = {
+    "collect": 0,  # only ever invoked synchronously by API Gateway; the client retries
+    "load": 0,  # fed by SQS: the queue's redrive (5 receives, then the DLQ) is the retry
+    "maintain": 0,  # a retry repeats a refresh the schedule starts again within minutes
+    "archive": 0,  # the ledger resumes any interrupted run; the hourly schedule and continuations restart it
+    "ask": 0,  # a retry would run the agent again and post a second answer to Slack
+    "migrate": 0,  # invoked synchronously by the custom-resource framework, which reports the failure
+}
+# An asynchronous event that could not start within this time is dropped: the next schedule supersedes it.
+MAX_EVENT_AGE = {name: Duration.hours(1) for name in TIMEOUTS}
 
 _ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
 
@@ -122,6 +136,8 @@ class LoglensFunction(Construct):
             timeout=Duration.seconds(TIMEOUTS[module]),
             memory_size=config.functions.memory_mb[module],
             reserved_concurrent_executions=reserved_concurrency,
+            retry_attempts=ASYNC_RETRIES[module],
+            max_event_age=MAX_EVENT_AGE[module],
             tracing=lambda_.Tracing.ACTIVE,
             log_group=self.log_group,
             logging_format=lambda_.LoggingFormat.JSON,

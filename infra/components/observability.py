@@ -28,7 +28,10 @@ from infra.config import LoglensConfig
 ACCEPTED_METRIC = "RecordsAccepted"
 REJECTED_METRIC = "RecordsRejected"
 ROWS_WRITTEN_METRIC = "RowsWritten"
+ARCHIVE_BACKLOG_METRIC = "ArchiveBacklogSeconds"  # functions/archive.py
+ROLLUP_PENDING_METRIC = "RollupHoursPending"  # functions/maintain.py
 FIVE_MINUTES = Duration.minutes(5)
+GIB = 1024**3
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,14 @@ class PipelineAlarms(Construct):
         action = cw_actions.SnsAction(topic)
         self.alarms: list[cw.Alarm] = []
 
-        def alarm(construct_id: str, metric: cw.IMetric, description: str, threshold: float, periods: int) -> None:
+        def alarm(
+            construct_id: str,
+            metric: cw.IMetric,
+            description: str,
+            threshold: float,
+            periods: int,
+            comparison: cw.ComparisonOperator = cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        ) -> None:
             created = cw.Alarm(
                 self,
                 construct_id,
@@ -97,7 +107,7 @@ class PipelineAlarms(Construct):
                 threshold=threshold,
                 evaluation_periods=periods,
                 datapoints_to_alarm=periods,
-                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                comparison_operator=comparison,
                 treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
             )
             created.add_alarm_action(action)
@@ -140,6 +150,78 @@ class PipelineAlarms(Construct):
             max(900, 3 * config.firehose.buffer_interval_seconds),
             2,
         )
+        alarms = config.alarms
+        alarm(
+            "DatabaseFreeStorageLow",
+            watched.database.metric_free_storage_space(period=FIVE_MINUTES, statistic="Minimum"),
+            f"PostgreSQL has less than {alarms.free_storage_gib} GiB free: storage autoscaling reached "
+            f"max_allocated_storage_gib ({config.database.max_allocated_storage_gib}) or is cooling down. Check "
+            "that the archive keeps up (ArchiveBacklogSeconds), then raise the cap or move to a larger preset",
+            alarms.free_storage_gib * GIB,
+            1,
+            cw.ComparisonOperator.LESS_THAN_THRESHOLD,
+        )
+        alarm(
+            "DeliveryThrottled",
+            self._firehose_metric(watched, "ThrottledRecords", "Sum"),
+            "Firehose throttled records (collect answers 503 and clients retry): the stream is at its quota. "
+            "Ask for a higher Firehose quota (docs/deploy.md, 'What breaks first')",
+            1,
+            1,
+        )
+        alarm(
+            "DeliveryNearItsLimit",
+            cw.MathExpression(
+                expression="100 * (incoming / 300) / limit",
+                using_metrics={
+                    "incoming": self._firehose_metric(watched, "IncomingBytes", "Sum"),
+                    "limit": self._firehose_metric(watched, "BytesPerSecondLimit", "Maximum"),
+                },
+                label="incoming bytes as % of the stream's limit",
+                period=FIVE_MINUTES,
+            ),
+            f"Firehose takes more than {alarms.firehose_bytes_percent}% of its bytes-per-second limit: ask for a "
+            "higher quota before it throttles",
+            alarms.firehose_bytes_percent,
+            3,
+        )
+        for api_name, api in (("Ingest", watched.ingest_api), ("Query", watched.query_api)):
+            alarm(
+                f"{api_name}Api5xx",
+                api.metric_server_error(period=FIVE_MINUTES, statistic="Sum"),
+                f"The {api_name.lower()} API answered 5XX {alarms.api_5xx_per_5_minutes}+ times in 5 minutes "
+                "(for ingest, 503 means Firehose refused records): see the function's log group",
+                alarms.api_5xx_per_5_minutes,
+                1,
+            )
+        alarm(
+            "ArchiveBehind",
+            cw.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name=ARCHIVE_BACKLOG_METRIC,
+                dimensions_map={"service": "archive"},
+                period=Duration.hours(1),
+                statistic="Maximum",
+            ),
+            "The oldest partition still in PostgreSQL is more than a day past retention: the archive is not "
+            "keeping up or is failing (its log group, the archive_ledger table). Storage keeps growing meanwhile",
+            24 * 3600,
+            1,
+        )
+        alarm(
+            "SummaryViewsBehind",
+            cw.Metric(
+                namespace=METRICS_NAMESPACE,
+                metric_name=ROLLUP_PENDING_METRIC,
+                dimensions_map={"service": "maintain"},
+                period=Duration.minutes(15),
+                statistic="Minimum",
+            ),
+            "Hours of rows are waiting to reach the summary views for 30 minutes: the maintain function cannot "
+            "keep up (its log group); the agent's prompt says how stale the views are meanwhile",
+            6,
+            2,
+        )
         for name, function in watched.functions.items():
             alarm(
                 f"{name.title()}Errors",
@@ -148,6 +230,16 @@ class PipelineAlarms(Construct):
                 1,
                 1,
             )
+
+    @staticmethod
+    def _firehose_metric(watched: WatchedResources, name: str, statistic: str) -> cw.Metric:
+        return cw.Metric(
+            namespace="AWS/Firehose",
+            metric_name=name,
+            dimensions_map={"DeliveryStreamName": watched.delivery_stream_name},
+            period=FIVE_MINUTES,
+            statistic=statistic,
+        )
 
 
 class PipelineDashboard(Construct):
@@ -246,6 +338,29 @@ class PipelineDashboard(Construct):
                     cw.GraphWidget(
                         title="RDS Proxy connections",
                         left=[proxy_metric("ClientConnections"), proxy_metric("DatabaseConnections")],
+                    ),
+                    cw.GraphWidget(
+                        title="Summary views and archive",
+                        left=[
+                            cw.Metric(
+                                namespace=METRICS_NAMESPACE,
+                                metric_name=ROLLUP_PENDING_METRIC,
+                                dimensions_map={"service": "maintain"},
+                                statistic="Maximum",
+                                period=minute,
+                                label="hours waiting for the views",
+                            )
+                        ],
+                        right=[
+                            cw.Metric(
+                                namespace=METRICS_NAMESPACE,
+                                metric_name=ARCHIVE_BACKLOG_METRIC,
+                                dimensions_map={"service": "archive"},
+                                statistic="Maximum",
+                                period=Duration.hours(1),
+                                label="archive backlog (s past retention)",
+                            )
+                        ],
                     ),
                     cw.GraphWidget(
                         title="Firehose",

@@ -21,6 +21,7 @@ class ScheduledTask(Construct):
         handler: lambda_.IFunction,
         payload: Mapping[str, str],
         description: str,
+        max_event_age: Duration | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.rule = events.Rule(
@@ -32,9 +33,10 @@ class ScheduledTask(Construct):
                 targets.LambdaFunction(
                     handler,
                     event=events.RuleTargetInput.from_object(dict(payload)),
+                    # EventBridge's retries of a delivery Lambda throttled or refused (not of a failed run).
                     retry_attempts=2,
-                    # A run that could not start within an hour is superseded by the next one.
-                    max_event_age=Duration.hours(1),
+                    # A run that could not start in time is superseded by the next one.
+                    max_event_age=max_event_age or Duration.hours(1),
                 )
             ],
         )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from infra.components.archive_catalog import ArchiveCatalog
@@ -39,7 +40,7 @@ class MaintenanceStack(Stack):
             "Maintain",
             config=config,
             module="maintain",
-            description="loglens: create partitions ahead, refresh summary views",
+            description="loglens: create partitions ahead, bring the summary views up to date",
             environment={
                 "LOGLENS_PARTITION_DAYS_AHEAD": str(config.retention.partition_days_ahead),
                 **database.connection_environment(OWNER_LOGIN),
@@ -56,12 +57,26 @@ class MaintenanceStack(Stack):
             description="loglens: export partitions past retention to S3, verify, detach and drop",
             environment={
                 "ARCHIVE_BUCKET": storage.archive_bucket_name,
+                "ARCHIVE_WORKERS": str(config.functions.archive_workers),
                 "LOGLENS_RETENTION_DAYS": str(config.retention.db_retention_days),
                 **database.connection_environment(OWNER_LOGIN),
             },
+            # The workers that may run at once: this caps the self-invoking chain (lifecycle/archive/workers.py).
+            reserved_concurrency=config.functions.archive_workers,
             **placement,
         )
         database.grant_connect(self.archive.role, OWNER_LOGIN)
+        # A worker starts its siblings and continues itself by invoking this function asynchronously. A policy
+        # of its own (not the role's default one, which the function depends on) names the function's ARN
+        # without a circular reference.
+        iam.Policy(
+            self,
+            "ArchiveSelfInvoke",
+            roles=[self.archive.role],
+            statements=[
+                iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[self.archive.function.function_arn])
+            ],
+        )
         self.archive.grant(
             ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload"],
             [f"{storage.archive_bucket_arn}/{ARCHIVE_PREFIX}*"],
@@ -85,19 +100,21 @@ class MaintenanceStack(Stack):
         )
         ScheduledTask(
             self,
-            "ViewsHourly",
+            "ViewsSchedule",
             schedule=schedules.views,
             handler=self.maintain.function,
             payload={"task": "views"},
-            description="loglens: refresh the summary materialized views",
+            description="loglens: bring the summary views up to date for the hours that received rows",
+            # A refresh that could not start before the next one is due has nothing left to do.
+            max_event_age=Duration.minutes(5),
         )
         ScheduledTask(
             self,
-            "ArchiveDaily",
+            "ArchiveSchedule",
             schedule=schedules.archive,
             handler=self.archive.function,
             payload={"task": "archive"},
-            description="loglens: archive partitions past retention to S3",
+            description="loglens: archive partitions past retention to S3, with workers until caught up",
         )
 
         self.catalog = ArchiveCatalog(self, "ArchiveCatalog", config=config, bucket_name=storage.archive_bucket_name)

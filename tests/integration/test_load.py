@@ -335,6 +335,51 @@ def test_missing_object_is_not_an_error(fake_aws: FakeAws, writer_url: str) -> N
     assert _loader(writer_url, fake_aws).handle(sqs_event(s3_event(BUCKET, "raw/gone.gz"))) == {"batchItemFailures": []}
 
 
+class _CountingStore(S3ObjectStore):
+    heads = 0
+
+    def head(self, key: str) -> Any:
+        type(self).heads += 1
+        return super().head(key)
+
+
+def _notification(key: str, etag: str, size: int, event_time: str) -> dict[str, Any]:
+    event = s3_event(BUCKET, key)
+    event["Records"][0]["eventTime"] = event_time
+    event["Records"][0]["s3"]["object"].update({"eTag": etag, "size": size})
+    return event
+
+
+def test_a_notification_that_describes_the_object_saves_the_head_request(
+    fake_aws: FakeAws, writer_url: str, db_url: str
+) -> None:
+    store = _CountingStore(BUCKET, fake_aws.s3)
+    loader = Loader(store, ConnectionProvider(lambda: writer_url), Settings.from_env({}))
+    written = datetime.now(UTC).replace(microsecond=123000)
+    key = put_raw(fake_aws, "raw/n/firelens.gz", [_firelens("2026-11-29 10:00:00 WARN no timestamp of its own")])
+    etag = fake_aws.s3.head_object(Bucket=BUCKET, Key=key)["ETag"]
+    stamp = written.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    # When: S3's notification (eTag quoted or not, size, eventTime) reaches the loader, twice
+    first = loader.handle(sqs_event(_notification(key, etag, 10, stamp)))
+    again = loader.handle(sqs_event(_notification(key, etag.strip('"'), 10, stamp)))
+    # Then: loaded once, without asking S3 about the object, and the record was received when S3 wrote it
+    assert first == again == {"batchItemFailures": []}
+    assert _CountingStore.heads == 0
+    with connect(db_url) as conn:
+        rows = conn.execute("SELECT received_at, source FROM logs").fetchall()
+        ledger = conn.execute("SELECT object_version FROM load_ledger").fetchall()
+    assert rows == [(written, "firelens")]
+    assert ledger == [(etag.strip('"'),)]
+    # A notification for an object that is gone loads nothing and claims nothing
+    gone = _notification("raw/n/gone.gz", "abc", 10, stamp)
+    assert loader.handle(gone) == {"loaded": []}
+    with connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM load_ledger").fetchone() == (1,)
+    # A notification whose time is unreadable is looked up instead
+    assert loader.load(ObjectRef(BUCKET, key, "other-etag", 10, None)) is not None
+    assert _CountingStore.heads == 1
+
+
 def test_broken_connection_is_replaced(fake_aws: FakeAws, writer_url: str, db_url: str) -> None:
     loader = _loader(writer_url, fake_aws)
     loader.load(ObjectRef(BUCKET, put_raw(fake_aws, "raw/b1.gz", [_envelope(1)]), None))
@@ -508,3 +553,26 @@ def test_a_load_that_fails_midway_stores_nothing_and_restores_the_garbage_collec
     monkeypatch.setattr(load, "copy_all", real_copy_all)
     assert _loader(writer_url, fake_aws).load(ObjectRef(BUCKET, key, None)) is not None
     assert count(db_url) == 40 and len(announced_hours(db_url)) in (1, 2)  # 40 rows a second apart
+
+
+@pytest.mark.parametrize(
+    ("event_time", "size", "described"),
+    [
+        ("2026-11-29T10:00:00.123Z", 10, True),
+        ("2026-11-29T10:00:00", 10, False),  # no zone: not trusted as a time
+        ("yesterday", 10, False),
+        (12345, 10, False),
+        ("2026-11-29T10:00:00Z", "10", False),
+        ("2026-11-29T10:00:00Z", -1, False),
+        ("2026-11-29T10:00:00Z", True, False),
+    ],
+)
+def test_only_a_complete_notification_replaces_the_head_request(event_time: Any, size: Any, described: bool) -> None:
+    from loglens.ingest.notifications import s3_refs
+
+    event = _notification("raw/x.gz", '"e-1"', 10, "x")
+    event["Records"][0]["eventTime"] = event_time
+    event["Records"][0]["s3"]["object"]["size"] = size
+    (ref,) = s3_refs(event)
+    assert ref.version == "e-1"
+    assert (ref.info() is not None) is described

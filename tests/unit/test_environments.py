@@ -62,3 +62,12 @@ def test_migrate_connects_directly_with_the_master_secret() -> None:
     assert (env.db_host, env.db_port, env.db_name) == ("db", 5433, "n")
     with pytest.raises(ConfigError, match="DB_SECRET_ARN is required but not set"):
         MigrateEnvironment.from_env({"DB_HOST": "db", "DB_NAME": "n"})
+
+
+def test_archive_workers_default_to_one_and_are_bounded() -> None:
+    base = {**PROXY, "ARCHIVE_BUCKET": "b"}
+    assert ArchiveEnvironment.from_env(base).archive_workers == 1
+    assert ArchiveEnvironment.from_env({**base, "ARCHIVE_WORKERS": "4"}).archive_workers == 4
+    for bad in ("0", "17", "two"):
+        with pytest.raises(ConfigError, match="ARCHIVE_WORKERS"):
+            ArchiveEnvironment.from_env({**base, "ARCHIVE_WORKERS": bad})

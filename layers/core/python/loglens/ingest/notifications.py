@@ -5,6 +5,11 @@ notifications (so a database outage backs the work up in the queue, and repeated
 move a message to the DLQ). It also accepts plain S3 notification events, which is what
 `loglens replay` and the tests send. A failed object fails only its own SQS message
 (ReportBatchItemFailures); the others in the batch are not retried.
+
+A notification already says what the loader needs to know about the object (its ETag, size and
+when it was written), so the loader trusts it instead of asking S3 again: a HEAD request was a
+round trip of its own on every object, the largest fixed cost once objects became small and
+frequent (fresh within seconds). Only a reference without those (a replay) is looked up.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -21,7 +27,7 @@ import psycopg
 from loglens.db.connect import ConnectionProvider
 from loglens.ingest.envelope import Sealer
 from loglens.ingest.load import RAW_PREFIX, LoadResult, load_object
-from loglens.ingest.objects import ObjectMissing, ObjectStore
+from loglens.ingest.objects import ObjectInfo, ObjectMissing, ObjectStore
 from loglens.ingest.privacy import Redactor
 from loglens.settings import Settings
 
@@ -33,6 +39,14 @@ class ObjectRef:
     bucket: str | None
     key: str
     version: str | None  # the S3 eTag, when the event carries it
+    size: int | None = None
+    written_at: datetime | None = None  # the event's eventTime: when S3 finished writing the object
+
+    def info(self) -> ObjectInfo | None:
+        """What a HEAD request would say, when the event said it all."""
+        if not self.version or self.size is None or self.written_at is None:
+            return None
+        return ObjectInfo(self.key, self.version, self.written_at, self.size)
 
 
 def s3_refs(event: dict[str, Any]) -> Iterator[ObjectRef]:
@@ -43,8 +57,30 @@ def s3_refs(event: dict[str, Any]) -> Iterator[ObjectRef]:
         s3 = record.get("s3") or {}
         key = unquote_plus(str((s3.get("object") or {}).get("key", "")))
         if key.startswith(RAW_PREFIX):
-            etag = (s3.get("object") or {}).get("eTag")
-            yield ObjectRef((s3.get("bucket") or {}).get("name"), key, str(etag) if etag else None)
+            obj = s3.get("object") or {}
+            etag = obj.get("eTag")
+            yield ObjectRef(
+                (s3.get("bucket") or {}).get("name"),
+                key,
+                str(etag).strip('"') if etag else None,
+                _size(obj.get("size")),
+                _event_time(record.get("eventTime")),
+            )
+
+
+def _size(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _event_time(value: Any) -> datetime | None:
+    """S3's eventTime ("2026-11-29T10:00:00.123Z"), or None when absent or not a time with a zone."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
 
 
 @dataclass
@@ -59,14 +95,13 @@ class Loader:
     def load(self, ref: ObjectRef) -> LoadResult | None:
         """Load one object; None when it no longer exists (nothing to do). Raises on database errors."""
         try:
-            info = self.store.head(ref.key)
-        except ObjectMissing:
-            log.warning("object %s is gone; nothing to load", ref.key)
-            return None
-        try:
+            info = ref.info() or self.store.head(ref.key)
             result = load_object(
                 self.connections.get(), self.store, info, self.settings, redactor=self.redactor, sealer=self.sealer
             )
+        except ObjectMissing:  # the load's transaction, claim included, was rolled back
+            log.warning("object %s is gone; nothing to load", ref.key)
+            return None
         except psycopg.OperationalError:
             self.connections.discard()  # a broken connection is replaced on the next attempt
             raise

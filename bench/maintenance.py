@@ -48,7 +48,7 @@ from loglens.ingest.objects import LocalObjectStore
 from loglens.ingest.write import COPY_TYPES, TouchedHours
 from loglens.lifecycle.archive import archive_expired
 from loglens.lifecycle.maintenance import owner_connection
-from loglens.lifecycle.rollups import ROLLUP_VIEWS, rebuild_rollups, refresh_rollups
+from loglens.lifecycle.rollups import REFRESH_PARTS, ROLLUP_VIEWS, rebuild_rollups, refresh_rollups
 from loglens.record import LOG_COLUMNS
 from loglens.settings import Settings
 
@@ -131,13 +131,13 @@ def old_view_statements() -> list[str]:
 @dataclass
 class Measured:
     rows: int
-    incremental: list[dict[str, float]] = field(default_factory=list)  # per round: view -> seconds
-    rebuild: dict[str, float] = field(default_factory=dict)
-    old_refresh: dict[str, float] = field(default_factory=dict)
+    incremental: list[dict[str, float]] = field(default_factory=list)  # per round: part of the refresh -> seconds
+    rebuild: float = 0.0
+    old_refresh: dict[str, float] = field(default_factory=dict)  # view -> seconds
     hours_per_round: list[int] = field(default_factory=list)
 
-    def incremental_median(self, view: str | None = None) -> float:
-        return statistics.median(sum(r.values()) if view is None else r[view] for r in self.incremental)
+    def incremental_median(self, part: str | None = None) -> float:
+        return statistics.median(sum(r.values()) if part is None else r[part] for r in self.incremental)
 
 
 def fill(url: str, rows: int, end: datetime) -> None:
@@ -161,8 +161,7 @@ def measure_baselines(url: str, measured: Measured) -> None:
             measured.old_refresh[view] = time.perf_counter() - started
         for old in OLD_VIEWS:  # gone before the incremental rounds, as in a migrated database
             conn.execute(sql.SQL("DROP MATERIALIZED VIEW {}").format(sql.Identifier(old)))
-        report = rebuild_rollups(conn)
-        measured.rebuild = report.seconds_by_view()
+        measured.rebuild = rebuild_rollups(conn).seconds
 
 
 def hour_of_rows(template: Sequence[tuple[Any, ...]], start: datetime, hour: datetime) -> list[tuple[Any, ...]]:
@@ -186,7 +185,7 @@ def measure_rounds(url: str, template: list[tuple[Any, ...]], start: datetime, f
             landed = conn.execute("SELECT sum(log_count) FROM hourly_log_rollup WHERE hour = %s", (hour,)).fetchone()
         if report.pending_hours or not landed or int(landed[0]) != len(template):
             raise SystemExit(f"round {number}: the refresh did not bring the new hour in ({report.to_dict()})")
-        measured.incremental.append(report.seconds_by_view())
+        measured.incremental.append(dict(report.seconds_by_part))
         measured.hours_per_round.append(report.hours)
 
 
@@ -299,34 +298,32 @@ def report(results: dict[str, Measured], archive: dict[int, tuple[float, float]]
            archive_rows: int) -> None:  # fmt: skip
     small, large = results["small"], results["large"]
     table = Table(
-        title=f"summary views: a new hour of {hour_rows:,} rows on {small.rows:,} and {large.rows:,} rows "
-        f"(incremental: median of {rounds} rounds, ms)"
+        title=f"summary views, incremental: a new hour of {hour_rows:,} rows, then the refresh "
+        f"(median of {rounds} rounds, ms)"
     )
-    columns = ("view", "incremental, small", "incremental, large", "large/small", "full rebuild, small",
-               "full rebuild, large", "old REFRESH, small", "old REFRESH, large")  # fmt: skip
-    for column in columns:
-        table.add_column(column, justify="left" if column == "view" else "right")
-    for view in (*ROLLUP_VIEWS, None):
-        s_ms, l_ms = small.incremental_median(view) * 1000, large.incremental_median(view) * 1000
-
-        def total(figures: dict[str, float], view: str | None = view) -> float:
-            return sum(figures.values()) if view is None else figures[view]
-
-        table.add_row(
-            view or "all five",
-            f"{s_ms:,.0f}",
-            f"{l_ms:,.0f}",
-            f"{l_ms / s_ms:.2f}",
-            f"{total(small.rebuild) * 1000:,.0f}",
-            f"{total(large.rebuild) * 1000:,.0f}",
-            f"{total(small.old_refresh) * 1000:,.0f}",
-            f"{total(large.old_refresh) * 1000:,.0f}",
-        )
+    for column in ("part of the refresh", f"{small.rows:,} rows", f"{large.rows:,} rows", "large/small"):
+        table.add_column(column, justify="left" if column.startswith("part") else "right")
+    for part in (*REFRESH_PARTS, None):
+        s_ms, l_ms = small.incremental_median(part) * 1000, large.incremental_median(part) * 1000
+        label = "all five views" if part is None else part if part == REFRESH_PARTS[0] else f"{part}: its day"
+        table.add_row(label, f"{s_ms:,.0f}", f"{l_ms:,.0f}", f"{l_ms / s_ms:.2f}")
     console.print(table)
+    full = Table(title="summary views, in full, in the same run (ms)")
+    for column in ("", f"{small.rows:,} rows", f"{large.rows:,} rows", "large/small"):
+        full.add_column(column, justify="left" if not column else "right")
+    for view in ROLLUP_VIEWS:
+        s_ms, l_ms = small.old_refresh[view] * 1000, large.old_refresh[view] * 1000
+        full.add_row(f"old REFRESH … CONCURRENTLY {view}", f"{s_ms:,.0f}", f"{l_ms:,.0f}", f"{l_ms / s_ms:.2f}")
+    s_old, l_old = sum(small.old_refresh.values()) * 1000, sum(large.old_refresh.values()) * 1000
+    full.add_row("old REFRESH, all five (what maintain did every hour)", f"{s_old:,.0f}", f"{l_old:,.0f}",
+                 f"{l_old / s_old:.2f}")  # fmt: skip
+    s_new, l_new = small.rebuild * 1000, large.rebuild * 1000
+    full.add_row("rebuild_rollups, all five from every row", f"{s_new:,.0f}", f"{l_new:,.0f}", f"{l_new / s_new:.2f}")
+    console.print(full)
     console.print(
-        "incremental: refresh_rollups after the hour's rows were written (it recomputes that hour from logs and its "
-        "day from the hourly rows). full rebuild: rebuild_rollups, all of them from every row. old REFRESH: the five "
-        "materialized views of migrations 0003/0006, REFRESH ... CONCURRENTLY, what maintain did every hour. "
+        "incremental: refresh_rollups after the hour's rows were written: one pass over that hour's rows feeds "
+        "every hourly table, then each summary view's day is recomputed from its hourly rows, user sets and "
+        "histogram. old REFRESH: the five materialized views of migrations 0003/0006. "
         f"Hours recomputed per round: small {small.hours_per_round}, large {large.hours_per_round}."
     )
     per_worker_1, together_1 = archive[1]

@@ -26,7 +26,7 @@ from loglens.lifecycle.maintenance import (
     owner_connection,
     task_from_event,
 )
-from loglens.lifecycle.rollups import ROLLUP_VIEWS
+from loglens.lifecycle.rollups import REFRESH_PARTS
 from loglens.settings import Granularity, Settings
 from tests.factories import insert_records, make_record
 
@@ -194,7 +194,7 @@ def test_views_refresh_while_read_and_show_new_rows(fresh_db_url: str) -> None:
     # Then: the hour that received rows and its day were recomputed for every view
     assert report.partitions is None and report.rollups is not None
     assert (report.rollups.hours, report.rollups.days, report.rollups.pending_hours) == (1, 1, 0)
-    assert set(report.rollups.seconds_by_view()) == set(ROLLUP_VIEWS) >= set(SUMMARY_VIEWS)
+    assert set(report.rollups.seconds_by_part) == set(REFRESH_PARTS) >= set(SUMMARY_VIEWS)
     assert rows == {
         "daily": [("ERROR", 2), ("INFO", 5)],
         "errors": [("PaymentTimeout", 2)],
@@ -241,7 +241,7 @@ def test_lambda_handles_the_scheduled_events(maintain_handler: Any, fresh_db_url
     assert "views" not in partitions
     assert views["task"] == "views" and "partitions" not in views
     assert views["rollups"]["hours"] == 1  # the five rows share one hour
-    assert set(SUMMARY_VIEWS) <= set(views["rollups"]["seconds_by_view"])
+    assert set(SUMMARY_VIEWS) <= set(views["rollups"]["seconds_by_part"])
     assert views["rollups"]["pending_hours"] == 0 and views["rollups"]["complete_as_of"] is not None
     with pytest.raises(ValueError, match="unknown maintenance task 'vacuum'"):
         maintain_handler.handler({"task": "vacuum"}, _Context())

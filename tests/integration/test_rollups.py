@@ -327,7 +327,7 @@ def test_the_analyst_reads_the_views_and_freshness_but_not_the_tables(fresh_db_u
         for view in ROLLUP_VIEWS:
             conn.execute(f"SELECT * FROM {view} LIMIT 1").fetchall()
         conn.execute("SELECT complete_as_of FROM rollup_freshness").fetchall()
-    for table in ("rollup_log_hours", "rollup_user_hours", "rollup_request_days", "rollup_dirty_hours"):
+    for table in ("rollup_log_hours", "rollup_user_days", "rollup_request_days", "rollup_dirty_hours"):
         with connect(analyst) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute(f"SELECT * FROM {table}")
 

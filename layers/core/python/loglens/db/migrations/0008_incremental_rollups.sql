@@ -38,19 +38,26 @@ CREATE TABLE rollup_log_hours (
     CONSTRAINT rollup_log_hours_pkey PRIMARY KEY (hour, service, environment, level, log_type, error_type)
 );
 
--- Distinct users per hour and group, so a day's distinct count stays exact: distinct counts do not
--- add up across hours. Unique by construction (filled from GROUP BY), so only the hour is indexed.
-CREATE TABLE rollup_user_hours (
-    hour                   timestamptz NOT NULL,
-    service                text        NOT NULL,
-    environment            text        NOT NULL,
-    level                  text        NOT NULL,
-    log_type               text        NOT NULL,
-    error_type             text        NOT NULL,
-    application_error_code text        NOT NULL,
-    user_id                text        NOT NULL
+-- Who was seen, per UTC day and group, so a day's distinct count stays exact (distinct counts do not add
+-- up across hours). Added to as hours are recomputed, never shrunk by it: rows leave `logs` only a whole day
+-- at a time (a partition), and a day with no rows left loses its users (see lifecycle/rollups.py).
+CREATE TABLE rollup_user_days (
+    day         date NOT NULL,
+    service     text NOT NULL,
+    environment text NOT NULL,
+    level       text NOT NULL,
+    log_type    text NOT NULL,
+    user_id     text NOT NULL,
+    CONSTRAINT rollup_user_days_pkey PRIMARY KEY (day, service, environment, level, log_type, user_id)
 );
-CREATE INDEX rollup_user_hours_hour ON rollup_user_hours (hour);
+CREATE TABLE rollup_error_user_days (
+    day                    date NOT NULL,
+    service                text NOT NULL,
+    error_type             text NOT NULL,
+    application_error_code text NOT NULL,
+    user_id                text NOT NULL,
+    CONSTRAINT rollup_error_user_days_pkey PRIMARY KEY (day, service, error_type, application_error_code, user_id)
+);
 
 CREATE TABLE rollup_error_hours (
     hour                   timestamptz NOT NULL,
@@ -88,7 +95,20 @@ CREATE TABLE rollup_latency_hours (
     CONSTRAINT rollup_latency_hours_pkey PRIMARY KEY (hour, service, endpoint, method, le_ms)
 );
 
--- Per UTC day, recomputed from the hourly tables for the days a refresh touched.
+-- The day's latency histogram: the sum of its hours, kept by adding each recomputed hour's buckets and
+-- subtracting the ones it replaced, so a day's percentiles read a few hundred buckets, not 24 hours of them.
+CREATE TABLE rollup_latency_days (
+    day           date             NOT NULL,
+    service       text             NOT NULL,
+    endpoint      text             NOT NULL,
+    method        text             NOT NULL,
+    le_ms         double precision NOT NULL,
+    request_count bigint           NOT NULL,
+    CONSTRAINT rollup_latency_days_pkey PRIMARY KEY (day, service, endpoint, method, le_ms)
+);
+
+-- Per UTC day, recomputed from the hourly tables (and the day's user sets and histogram) for the days a
+-- refresh touched.
 CREATE TABLE rollup_log_days (
     day             date             NOT NULL,
     service         text             NOT NULL,

@@ -64,7 +64,7 @@ def maintain_command(args: argparse.Namespace) -> int:
 
     from loglens.devtools.database import admin_url
     from loglens.lifecycle.maintenance import MaintainReport, Task, maintain, owner_connection
-    from loglens.lifecycle.rollups import rebuild_rollups
+    from loglens.lifecycle.rollups import HOURS_STEP, rebuild_rollups
 
     views_only = args.views_only or args.rebuild_views
     task = Task.VIEWS if views_only else Task.PARTITIONS if args.partitions_only else Task.ALL
@@ -87,8 +87,8 @@ def maintain_command(args: argparse.Namespace) -> int:
         rows.append(("summary views", "skipped", rollups.skipped))
     elif rollups is not None:
         done = f"{rollups.hours} hours, {rollups.days} days recomputed"
-        for view, seconds in rollups.seconds_by_view().items():
-            rows.append((f"view {view}", done, f"{seconds:.2f} s"))
+        for part, seconds in rollups.seconds_by_part.items():
+            rows.append((part if part == HOURS_STEP else f"view {part}", done, f"{seconds:.2f} s"))
         as_of = f"{rollups.complete_as_of:%Y-%m-%d %H:%M:%S} UTC" if rollups.complete_as_of else "never"
         pending = f"{rollups.pending_hours} hours pending"
         rows.append(("summary views", f"complete for rows stored before {as_of}", pending))

@@ -68,12 +68,17 @@ test-js: $(JS)/node_modules/.package-lock.json
 test: lint typecheck pytest test-python-client test-js
 
 # Results are tables with ratios against baselines measured in the same run; the query part fills
-# 10M rows by default (BENCH_ROWS=300000 make bench for a quick look).
+# 10M rows by default (BENCH_ROWS=300000 make bench for a quick look), the maintenance part 1M and 8M
+# (BENCH_MAINTENANCE=--quick for 0.3M and 2M).
 BENCH_ROWS ?= 10000000
+BENCH_MAINTENANCE ?=
 bench: $(DEV_STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/queries.py --rows $(BENCH_ROWS)
 	$(BIN)/python bench/archive.py
+	$(BIN)/python bench/maintenance.py $(BENCH_MAINTENANCE)
+	$(BIN)/python bench/parameters.py
+	$(BIN)/python bench/freshness.py
 	$(BIN)/python clients/python/bench_log_call.py
 
 # Offline, no AWS credentials, no Docker: cdk.json's "build" step builds the deps layer first.

@@ -175,18 +175,16 @@ def hour_of_rows(template: Sequence[tuple[Any, ...]], start: datetime, hour: dat
     return out
 
 
-def measure_rounds(url: str, template: list[tuple[Any, ...]], start: datetime, first_hour: datetime,
-                   rounds: int, measured: Measured) -> None:  # fmt: skip
-    for number in range(rounds):
-        hour = first_hour + timedelta(hours=number)
-        copy_rows(url, hour_of_rows(template, start, hour), announce=True)
-        with owner_connection(url) as conn:
-            report = refresh_rollups(conn)
-            landed = conn.execute("SELECT sum(log_count) FROM hourly_log_rollup WHERE hour = %s", (hour,)).fetchone()
-        if report.pending_hours or not landed or int(landed[0]) != len(template):
-            raise SystemExit(f"round {number}: the refresh did not bring the new hour in ({report.to_dict()})")
-        measured.incremental.append(dict(report.seconds_by_part))
-        measured.hours_per_round.append(report.hours)
+def measure_round(url: str, template: list[tuple[Any, ...]], start: datetime, hour: datetime,
+                  measured: Measured) -> None:  # fmt: skip
+    copy_rows(url, hour_of_rows(template, start, hour), announce=True)
+    with owner_connection(url) as conn:
+        report = refresh_rollups(conn)
+        landed = conn.execute("SELECT sum(log_count) FROM hourly_log_rollup WHERE hour = %s", (hour,)).fetchone()
+    if report.pending_hours or not landed or int(landed[0]) != len(template):
+        raise SystemExit(f"the refresh did not bring the hour {hour} in ({report.to_dict()})")
+    measured.incremental.append(dict(report.seconds_by_part))
+    measured.hours_per_round.append(report.hours)
 
 
 # -- archive ---------------------------------------------------------------------------------------------
@@ -255,7 +253,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--small", type=int, help="rows in the small table (default 1,000,000)")
     parser.add_argument("--large", type=int, help="rows in the large table (default 8,000,000)")
     parser.add_argument("--hour-rows", type=int, default=30_000, help="rows of the new hour added each round")
-    parser.add_argument("--rounds", type=int, default=3, help="new hours added and refreshed (medians reported)")
+    parser.add_argument("--rounds", type=int, default=5, help="new hours added and refreshed (medians reported)")
     parser.add_argument("--archive-rows", type=int, help="rows per expired day (default 400,000; --quick 100,000)")
     parser.add_argument("--worker", nargs=2, metavar=("URL", "STORE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -274,18 +272,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     server = EmbeddedPostgres(work / "pg", free_port(), fast=True)  # throwaway data: no fsync
     admin = with_database(server.start(), "postgres")
     results: dict[str, Measured] = {}
+    urls: dict[str, str] = {}
     try:
         for label, rows in (("small", small), ("large", large)):
-            url = new_database(admin, f"bench_{label}", first_hour - timedelta(days=FILL_DAYS), first_hour)
+            urls[label] = new_database(admin, f"bench_{label}", first_hour - timedelta(days=FILL_DAYS), first_hour)
             with console.status(f"filling the {label} table ({rows:,} rows) …"):
-                fill(url, rows, first_hour)
-            measured = Measured(rows)
+                fill(urls[label], rows, first_hour)
+            results[label] = Measured(rows)
             with console.status(f"{label}: the old full refresh and the rebuild …"):
-                measure_baselines(url, measured)
-            with console.status(f"{label}: {args.rounds} rounds of a new hour ({args.hour_rows:,} rows) …"):
-                measure_rounds(url, template, template_start, first_hour, args.rounds, measured)
-            results[label] = measured
-            with connect(admin, autocommit=True) as conn:
+                measure_baselines(urls[label], results[label])
+        # Rounds alternate between the two tables, so both meet the same load on this shared machine.
+        with console.status(f"{args.rounds} rounds of a new hour ({args.hour_rows:,} rows) on each …"):
+            for number in range(args.rounds):
+                hour = first_hour + timedelta(hours=number)
+                for label in ("small", "large"):
+                    measure_round(urls[label], template, template_start, hour, results[label])
+        with connect(admin, autocommit=True) as conn:
+            for label in urls:
                 conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(f"bench_{label}")))
         with console.status("archive: one worker, then two …"):
             archive = measure_archive(admin, archive_rows, work)
@@ -324,7 +327,9 @@ def report(results: dict[str, Measured], archive: dict[int, tuple[float, float]]
         "incremental: refresh_rollups after the hour's rows were written: one pass over that hour's rows feeds "
         "every hourly table, then each summary view's day is recomputed from its hourly rows, user sets and "
         "histogram. old REFRESH: the five materialized views of migrations 0003/0006. "
-        f"Hours recomputed per round: small {small.hours_per_round}, large {large.hours_per_round}."
+        f"Hours recomputed per round: small {small.hours_per_round}, large {large.hours_per_round}. Each round, ms: "
+        f"small {[round(sum(r.values()) * 1000) for r in small.incremental]}, "
+        f"large {[round(sum(r.values()) * 1000) for r in large.incremental]}."
     )
     per_worker_1, together_1 = archive[1]
     per_worker_2, together_2 = archive[2]

@@ -24,12 +24,12 @@ already committed and visible to the recompute; a writer committing later leaves
 the next refresh takes. Two refreshes never run at once (an advisory lock; the second one skips).
 
 What does not add up across hours: distinct users are kept as a day's set of (group, user) pairs, added
-to as hours are recomputed and never shrunk by it, because rows leave `logs` only a whole day at a time
-(a partition: a day with no hours left loses its users). Rows deleted by hand from part of a day need
-`loglens maintain --rebuild-views`. A day's p50/p95/p99 come from its histogram (25% buckets, the sum of
-its hours, kept by adding each recomputed hour and subtracting the hour it replaced), interpolated inside
-the bucket holding the exact value and clamped to the day's min and max; recomputing them from `logs`
-would cost a whole day of rows on every refresh.
+to as hours are recomputed (and counted as they are added) and never shrunk by it, because rows leave
+`logs` only a whole day at a time (a partition: a day with no hours left loses its users). Rows deleted
+by hand from part of a day need `loglens maintain --rebuild-views`. A day's p50/p95/p99 come from its
+histogram (25% buckets, the sum of its hours, kept by adding each recomputed hour and subtracting the
+hour it replaced), interpolated inside the bucket holding the exact value and clamped to the day's min
+and max; recomputing them from `logs` would cost a whole day of rows on every refresh.
 """
 
 from __future__ import annotations
@@ -146,12 +146,22 @@ _FILL_HOURS: Final = f"""
     users AS (
         INSERT INTO rollup_user_days (day, service, environment, level, log_type, user_id)
         SELECT DISTINCT day, service, environment, level, log_type, user_id FROM r WHERE user_id IS NOT NULL
-        ON CONFLICT DO NOTHING),
+        ON CONFLICT DO NOTHING
+        RETURNING day, service, environment, level, log_type),
+    user_counts AS (
+        INSERT INTO rollup_user_day_counts AS c (day, service, environment, level, log_type, users)
+        SELECT day, service, environment, level, log_type, count(*) FROM users GROUP BY 1, 2, 3, 4, 5
+        ON CONFLICT (day, service, environment, level, log_type) DO UPDATE SET users = c.users + EXCLUDED.users),
     error_users AS (
         INSERT INTO rollup_error_user_days (day, service, error_type, application_error_code, user_id)
         SELECT DISTINCT day, service, error_type, application_error_code, user_id
         FROM r WHERE user_id IS NOT NULL AND {_ERRORS}
-        ON CONFLICT DO NOTHING)
+        ON CONFLICT DO NOTHING
+        RETURNING day, service, error_type, application_error_code),
+    error_user_counts AS (
+        INSERT INTO rollup_error_user_day_counts AS c (day, service, error_type, application_error_code, users)
+        SELECT day, service, error_type, application_error_code, count(*) FROM error_users GROUP BY 1, 2, 3, 4
+        ON CONFLICT (day, service, error_type, application_error_code) DO UPDATE SET users = c.users + EXCLUDED.users)
     SELECT count(*) FROM r"""
 
 # Each day table: its fill for the days in [start, end) (whole UTC days) from the hourly rows, the day's
@@ -168,9 +178,9 @@ _DAY_FILLS: Final = {
                      max(last_seen) AS last_seen
               FROM rollup_log_hours WHERE {_HOUR_IN_RANGE}
               GROUP BY 1, 2, 3, 4, 5) h
-        LEFT JOIN (SELECT day, service, environment, level, log_type, count(*) AS users
-                   FROM rollup_user_days WHERE {_DAY_IN_RANGE}
-                   GROUP BY 1, 2, 3, 4, 5) u USING (day, service, environment, level, log_type)""",
+        LEFT JOIN (SELECT day, service, environment, level, log_type, users
+                   FROM rollup_user_day_counts WHERE {_DAY_IN_RANGE}) u
+            USING (day, service, environment, level, log_type)""",
     "rollup_error_days": f"""
         INSERT INTO rollup_error_days (day, service, error_type, application_error_code, occurrences,
                                        affected_users, first_seen, last_seen, sample_message)
@@ -182,9 +192,9 @@ _DAY_FILLS: Final = {
                      (array_agg(sample_message ORDER BY last_seen DESC))[1] AS sample_message
               FROM rollup_error_hours WHERE {_HOUR_IN_RANGE}
               GROUP BY 1, 2, 3, 4) e
-        LEFT JOIN (SELECT day, service, error_type, application_error_code, count(*) AS users
-                   FROM rollup_error_user_days WHERE {_DAY_IN_RANGE}
-                   GROUP BY 1, 2, 3, 4) u USING (day, service, error_type, application_error_code)""",
+        LEFT JOIN (SELECT day, service, error_type, application_error_code, users
+                   FROM rollup_error_user_day_counts WHERE {_DAY_IN_RANGE}) u
+            USING (day, service, error_type, application_error_code)""",
     # A percentile is read as percentile_cont does: at position t = q*(n-1) among the day's n sorted
     # durations, between the values at floor(t) and ceil(t). A value at position k is estimated from the
     # bucket holding it (the running count says which), as if the bucket's durations were spread evenly
@@ -231,10 +241,16 @@ _DAY_FILLS: Final = {
 # A day whose hours are all gone (its partition left `logs`) loses its users and the rest of its histogram.
 _FORGET_EMPTY_DAYS: Final = (
     f"DELETE FROM rollup_latency_days WHERE {_DAY_IN_RANGE} AND request_count <= 0",
-    f"""DELETE FROM rollup_user_days WHERE {_DAY_IN_RANGE}
-        AND NOT EXISTS (SELECT 1 FROM rollup_log_hours WHERE {_HOUR_IN_RANGE})""",
-    f"""DELETE FROM rollup_error_user_days WHERE {_DAY_IN_RANGE}
-        AND NOT EXISTS (SELECT 1 FROM rollup_log_hours WHERE {_HOUR_IN_RANGE})""",
+    *(
+        f"""DELETE FROM {table} WHERE {_DAY_IN_RANGE}
+            AND NOT EXISTS (SELECT 1 FROM rollup_log_hours WHERE {_HOUR_IN_RANGE})"""
+        for table in (
+            "rollup_user_days",
+            "rollup_user_day_counts",
+            "rollup_error_user_days",
+            "rollup_error_user_day_counts",
+        )
+    ),
 )
 _ALL_TABLES: Final = (
     "rollup_log_hours",
@@ -243,7 +259,9 @@ _ALL_TABLES: Final = (
     "rollup_latency_hours",
     "rollup_latency_days",
     "rollup_user_days",
+    "rollup_user_day_counts",
     "rollup_error_user_days",
+    "rollup_error_user_day_counts",
     "rollup_log_days",
     "rollup_error_days",
     "rollup_request_days",

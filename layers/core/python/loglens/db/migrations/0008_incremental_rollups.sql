@@ -58,6 +58,24 @@ CREATE TABLE rollup_error_user_days (
     user_id                text NOT NULL,
     CONSTRAINT rollup_error_user_days_pkey PRIMARY KEY (day, service, error_type, application_error_code, user_id)
 );
+-- How many users each set holds, counted as pairs are added, so a refresh never recounts a day's users.
+CREATE TABLE rollup_user_day_counts (
+    day         date   NOT NULL,
+    service     text   NOT NULL,
+    environment text   NOT NULL,
+    level       text   NOT NULL,
+    log_type    text   NOT NULL,
+    users       bigint NOT NULL,
+    CONSTRAINT rollup_user_day_counts_pkey PRIMARY KEY (day, service, environment, level, log_type)
+);
+CREATE TABLE rollup_error_user_day_counts (
+    day                    date   NOT NULL,
+    service                text   NOT NULL,
+    error_type             text   NOT NULL,
+    application_error_code text   NOT NULL,
+    users                  bigint NOT NULL,
+    CONSTRAINT rollup_error_user_day_counts_pkey PRIMARY KEY (day, service, error_type, application_error_code)
+);
 
 CREATE TABLE rollup_error_hours (
     hour                   timestamptz NOT NULL,

@@ -634,3 +634,21 @@ def test_a_worker_leaves_alone_what_another_holds_or_has_finished(fresh_db_url: 
     assert [o.actions[-1] for o in merged.outcomes] == ["dropped", "dropped"]
     assert ledger(fresh_db_url) == [(older, 0, "dropped", 30), (newer, 0, "dropped", 30)]
     assert archived_checksum(store) == table_checksum_of(before)
+
+
+def test_cli_archive_with_workers(
+    fresh_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    backlog, before = _backlog(fresh_db_url, 3, 20)
+    monkeypatch.setenv("DATABASE_URL", fresh_db_url)
+    monkeypatch.setenv("LOGLENS_HOME", str(tmp_path))
+    monkeypatch.setenv("LOGLENS_RETENTION_DAYS", "30")
+    monkeypatch.delenv("LOGLENS_ARCHIVE_BUCKET", raising=False)
+    monkeypatch.setenv("COLUMNS", "250")
+    assert run_cli(["archive", "--workers", "2"]) == 0
+    assert capsys.readouterr().out.count("exported, verified, detached, dropped") == 3
+    assert archived_checksum(LocalObjectStore(tmp_path)) == table_checksum_of(before)
+    for bad in ("0", "17", "many"):
+        with pytest.raises(SystemExit):
+            run_cli(["archive", "--workers", bad])
+        assert "--workers" in capsys.readouterr().err

@@ -639,7 +639,7 @@ def test_a_worker_leaves_alone_what_another_holds_or_has_finished(fresh_db_url: 
 def test_cli_archive_with_workers(
     fresh_db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    backlog, before = _backlog(fresh_db_url, 3, 20)
+    _, before = _backlog(fresh_db_url, 3, 20)
     monkeypatch.setenv("DATABASE_URL", fresh_db_url)
     monkeypatch.setenv("LOGLENS_HOME", str(tmp_path))
     monkeypatch.setenv("LOGLENS_RETENTION_DAYS", "30")

@@ -345,3 +345,23 @@ def analyst_url_of() -> Any:
     from tests.conftest import ROLE_PASSWORD
 
     return lambda url: with_user(url, "loglens_analyst", ROLE_PASSWORD)
+
+
+def test_a_batch_that_outlasts_the_time_given_is_rolled_back_and_left_announced(
+    fresh_db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from loglens.lifecycle import rollups
+
+    _insert(fresh_db_url, _rows(2, 10))
+    # Given: a function with a minute left, and the hourly table locked by someone for longer than that
+    monkeypatch.setattr(rollups, "_SECONDS_KEPT_IN_HAND", 59.0)  # a statement may then run 1.5 s
+    with owner_connection(fresh_db_url) as blocker, owner_connection(fresh_db_url) as conn:
+        with blocker.transaction():
+            blocker.execute("LOCK TABLE rollup_log_hours IN ACCESS EXCLUSIVE MODE")
+            # When
+            report = refresh_rollups(conn, time_left=lambda: 60.5)
+        # Then: PostgreSQL gave up on the statement, nothing was half done, and the hour waits for the next run
+        assert (report.hours, report.pending_hours, report.complete_as_of) == (0, 1, None)
+        again = refresh_rollups(conn)
+    assert (again.hours, again.pending_hours) == (1, 0)
+    assert_rollups_match_logs(fresh_db_url)

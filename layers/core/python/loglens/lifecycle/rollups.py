@@ -42,16 +42,19 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
 import psycopg
+from psycopg import sql
 
 log = logging.getLogger(__name__)
 
 HOUR: Final = timedelta(hours=1)
-# Hours recomputed per transaction: small enough that a batch of busy hours stays well inside a Lambda's
-# time and that an interrupted run loses little; the first batch is the newest hours, so the current
-# hour is fresh even while a backlog (after the migration, a long outage) is worked off.
-BATCH_HOURS: Final = 6
-# A refresh stops starting batches when less than this is left of the time it was given.
+# Hours recomputed per transaction. One: a busy hour of the large preset is millions of rows, and an
+# interrupted batch is done again; the newest hours go first, so the current hour is fresh even while a
+# backlog (after the migration, a long outage) is worked off.
+BATCH_HOURS: Final = 1
+# A refresh stops starting batches when less than this (or twice its last batch) is left of its time,
+# and keeps this much in hand when it tells PostgreSQL how long a statement may run.
 _MIN_SECONDS_FOR_A_BATCH: Final = 60.0
+_SECONDS_KEPT_IN_HAND: Final = 15.0
 # Another fixed 64-bit advisory-lock key (partitions, migrations and the archive use their own).
 _LOCK_KEY: Final = 0x6C6F676C656E7372
 
@@ -364,6 +367,28 @@ def _recompute_days(conn: psycopg.Connection[Any], ranges: Sequence[tuple[Any, A
             timer.run(conn, DAY_TABLE_VIEW[table], fill, params)
 
 
+def _refresh_batch(
+    conn: psycopg.Connection[Any], size: int, timer: _Timer, seconds_left: float | None
+) -> tuple[list[datetime], list[date]]:
+    """One transaction: claim the newest announced hours, recompute them and their days."""
+    with conn.transaction():
+        # Read only the hours being recomputed: the day's partition grows all day and its statistics
+        # lag, and a sequential scan of it would make a refresh cost the day instead of the hour.
+        conn.execute("SET LOCAL enable_seqscan = off")
+        if seconds_left is not None:
+            # PostgreSQL gives up, and rolls back, before the function is stopped in the middle of a statement.
+            limit_ms = max(1_000, int((seconds_left - _SECONDS_KEPT_IN_HAND) * 1000))
+            conn.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(sql.Literal(limit_ms)))
+        batch = _claim_batch(conn, size)
+        if not batch:
+            return [], []
+        conn.execute("DELETE FROM rollup_dirty_hours WHERE hour = ANY(%s)", (batch,))
+        _recompute_hours(conn, hour_ranges(batch), timer)
+        days = sorted({hour.astimezone(UTC).date() for hour in batch})
+        _recompute_days(conn, [(_day_start(d), _day_start(d) + timedelta(days=1)) for d in days], timer)
+    return batch, days
+
+
 def _claim_batch(conn: psycopg.Connection[Any], size: int) -> list[datetime]:
     rows = conn.execute(
         "SELECT hour FROM rollup_dirty_hours GROUP BY hour ORDER BY hour DESC LIMIT %s", (size,)
@@ -417,18 +442,21 @@ def refresh_rollups(
         assert started_row is not None
         started_at: datetime = started_row[0]
         timer = _Timer(report)
-        while time_left is None or time_left() >= _MIN_SECONDS_FOR_A_BATCH:
-            with conn.transaction():
-                # Read only the hours being recomputed: the day's partition grows all day and its statistics
-                # lag, and a sequential scan of it would make a refresh cost the day instead of the hour.
-                conn.execute("SET LOCAL enable_seqscan = off")
-                batch = _claim_batch(conn, batch_hours)
-                if not batch:
-                    break
-                conn.execute("DELETE FROM rollup_dirty_hours WHERE hour = ANY(%s)", (batch,))
-                _recompute_hours(conn, hour_ranges(batch), timer)
-                days = sorted({hour.astimezone(UTC).date() for hour in batch})
-                _recompute_days(conn, [(_day_start(d), _day_start(d) + timedelta(days=1)) for d in days], timer)
+        last_batch = 0.0
+        while True:
+            left = None if time_left is None else time_left()
+            # A batch starts only with time for it: a minute, or twice what the last one took (busy hours).
+            if left is not None and left < max(_MIN_SECONDS_FOR_A_BATCH, 2 * last_batch):
+                break
+            began = time.perf_counter()
+            try:
+                batch, days = _refresh_batch(conn, batch_hours, timer, left)
+            except psycopg.errors.QueryCanceled:  # out of time mid-batch: rolled back, its hours still announced
+                log.warning("rollup refresh stopped: a batch did not finish before the time given ran out")
+                break
+            if not batch:
+                break
+            last_batch = time.perf_counter() - began
             report.hours += len(batch)
             report.days += len(days)
             report.batches += 1

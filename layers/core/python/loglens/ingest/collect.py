@@ -13,6 +13,7 @@ limit; 415 for a content type or encoding we do not read; 503 with Retry-After w
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,11 +27,14 @@ from loglens.ingest.envelope import MAX_LINE_BYTES, Sealer, pack_records, to_lin
 from loglens.ingest.limits import MAX_BATCH_RECORDS
 from loglens.ingest.privacy import Redactor, count_metrics, redact
 from loglens.ingest.sinks import Sink, SinkUnavailable
-from loglens.record import IngestContext, Source
+from loglens.record import IngestContext, LogRecord, Source
 from loglens.settings import Settings
 from loglens.validate import Rejection, validate_batch
 
-JSON_TYPES = ("application/json", "text/plain")  # text/plain: what navigator.sendBeacon sends
+# JSON only: text/plain (a beacon sent with a string body) is refused with 415, as the README says; the
+# JavaScript client's beacons send a Blob typed application/json (and only to a same-origin proxy, since
+# a beacon cannot carry the API key), so no client of ours needs another type.
+JSON_TYPES = ("application/json",)
 OTLP_TYPES = ("application/json", "application/x-protobuf")
 
 
@@ -63,24 +67,44 @@ class CollectService:
         rejected = list(result.rejected)
         positions = _accepted_positions(len(items), rejected)
         redactions: Counter[str] = Counter()
+        # (created_at, event_id) is the storage key: a second record with the same key would be
+        # dropped by the load path, so it is settled here, where the client still hears about it.
+        seen: dict[tuple[datetime, uuid.UUID], tuple[int, LogRecord]] = {}
+        repeats = 0
         for position, record in zip(positions, result.accepted, strict=True):
             redact(self.redactor, record, redactions)
+            key = (record.created_at, record.event_id)
+            earlier = seen.get(key)
+            if earlier is not None:
+                if earlier[1] == record:
+                    repeats += 1  # the same event twice (a client resending within one batch): stored once
+                else:
+                    rejected.append(Rejection(position, (_conflict(record, earlier[0]),)))
+                continue
             line = to_line(record)
             if len(line) > MAX_LINE_BYTES:
                 rejected.append(
                     Rejection(position, (f"record is {len(line)} bytes serialised; the limit is {MAX_LINE_BYTES}",))
                 )
                 continue
+            seen[key] = (position, record)
             lines.append(line)
         if lines:
             # raises SinkUnavailable: nothing is acknowledged unless durable
             self.sink.put(pack_records(lines, self.sealer))
         rejected.sort(key=lambda r: r.index)
         if self.metrics is not None:
-            self.metrics.add_metric(name="RecordsAccepted", unit="Count", value=len(lines))
+            self.metrics.add_metric(name="RecordsAccepted", unit="Count", value=len(lines) + repeats)
             self.metrics.add_metric(name="RecordsRejected", unit="Count", value=len(rejected))
             count_metrics(self.metrics, redactions)
-        return Outcome(len(lines), rejected)
+        return Outcome(len(lines) + repeats, rejected)
+
+
+def _conflict(record: LogRecord, first: int) -> str:
+    return (
+        f"event_id: {record.event_id} with timestamp {record.created_at.isoformat()} is already record {first}'s "
+        "in this request, with different content; a different event needs its own event_id"
+    )
 
 
 def _accepted_positions(total: int, rejected: Sequence[Rejection]) -> list[int]:

@@ -13,10 +13,13 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from pydantic import BaseModel, Field
 
 from loglens.agent.answer import Answer
 from loglens.agent.conversations import http_key, new_conversation_id, parse_conversation_id, slack_key
@@ -43,6 +46,17 @@ MAX_QUESTION_CHARS = 2000
 MAX_BODY_BYTES = 64 * 1024
 HTTP_CONVERSATION_AGE = timedelta(hours=24)
 SLACK_CONVERSATION_AGE = timedelta(minutes=30)
+
+
+class AskRequest(BaseModel):
+    """The body of POST /api/v1/ask (documentation: the handler reads it with the specific messages below)."""
+
+    question: str = Field(
+        min_length=1, max_length=MAX_QUESTION_CHARS, pattern=r"\S", description="A question in plain language."
+    )
+    conversation_id: uuid.UUID | None = Field(
+        default=None, description="The conversation_id of an earlier answer, to ask a follow-up."
+    )
 
 
 @dataclass

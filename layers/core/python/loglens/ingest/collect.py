@@ -5,6 +5,7 @@ Routes (the origin document's paths plus OTLP):
   POST /api/v1/logs/batch   {"logs": [...]} (a bare JSON array is accepted too)
   POST /otlp/v1/logs        OTLP/HTTP logs, application/json or application/x-protobuf
   GET  /api/v1/health
+  GET  /api/v1/openapi.json  the OpenAPI 3.1 document of every route (loglens.openapi), no key
 Answers: 200 {"accepted": n, "rejected": [{"index", "errors"}]} when at least one record is
 accepted; 400 when none is or the body is unreadable (saying where it broke); 413 over a size
 limit; 415 for a content type or encoding we do not read; 503 with Retry-After when the sink
@@ -18,7 +19,9 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, Field
 
 from loglens import __version__
 from loglens.http import HttpError, HttpResponse, Request, Router, decode_body, media_type, parse_json
@@ -42,13 +45,42 @@ class Metrics(Protocol):
     def add_metric(self, name: str, unit: Any, value: float) -> None: ...
 
 
+class RejectedRecord(BaseModel):
+    index: int = Field(ge=0, description="The record's position in the request (OTLP: counted across the request).")
+    errors: list[str] = Field(description="What is wrong, each naming its field or JSON path.")
+
+
+class CollectAnswer(BaseModel):
+    """What /api/v1/logs and /api/v1/logs/batch answer (200 when anything was accepted, else 400)."""
+
+    accepted: int = Field(ge=0, description="Records that are now durable (stored once, whatever their repeats).")
+    rejected: list[RejectedRecord] = Field(description="Records refused, each alone, with the reasons.")
+
+
+class HealthAnswer(BaseModel):
+    status: Literal["ok"]
+    version: str
+
+
+class OtlpPartialSuccess(BaseModel):
+    rejectedLogRecords: str = Field(description="How many log records were rejected (an int64 as OTLP/JSON writes it).")
+    errorMessage: str = Field(description="The first rejections, each with the JSON path of the problem.")
+
+
+class OtlpAnswer(BaseModel):
+    """ExportLogsServiceResponse in OTLP/JSON: empty when every record was accepted."""
+
+    partialSuccess: OtlpPartialSuccess | None = None
+
+
 @dataclass(frozen=True)
 class Outcome:
     accepted: int
     rejected: list[Rejection]
 
     def body(self) -> dict[str, Any]:
-        return {"accepted": self.accepted, "rejected": [r.as_dict() for r in self.rejected]}
+        rejected = [RejectedRecord(index=r.index, errors=list(r.errors)) for r in self.rejected]
+        return CollectAnswer(accepted=self.accepted, rejected=rejected).model_dump()
 
 
 @dataclass
@@ -116,6 +148,7 @@ HEALTH_PATH = "/api/v1/health"
 LOGS_PATH = "/api/v1/logs"
 BATCH_PATH = "/api/v1/logs/batch"
 OTLP_PATH = "/otlp/v1/logs"
+OPENAPI_PATH = "/api/v1/openapi.json"  # also loglens.openapi.OPENAPI_PATH
 
 
 @dataclass
@@ -132,6 +165,7 @@ class CollectApi:
         self.router.add("POST", LOGS_PATH, self._records)
         self.router.add("POST", BATCH_PATH, self._records)
         self.router.add("POST", OTLP_PATH, self._otlp)
+        self.router.add("GET", OPENAPI_PATH, _openapi)
         self.router.on_error(SinkUnavailable, _unavailable)
 
     def handle(self, event: dict[str, Any]) -> dict[str, Any]:
@@ -174,6 +208,12 @@ class CollectApi:
             source_ip=request.source_ip if settings.record_source_ip else None,
             window=settings.window,
         )
+
+
+def _openapi(_request: Request) -> HttpResponse:
+    from loglens.openapi import document_text  # imports the ask models too: only on this route
+
+    return HttpResponse(200, document_text().encode())
 
 
 def _health(_request: Request) -> HttpResponse:

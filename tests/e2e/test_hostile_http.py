@@ -151,9 +151,12 @@ def test_a_malformed_otlp_record_is_rejected_alone_over_http(
         (b'{"resourceLogs":[1]}', 400),
         (b'{"resourceLogs":[{"resource":"x","scopeLogs":[]}]}', 200),
         (b'{"resourceLogs":[{"scopeLogs":{}}]}', 400),
-        (b'{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"attributes":[{"key":"a","value":{"intValue":'
-        + BIG.encode()
-        + b"}}]}]}]}]}", 200),
+        (
+            b'{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"attributes":[{"key":"a","value":{"intValue":'
+            + BIG.encode()
+            + b"}}]}]}]}]}",
+            200,
+        ),
     ],
 )
 def test_broken_otlp_shapes_are_never_a_server_error(stack: LocalStack, body: bytes, status: int) -> None:
@@ -219,7 +222,10 @@ def test_the_openapi_document_and_errors_need_no_key_and_share_one_shape(stack: 
 def test_records_with_the_same_id_at_different_times_are_two_events(stack: LocalStack, unique_service: str) -> None:
     event_id = str(uuid.uuid4())
     now = datetime.now(UTC).timestamp()
-    batch = [record(unique_service, 1, event_id=event_id, timestamp=now - 5), record(unique_service, 2, event_id=event_id)]
+    batch = [
+        record(unique_service, 1, event_id=event_id, timestamp=now - 5),
+        record(unique_service, 2, event_id=event_id),
+    ]
     status, _, body = post(stack, "/api/v1/logs/batch", {"logs": batch})
     assert (status, json.loads(body)) == (200, {"accepted": 2, "rejected": []})
     assert stack.wait_for_rows(f"service = '{unique_service}'", 2) == 2

@@ -33,6 +33,7 @@ CATALOG = Catalog(
         "performance_metrics": PERFORMANCE_METRICS_COLUMNS,
     },
     time_bounded={"logs": "created_at"},
+    lookup_keys={"logs": ("trace_id",)},
 )
 
 # The bound every query on logs needs; kept short so the case lines stay readable.
@@ -174,6 +175,68 @@ BENIGN: list[tuple[str, str]] = [
     ("coalesce_sum_views", "SELECT service, coalesce(sum(error_count), 0) AS errors FROM daily_log_summary GROUP BY service"),
     ("row_number_in_cte_filter", "WITH r AS (SELECT service, day, row_number() OVER (PARTITION BY service ORDER BY error_count DESC) AS rn FROM daily_log_summary) SELECT service, day FROM r WHERE rn = 1"),
 ]
+
+# Queries the guard used to refuse as unbounded (or never saw): boolean combinations of windows, join windows
+# against a bounded side, trace lookups, provably finite recursion, small series and string builders. Each also
+# runs on the real analyst role (tests/integration/test_guard_on_analyst_role.py).
+H1 = "created_at >= now() - interval '1 hour'"
+YESTERDAY_SAME_HOUR = "created_at >= now() - interval '25 hours' AND created_at < now() - interval '24 hours'"
+BENIGN_BOUNDS: list[tuple[str, str]] = [
+    # OR of ANDs: every branch bounds created_at
+    ("or_this_hour_vs_same_hour_yesterday", f"SELECT count(*) FILTER (WHERE created_at >= now() - interval '1 hour') AS this_hour, count(*) FILTER (WHERE created_at < now() - interval '1 hour') AS same_hour_yesterday FROM logs WHERE level = 'ERROR' AND (({H1}) OR ({YESTERDAY_SAME_HOUR}))"),
+    ("or_without_parentheses_around_and", f"SELECT service, count(*) FROM logs WHERE {H1} OR {YESTERDAY_SAME_HOUR} GROUP BY service"),
+    ("or_three_day_windows_in_cte", "WITH days AS (SELECT created_at::date AS day, level FROM logs WHERE (created_at >= current_date - 7 AND created_at < current_date - 6) OR (created_at >= current_date - 14 AND created_at < current_date - 13) OR (created_at >= current_date - 21 AND created_at < current_date - 20)) SELECT day, count(*) FILTER (WHERE level = 'ERROR') AS errors FROM days GROUP BY day ORDER BY day"),
+    ("union_of_three_day_windows_in_cte", "WITH w AS (SELECT 'today' AS period, service FROM logs WHERE created_at >= current_date UNION ALL SELECT 'a week ago', service FROM logs WHERE created_at >= current_date - 7 AND created_at < current_date - 6 UNION ALL SELECT 'two weeks ago', service FROM logs WHERE created_at >= current_date - 14 AND created_at < current_date - 13) SELECT period, count(*) FROM w GROUP BY period"),
+    ("or_windows_in_derived_table", "SELECT s.service, s.n FROM (SELECT service, count(*) AS n FROM logs WHERE created_at BETWEEN now() - interval '2 hours' AND now() - interval '1 hour' OR created_at >= now() - interval '10 minutes' GROUP BY service) s ORDER BY s.n DESC"),
+    ("or_windows_in_exists", f"SELECT d.service FROM daily_log_summary d WHERE EXISTS (SELECT 1 FROM logs l WHERE l.service = d.service AND (l.{H1} OR l.created_at >= now() - interval '49 hours' AND l.created_at < now() - interval '48 hours'))"),
+    ("or_windows_and_or_filters", f"SELECT count(*) FROM logs WHERE (({H1}) OR ({YESTERDAY_SAME_HOUR})) AND (service = 'checkout' OR service = 'payment-api')"),
+    ("or_windows_mixed_direction", "SELECT count(*) FROM logs WHERE (now() - interval '1 hour' <= created_at) OR (created_at BETWEEN now() - interval '8 days' AND now() - interval '7 days')"),
+    ("in_list_of_instants", "SELECT count(*) FROM logs WHERE created_at IN (timestamptz '2024-06-01 12:00:00+00', timestamptz '2024-06-02 12:00:00+00')"),
+    # join windows: bounded relative to a side that is bounded itself
+    ("join_window_after_error", f"SELECT e.event_id, count(l.event_id) AS followers FROM logs e JOIN logs l ON l.service = e.service AND l.created_at BETWEEN e.created_at AND e.created_at + interval '5 minutes' WHERE e.{H1} AND e.level = 'ERROR' GROUP BY e.event_id"),
+    ("join_window_around_error", f"SELECT e.trace_id, l.service, l.message FROM logs e JOIN logs l ON l.session_id = e.session_id AND l.created_at BETWEEN e.created_at - interval '1 minute' AND e.created_at + interval '1 minute' WHERE e.{H1} AND e.level = 'FATAL'"),
+    ("left_join_window", f"SELECT e.event_id, count(l.event_id) FROM logs e LEFT JOIN logs l ON l.trace_id = e.trace_id AND l.created_at >= e.created_at AND l.created_at < e.created_at + interval '10 minutes' WHERE e.{H1} AND e.level = 'ERROR' GROUP BY e.event_id"),
+    ("join_window_in_where", f"SELECT count(*) FROM logs e, logs l WHERE e.{H1} AND e.level = 'ERROR' AND l.user_id = e.user_id AND l.created_at > e.created_at - interval '2 minutes' AND l.created_at <= e.created_at"),
+    ("join_window_on_cte_column", "WITH errs AS (SELECT trace_id, created_at FROM logs WHERE created_at >= now() - interval '6 hours' AND level = 'ERROR') SELECT e.trace_id, count(*) FROM errs e JOIN logs l ON l.trace_id = e.trace_id AND l.created_at BETWEEN e.created_at - interval '1 minute' AND e.created_at + interval '1 minute' GROUP BY e.trace_id"),
+    ("join_window_on_star_cte", "WITH recent AS (SELECT * FROM logs WHERE created_at >= now() - interval '30 minutes' AND level = 'ERROR') SELECT r.event_id, l.message FROM recent r JOIN logs l ON l.session_id = r.session_id AND l.created_at BETWEEN r.created_at - interval '30 seconds' AND r.created_at"),
+    ("join_window_on_min_max_of_cte", "WITH spike AS (SELECT min(created_at) AS first_at, max(created_at) AS last_at FROM logs WHERE created_at >= now() - interval '1 day' AND level = 'FATAL') SELECT l.service, count(*) FROM spike s JOIN logs l ON l.created_at BETWEEN s.first_at - interval '10 minutes' AND s.last_at GROUP BY l.service"),
+    ("join_window_on_hour_buckets", f"WITH hours AS (SELECT date_trunc('hour', created_at) AS hour, count(*) AS n FROM logs WHERE {B} AND level = 'ERROR' GROUP BY 1) SELECT h.hour, h.n, count(l.event_id) AS all_logs FROM hours h LEFT JOIN logs l ON l.created_at >= h.hour AND l.created_at < h.hour + interval '1 hour' GROUP BY h.hour, h.n"),
+    ("join_window_on_generate_series", "SELECT g.bucket, count(l.event_id) AS errors FROM generate_series(date_trunc('hour', now()) - interval '23 hours', date_trunc('hour', now()), interval '1 hour') AS g(bucket) LEFT JOIN logs l ON l.created_at >= g.bucket AND l.created_at < g.bucket + interval '1 hour' AND l.level = 'ERROR' GROUP BY g.bucket ORDER BY g.bucket"),
+    ("exists_correlated_window", f"SELECT count(*) FROM logs e WHERE e.{H1} AND e.level = 'ERROR' AND EXISTS (SELECT 1 FROM logs r WHERE r.session_id = e.session_id AND r.created_at > e.created_at AND r.created_at <= e.created_at + interval '10 minutes')"),
+    ("lateral_window", f"SELECT e.event_id, n.c FROM logs e CROSS JOIN LATERAL (SELECT count(*) AS c FROM logs l WHERE l.service = e.service AND l.created_at >= e.created_at - interval '5 minutes' AND l.created_at < e.created_at) n WHERE e.{H1} AND e.level = 'FATAL'"),
+    ("join_window_chain_of_three", f"SELECT count(*) FROM logs a JOIN logs b ON b.trace_id = a.trace_id AND b.created_at BETWEEN a.created_at AND a.created_at + interval '1 minute' JOIN logs c ON c.trace_id = b.trace_id AND c.created_at BETWEEN b.created_at AND b.created_at + interval '1 minute' WHERE a.{H1}"),
+    ("join_window_or_direct", f"SELECT count(*) FROM logs e JOIN logs l ON l.service = e.service AND (l.created_at >= e.created_at OR l.created_at >= now() - interval '5 minutes') WHERE e.{H1}"),
+    # lookups by trace_id: an index probe on every partition, so no time range is needed
+    ("trace_lookup", "SELECT created_at, service, span_id, message FROM logs WHERE trace_id = '4bf92f3577b34da6a3ce929d0e0e4736' ORDER BY created_at"),
+    ("trace_lookup_in_list", "SELECT trace_id, count(*) FROM logs WHERE trace_id IN ('a1', 'b2', 'c3') GROUP BY trace_id"),
+    ("trace_lookup_or", "SELECT service, level FROM logs WHERE trace_id = 'a1' OR trace_id = 'b2'"),
+    ("trace_lookup_with_filters", "SELECT service, message FROM logs WHERE level IN ('ERROR', 'FATAL') AND trace_id = 'a1'"),
+    ("trace_lookup_self_join", "SELECT p.span_id, c.span_id FROM logs p JOIN logs c ON c.trace_id = p.trace_id AND c.trace_id = 'a1' WHERE p.trace_id = 'a1'"),
+    ("trace_lookup_in_cte", "WITH t AS (SELECT service, created_at FROM logs WHERE trace_id = 'a1') SELECT service, max(created_at) - min(created_at) AS took FROM t GROUP BY service"),
+    ("trace_lookup_reversed", "SELECT count(*) FROM logs WHERE 'a1' = trace_id"),
+    # recursion that provably ends
+    ("recursive_counter_days", "WITH RECURSIVE d(day) AS (SELECT current_date - 6 UNION ALL SELECT day + 1 FROM d WHERE day < current_date) SELECT d.day, count(l.event_id) FROM d LEFT JOIN logs l ON l.created_at >= d.day AND l.created_at < d.day + 1 AND l.created_at >= current_date - 6 GROUP BY d.day ORDER BY d.day"),
+    ("recursive_counter_hours", "WITH RECURSIVE h(t) AS (SELECT date_trunc('hour', now()) - interval '5 hours' UNION ALL SELECT t + interval '1 hour' FROM h WHERE t < date_trunc('hour', now())) SELECT t FROM h"),
+    ("recursive_counter_two_columns", "WITH RECURSIVE f(n, fib, nxt) AS (SELECT 1, 0::bigint, 1::bigint UNION ALL SELECT n + 1, nxt, fib + nxt FROM f WHERE n < 30) SELECT n, fib FROM f"),
+    ("recursive_counter_qualified", "WITH RECURSIVE t(n) AS (VALUES (1) UNION ALL SELECT x.n + 2 FROM t AS x WHERE x.n <= 99) SELECT sum(n) FROM t"),
+    ("recursive_read_by_limited_select", "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n * 2 FROM t) SELECT n FROM t LIMIT 20"),
+    ("recursive_keyword_without_recursion", f"WITH RECURSIVE recent AS (SELECT service FROM logs WHERE {B}) SELECT service, count(*) FROM recent GROUP BY service"),
+    # set-returning functions and string builders within their caps
+    ("series_minutes_of_a_day", "SELECT count(*) FROM generate_series(now() - interval '1 day', now(), interval '1 minute') AS m(t)"),
+    ("series_with_step", "SELECT n FROM generate_series(0, 100000, 10) AS n WHERE n % 1000 = 0"),
+    ("series_descending", "SELECT n FROM generate_series(10, 1, -1) AS n"),
+    ("series_product_small", "SELECT h.h, d.d FROM generate_series(0, 23) AS h(h), generate_series(1, 7) AS d(d)"),
+    ("series_in_select_list", "SELECT generate_series(1, 5) AS n"),
+    ("series_of_days_in_a_month", "SELECT day::date FROM generate_series(timestamptz '2024-06-01', timestamptz '2024-06-30', interval '1 day') AS day"),
+    ("repeat_bar_chart", f"SELECT service, repeat('#', least((count(*) / 10)::int, 50)) AS bar FROM logs WHERE {B} GROUP BY service"),
+    ("lpad_status_code", f"SELECT lpad(http_status_code::text, 5, '0') AS code, count(*) FROM logs WHERE {B} GROUP BY 1"),
+    ("rpad_service_column", "SELECT rpad(service, 24, '.') || error_count::text FROM daily_log_summary"),
+    ("regexp_replace_message_templates", f"SELECT regexp_replace(message, '[0-9]+', '<n>', 'g') AS template, count(*) FROM logs WHERE {B} GROUP BY 1 ORDER BY 2 DESC LIMIT 10"),
+    ("regexp_replace_uuid_placeholder", f"SELECT regexp_replace(message, '[0-9a-f]{{8}}-[0-9a-f]{{4}}-[0-9a-f]{{4}}-[0-9a-f]{{4}}-[0-9a-f]{{12}}', '<uuid>', 'g') AS template FROM logs WHERE {B}"),
+    ("regexp_replace_backreference", f"SELECT regexp_replace(message, '(\\d+)', '<\\1>', 'g') FROM logs WHERE {B}"),
+    ("replace_unit", f"SELECT replace(message, 'ms', ' milliseconds') FROM logs WHERE {B}"),
+]
+BENIGN.extend(BENIGN_BOUNDS)
 
 # (id, sql, expected code). Every one must be refused with exactly that code.
 HOSTILE: list[tuple[str, str, str]] = [
@@ -493,8 +556,8 @@ HOSTILE: list[tuple[str, str, str]] = [
     ("select_into_temporary", "SELECT * INTO TEMPORARY loot FROM daily_log_summary", "select_into"),
     ("create_unlogged_table_as", "CREATE UNLOGGED TABLE t AS SELECT 1", "write_node"),
     ("cte_then_insert", "WITH x AS (SELECT 1) INSERT INTO logs SELECT * FROM x", "write_node"),
-    ("repeat_memory_bomb", "SELECT repeat('x', 1000000000)", "function_not_allowed"),
-    ("lpad_memory_bomb", "SELECT lpad('x', 1000000000)", "function_not_allowed"),
+    ("repeat_memory_bomb", "SELECT repeat('x', 1000000000)", "too_large"),
+    ("lpad_memory_bomb", "SELECT lpad('x', 1000000000)", "too_large"),
     ("unicode_escape_function_name", 'SELECT U&"pg_sleep"(1)', "unicode_escape"),
     ("natural_join_pg_authid", f"SELECT * FROM logs NATURAL JOIN pg_authid WHERE {B}", "relation_not_allowed"),
     ("only_pg_authid", "SELECT * FROM ONLY pg_authid", "relation_not_allowed"),
@@ -508,6 +571,112 @@ HOSTILE: list[tuple[str, str, str]] = [
     ("date_bin_ambiguous_origin_word", f"SELECT date_bin('15 minutes', created_at, 'epoch') FROM logs WHERE {B}", "unsafe_token"),
     ("limit_parameter", "SELECT 1 LIMIT $1", "node_not_allowed"),
     ("sleep_from_forbidden_relation", "SELECT pg_sleep(1) FROM pg_authid", "relation_not_allowed"),
+    # boolean combinations that leave a branch unbounded
+    ("or_branch_unbounded_in_cte", f"WITH d AS (SELECT * FROM logs WHERE ({H1}) OR (level = 'FATAL')) SELECT count(*) FROM d", "unbounded_time"),
+    ("or_branch_upper_only", f"SELECT count(*) FROM logs WHERE ({YESTERDAY_SAME_HOUR}) OR created_at < now() - interval '30 days'", "unbounded_time"),
+    ("or_of_upper_and_lower_alone", "SELECT count(*) FROM logs WHERE created_at < now() - interval '30 days' OR created_at >= now()", "unbounded_time"),
+    ("upper_bound_only", "SELECT count(*) FROM logs WHERE created_at <= now()", "unbounded_time"),
+    ("upper_bound_only_between_literal_and_column", "SELECT count(*) FROM logs WHERE created_at < '2024-06-01'", "unbounded_time"),
+    ("negated_or_of_ranges", "SELECT count(*) FROM logs WHERE NOT (created_at < now() - interval '1 hour' OR created_at > now())", "unbounded_time"),
+    ("or_nested_unbounded", f"SELECT count(*) FROM logs WHERE ({H1} AND level = 'ERROR') OR (level = 'FATAL' AND (service = 'a' OR {H1}))", "unbounded_time"),
+    ("or_in_one_union_branch", f"SELECT 1 FROM logs WHERE {H1} UNION ALL SELECT 1 FROM logs WHERE {H1} OR true", "unbounded_time"),
+    ("symmetric_between_with_a_column", "SELECT count(*) FROM logs WHERE created_at BETWEEN SYMMETRIC now() AND received_at", "unbounded_time"),
+    # join windows against a side that is not bounded, or that do not bound from below
+    ("join_window_unbounded_anchor", "SELECT count(*) FROM logs a JOIN logs b ON b.created_at BETWEEN a.created_at AND a.created_at + interval '5 minutes'", "unbounded_time"),
+    ("join_window_on_received_at", f"SELECT count(*) FROM logs a JOIN logs b ON b.created_at >= a.received_at WHERE a.{H1}", "unbounded_time"),
+    ("join_window_upper_only", f"SELECT count(*) FROM logs a JOIN logs b ON b.trace_id = a.trace_id AND b.created_at <= a.created_at WHERE a.{H1}", "unbounded_time"),
+    ("join_window_anchor_minus_column", f"SELECT count(*) FROM logs a JOIN logs b ON b.created_at >= a.created_at - a.duration_ms * interval '1 millisecond' WHERE a.{H1}", "unbounded_time"),
+    ("join_window_anchor_negated", f"SELECT count(*) FROM logs a JOIN logs b ON b.created_at >= now() - (a.created_at - now()) WHERE a.{H1}", "unbounded_time"),
+    ("join_window_cycle", "SELECT count(*) FROM logs a JOIN logs b ON b.created_at >= a.created_at AND a.created_at >= b.created_at", "unbounded_time"),
+    ("join_window_preserved_by_right_join", f"SELECT count(*) FROM logs a RIGHT JOIN logs b ON b.created_at >= a.created_at WHERE a.{H1}", "unbounded_time"),
+    ("join_window_full_join", f"SELECT count(*) FROM logs a FULL JOIN logs b ON b.created_at >= a.created_at AND a.{H1}", "unbounded_time"),
+    ("join_window_on_preserved_left_side", f"SELECT count(*) FROM logs b LEFT JOIN logs a ON b.created_at >= a.created_at AND a.{H1}", "unbounded_time"),
+    ("join_window_anchor_on_lookup_only", "WITH t AS (SELECT created_at FROM logs WHERE trace_id = 'a1') SELECT count(*) FROM t JOIN logs l ON l.created_at BETWEEN t.created_at AND t.created_at + interval '1 minute'", "unbounded_time"),
+    ("join_window_anchor_through_function", f"WITH e AS (SELECT created_at FROM logs WHERE {H1}) SELECT count(*) FROM e JOIN logs l ON l.created_at >= to_timestamp(extract(epoch FROM e.created_at))", "unbounded_time"),
+    ("join_window_anchor_from_derived_aggregate", f"SELECT count(*) FROM (SELECT count(*) AS n FROM logs WHERE {H1}) c JOIN logs l ON l.created_at >= now() - c.n * interval '1 second'", "unbounded_time"),
+    ("join_window_recursive_anchor", "WITH RECURSIVE d(day) AS (SELECT current_date - 6 UNION ALL SELECT day + 1 FROM d WHERE day < current_date) SELECT count(*) FROM d JOIN logs l ON l.created_at >= d.day AND l.created_at < d.day + 1", "unbounded_time"),
+    # lookups that are not index probes
+    ("event_id_lookup_scans_every_partition", "SELECT * FROM logs WHERE event_id = '01a21e25-aea0-7f2b-954a-d96da1074743'", "unbounded_time"),
+    ("trace_id_like", "SELECT * FROM logs WHERE trace_id LIKE 'abc%'", "unbounded_time"),
+    ("trace_id_in_subquery", f"SELECT * FROM logs WHERE trace_id IN (SELECT trace_id FROM logs WHERE {B} AND level = 'FATAL')", "unbounded_time"),
+    ("trace_id_equals_column", "SELECT * FROM logs WHERE trace_id = span_id", "unbounded_time"),
+    ("trace_id_under_function", "SELECT * FROM logs WHERE lower(trace_id) = 'a1'", "unbounded_time"),
+    ("trace_id_or_unbounded", "SELECT * FROM logs WHERE trace_id = 'a1' OR level = 'FATAL'", "unbounded_time"),
+    ("trace_id_not_equal", "SELECT * FROM logs WHERE trace_id <> 'a1'", "unbounded_time"),
+    ("trace_id_in_list_too_long", "SELECT * FROM logs WHERE trace_id IN (" + ", ".join(f"'t{i}'" for i in range(101)) + ")", "unbounded_time"),
+    ("trace_id_of_other_source", "SELECT * FROM logs a JOIN logs b ON b.service = a.service WHERE a.trace_id = 'a1'", "unbounded_time"),
+    # recursion without a provable end
+    ("recursive_unbounded_count", "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t) SELECT count(*) FROM t", "unbounded_recursion"),
+    ("recursive_limit_in_recursive_term", "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL (SELECT n + 1 FROM t LIMIT 10)) SELECT count(*) FROM t", "unbounded_recursion"),
+    ("recursive_counter_too_many_iterations", "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t WHERE n < 100000000) SELECT count(*) FROM t", "unbounded_recursion"),
+    ("recursive_counter_fans_out", "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t, generate_series(1, 10) g WHERE n < 8) SELECT count(*) FROM t", "unbounded_recursion"),
+    ("recursive_counter_fans_out_in_select_list", "WITH RECURSIVE t(n, k) AS (SELECT 1, 1 UNION ALL SELECT n + 1, generate_series(1, 10) FROM t WHERE n < 8) SELECT count(*) FROM t", "unbounded_recursion"),
+    ("recursive_counter_joins_logs", f"WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT t.n + 1 FROM t JOIN logs l ON l.{H1} WHERE t.n < 5) SELECT count(*) FROM t", "unbounded_recursion"),
+    ("recursive_counter_counts_down", "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n - 1 FROM t WHERE n < 10) SELECT count(*) FROM t", "unbounded_recursion"),
+    ("recursive_counter_doubles", "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n * 0 + 1 FROM t WHERE n < 10) SELECT count(*) FROM t", "unbounded_recursion"),
+    ("recursive_counter_in_or", "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t WHERE n < 10 OR true) SELECT count(*) FROM t", "unbounded_recursion"),
+    ("recursive_counter_other_column", "WITH RECURSIVE t(n, m) AS (SELECT 1, 1 UNION ALL SELECT n + 1, m FROM t WHERE m < 10) SELECT count(*) FROM t", "unbounded_recursion"),
+    ("recursive_anchor_reads_logs", f"WITH RECURSIVE t(n) AS (SELECT http_status_code FROM logs WHERE {B} UNION ALL SELECT n + 1 FROM t WHERE n < 600) SELECT count(*) FROM t", "unbounded_recursion"),
+    ("recursive_anchor_big_series", "WITH RECURSIVE t(n) AS (SELECT generate_series(1, 100000) UNION ALL SELECT n + 1 FROM t WHERE n < 100010) SELECT count(*) FROM t", "unbounded_recursion"),
+    ("recursive_reader_filters", "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t) SELECT n FROM t WHERE n < 0", "unbounded_recursion"),
+    ("recursive_reader_orders", "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t) SELECT n FROM t ORDER BY n LIMIT 5", "unbounded_recursion"),
+    ("recursive_reader_is_a_subquery", "SELECT * FROM (WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t) SELECT n FROM t) s", "unbounded_recursion"),
+    ("recursive_read_twice", "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t) SELECT n FROM t WHERE n IN (SELECT n FROM t WHERE n = 0)", "unbounded_recursion"),
+    ("recursive_union_distinct_no_counter", "WITH RECURSIVE t(n) AS (SELECT 1 UNION SELECT (n + 1) % 1000000000 FROM t) SELECT count(*) FROM t", "unbounded_recursion"),
+    ("recursive_unbounded_behind_a_cte", "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t), u AS (SELECT n FROM t) SELECT n FROM u LIMIT 5", "unbounded_recursion"),
+    # set-returning functions and string builders past their caps
+    ("series_cross_join_ten_billion", f"SELECT count(*) FROM logs l CROSS JOIN generate_series(1, 10000000000) g WHERE l.{H1}", "too_large"),
+    ("series_ten_billion_alone", "SELECT count(*) FROM generate_series(1, 10000000000)", "too_large"),
+    ("series_in_select_list_huge", "SELECT generate_series(1, 10000000000)", "too_large"),
+    ("series_over_a_year_by_second", "SELECT count(*) FROM generate_series(now() - interval '1 year', now(), interval '1 second') t", "too_large"),
+    ("series_tiny_interval_string", "SELECT count(*) FROM generate_series(timestamptz '2024-01-01', timestamptz '2024-01-02', '1 millisecond'::interval) t", "too_large"),
+    ("series_small_step_numbers", "SELECT count(*) FROM generate_series(0, 1, 0.000001) t", "too_large"),
+    ("series_descending_huge", "SELECT count(*) FROM generate_series(10000000000, 1, -1) t", "too_large"),
+    ("series_in_lateral", f"SELECT count(*) FROM logs l, LATERAL generate_series(1, 5000000) g WHERE l.{H1}", "too_large"),
+    ("series_product_too_large", "SELECT count(*) FROM generate_series(1, 1000) a, generate_series(1, 1000) b", "too_large"),
+    ("series_argument_from_column", f"SELECT count(*) FROM logs l, generate_series(1, l.http_status_code * 1000000) g WHERE l.{H1}", "too_large"),
+    ("series_argument_from_subquery", "SELECT count(*) FROM generate_series(1, (SELECT sum(log_count) FROM daily_log_summary)::int) g", "too_large"),
+    ("series_inside_array_subquery", "SELECT cardinality(ARRAY(SELECT generate_series(1, 100000000)))", "too_large"),
+    ("series_inside_cte", "WITH s AS (SELECT n FROM generate_series(1, 200000) n) SELECT count(*) FROM s", "too_large"),
+    ("series_zero_step", "SELECT * FROM generate_series(1, 10, 0) g", "too_large"),
+    ("repeat_of_a_column", f"SELECT length(repeat(message, 100000)) FROM logs WHERE {B}", "too_large"),
+    ("repeat_computed_count", f"SELECT repeat('x', http_status_code * 1000000) FROM logs WHERE {B}", "too_large"),
+    ("repeat_least_still_huge", f"SELECT repeat('x', least(count(*), 2000000000)::int) FROM logs WHERE {B}", "too_large"),
+    ("rpad_two_billion", "SELECT rpad('x', 2000000000, 'y')", "too_large"),
+    ("lpad_computed_length", f"SELECT lpad(message, duration_ms::int) FROM logs WHERE {B}", "too_large"),
+    ("nested_replace_growth", f"SELECT length(replace(replace(replace(message, 'a', 'aaaaaaaaaa'), 'a', 'aaaaaaaaaa'), 'a', 'aaaaaaaaaa')) FROM logs WHERE {B}", "too_large"),
+    ("regexp_replace_empty_match_blowup", f"SELECT regexp_replace(message, '', repeat('x', 100000), 'g') FROM logs WHERE {B}", "too_large"),
+    ("replace_with_subquery_value", f"SELECT replace(message, 'a', (SELECT string_agg(message, '') FROM logs WHERE {B})) FROM logs WHERE {B}", "too_large"),
+]
+
+# (id, sql, parts the refusal's reason must contain): the reason names the clause, CTE or subquery it is about.
+CLAUSE_NAMES: list[tuple[str, str, tuple[str, ...]]] = [
+    ("unbounded_subquery_beside_bounded_scan", f"SELECT count(*) FROM logs WHERE {B} AND service IN (SELECT service FROM logs l WHERE l.level = 'FATAL')", ("logs (as l) in a subquery in WHERE", "SELECT service FROM logs AS l WHERE l.level = 'FATAL'")),
+    ("bounded_subquery_unbounded_join", f"SELECT s.service FROM (SELECT service FROM logs WHERE {B}) s JOIN logs l ON l.service = s.service", ("logs (as l) in the main query",)),
+    ("unbounded_derived_table_by_alias", "SELECT * FROM (SELECT service FROM logs WHERE level = 'ERROR') AS errs", ('in the subquery "errs" in FROM', "WHERE level = 'ERROR'")),
+    ("unbounded_cte_by_name", f"WITH recent AS (SELECT * FROM logs WHERE level = 'ERROR'), older AS (SELECT * FROM logs WHERE {B}) SELECT count(*) FROM recent", ('in CTE "recent"',)),
+    ("unbounded_union_branch", f"SELECT service FROM logs WHERE {B} UNION ALL SELECT service FROM logs WHERE level = 'WARN'", ("the second branch of the UNION in the main query", "level = 'WARN'")),
+    ("unbounded_lateral", "SELECT * FROM daily_log_summary d, LATERAL (SELECT count(*) FROM logs l WHERE l.service = d.service) AS x", ('the LATERAL subquery "x"',)),
+    ("unbounded_select_list_subquery", f"SELECT service, (SELECT count(*) FROM logs) AS total FROM logs WHERE {B} GROUP BY service", ("logs in a subquery in the SELECT list",)),
+    ("or_branch_quoted", f"SELECT count(*) FROM logs WHERE ({H1}) OR (level = 'FATAL' AND service = 'checkout')", ("OR branch \"level = 'FATAL' AND service = 'checkout'\" does not bound created_at",)),
+    ("upper_bound_named", "SELECT count(*) FROM logs WHERE created_at < now() - interval '7 days'", ("bounded only from above",)),
+    ("function_on_column_named", "SELECT count(*) FROM logs WHERE created_at::date = current_date", ("CAST(created_at AS DATE) hides created_at from partition pruning",)),
+    ("negation_named", "SELECT count(*) FROM logs WHERE NOT (created_at < now() - interval '1 hour')", ("negated condition (NOT (created_at < CURRENT_TIMESTAMP - INTERVAL '1 HOUR')) is not read as a bound",)),
+    ("trace_hint_not_last_24_hours", "SELECT * FROM logs WHERE span_id = 'ab12'", ("over the period the question asks about", "a lookup by trace_id = '...' needs no time bound")),
+    ("recursive_cte_named", "WITH RECURSIVE walk(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM walk) SELECT count(*) FROM walk", ('recursive CTE "walk" has no provable end',)),
+    ("series_quoted", f"SELECT count(*) FROM logs l CROSS JOIN generate_series(1, 10000000000) g WHERE l.{B}", ("GENERATE_SERIES(1, 10000000000) would make about 10,000,000,000 rows",)),
+    ("series_product_quoted", "SELECT count(*) FROM generate_series(1, 1000) a, generate_series(1, 1000) b", ("multiply to about 1,000,000 rows",)),
+    ("repeat_quoted", "SELECT repeat('x', 1000000000)", ("REPEAT('x', 1000000000) could build a string of about 1,000,000,000 bytes",)),
+]
+
+# (id, sql, the derived condition the guard writes into the query, where: on | where)
+WRITTEN_BOUNDS: list[tuple[str, str, str]] = [
+    ("join_on", f"SELECT count(*) FROM logs e JOIN logs l ON l.service = e.service AND l.created_at BETWEEN e.created_at AND e.created_at + interval '5 minutes' WHERE e.{H1}", "AND l.created_at >= CURRENT_TIMESTAMP - INTERVAL '1 HOUR' WHERE"),
+    ("offset_kept", f"SELECT count(*) FROM logs e JOIN logs l ON l.created_at >= e.created_at - interval '2 minutes' WHERE e.{H1}", "ON l.created_at >= e.created_at - INTERVAL '2 MINUTES' AND l.created_at >= (CURRENT_TIMESTAMP - INTERVAL '1 HOUR') - INTERVAL '2 MINUTES'"),
+    ("both_ends", "SELECT count(*) FROM logs e JOIN logs l ON l.created_at BETWEEN e.created_at AND e.created_at + interval '1 minute' WHERE e.created_at >= '2024-06-01' AND e.created_at < '2024-06-02'", "l.created_at >= CAST('2024-06-01' AS TIMESTAMPTZ) AND l.created_at <= CAST('2024-06-02' AS TIMESTAMPTZ) + INTERVAL '1 MINUTE'"),
+    ("comma_join_in_where", f"SELECT count(*) FROM logs e, logs l WHERE e.{H1} AND l.created_at >= e.created_at", "WHERE (e.created_at >= CURRENT_TIMESTAMP - INTERVAL '1 HOUR' AND l.created_at >= e.created_at) AND l.created_at >= CURRENT_TIMESTAMP - INTERVAL '1 HOUR'"),
+    ("or_of_anchor_and_direct", f"SELECT count(*) FROM logs e JOIN logs l ON l.created_at >= e.created_at OR l.created_at >= now() - interval '5 minutes' WHERE e.{H1}", "l.created_at >= LEAST(CURRENT_TIMESTAMP - INTERVAL '1 HOUR', CURRENT_TIMESTAMP - INTERVAL '5 MINUTES')"),
+    ("quoted_alias", f'SELECT count(*) FROM logs e JOIN logs "L2" ON "L2".created_at >= e.created_at WHERE e.{H1}', "\"L2\".created_at >= CURRENT_TIMESTAMP - INTERVAL '1 HOUR'"),
 ]
 
 # (id, sql, max_rows, expected LIMIT in the returned SQL, expected note in the reason or None)
@@ -651,6 +820,7 @@ FUNCTION_SAMPLES: dict[str, str] = {
     "regexp_split_to_table": "regexp_split_to_table(message, ',')", "starts_with": "starts_with(message, 'a')",
     "md5": "md5(message)", "string_to_array": "string_to_array(message, ',')",
     "array_to_string": "array_to_string(ARRAY['a', 'b'], ',')", "to_number": "to_number('12', '99')",
+    "repeat": "repeat('#', 20)", "lpad": "lpad(service, 20)", "rpad": "rpad(service, 20, '.')",
     "jsonb_extract_path": "jsonb_extract_path(metadata, 'a')",
     "jsonb_extract_path_text": "jsonb_extract_path_text(metadata, 'a')",
     "json_extract_path": "json_extract_path(metadata::json, 'a')",

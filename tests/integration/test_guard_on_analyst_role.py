@@ -261,7 +261,8 @@ def test_the_offline_catalog_matches_the_views_in_the_database(prepared: str, an
 
 
 def analyst_session(analyst_url: str) -> AnalystSession:
-    return AnalystSession(ConnectionProvider(lambda: analyst_url, application="loglens-test"), statement_timeout_ms=5000)
+    provider = ConnectionProvider(lambda: analyst_url, application="loglens-test")
+    return AnalystSession(provider, statement_timeout_ms=5000)
 
 
 @pytest.mark.parametrize("sql", [case[1] for case in BENIGN_BOUNDS], ids=[case[0] for case in BENIGN_BOUNDS])

@@ -576,6 +576,8 @@ HOSTILE: list[tuple[str, str, str]] = [
     ("or_branch_upper_only", f"SELECT count(*) FROM logs WHERE ({YESTERDAY_SAME_HOUR}) OR created_at < now() - interval '30 days'", "unbounded_time"),
     ("or_of_upper_and_lower_alone", "SELECT count(*) FROM logs WHERE created_at < now() - interval '30 days' OR created_at >= now()", "unbounded_time"),
     ("upper_bound_only", "SELECT count(*) FROM logs WHERE created_at <= now()", "unbounded_time"),
+    ("minus_infinity_bound", "SELECT count(*) FROM logs WHERE created_at >= '-infinity'", "unbounded_time"),
+    ("minus_infinity_typed_bound", "SELECT count(*) FROM logs WHERE created_at > timestamptz '-infinity' AND level = 'ERROR'", "unbounded_time"),
     ("upper_bound_only_between_literal_and_column", "SELECT count(*) FROM logs WHERE created_at < '2024-06-01'", "unbounded_time"),
     ("negated_or_of_ranges", "SELECT count(*) FROM logs WHERE NOT (created_at < now() - interval '1 hour' OR created_at > now())", "unbounded_time"),
     ("or_nested_unbounded", f"SELECT count(*) FROM logs WHERE ({H1} AND level = 'ERROR') OR (level = 'FATAL' AND (service = 'a' OR {H1}))", "unbounded_time"),
@@ -623,6 +625,10 @@ HOSTILE: list[tuple[str, str, str]] = [
     ("recursive_reader_is_a_subquery", "SELECT * FROM (WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t) SELECT n FROM t) s", "unbounded_recursion"),
     ("recursive_read_twice", "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t) SELECT n FROM t WHERE n IN (SELECT n FROM t WHERE n = 0)", "unbounded_recursion"),
     ("recursive_union_distinct_no_counter", "WITH RECURSIVE t(n) AS (SELECT 1 UNION SELECT (n + 1) % 1000000000 FROM t) SELECT count(*) FROM t", "unbounded_recursion"),
+    ("recursive_reader_skips_with_offset", "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t) SELECT n FROM t OFFSET 1000000000 LIMIT 5", "unbounded_recursion"),
+    ("recursive_float_counter_that_stalls", "WITH RECURSIVE t(n) AS (SELECT 1e16::float8 UNION ALL SELECT n + 1 FROM t WHERE n < 1e16 + 5) SELECT count(*) FROM t", "unbounded_recursion"),
+    ("recursive_fractional_step", "WITH RECURSIVE t(n) AS (SELECT 0 UNION ALL SELECT n + 0.5 FROM t WHERE n < 10) SELECT count(*) FROM t", "unbounded_recursion"),
+    ("series_infinite_ratio", "SELECT count(*) FROM generate_series(1, 1e308, 1e-308) g", "too_large"),
     ("recursive_unbounded_behind_a_cte", "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t), u AS (SELECT n FROM t) SELECT n FROM u LIMIT 5", "unbounded_recursion"),
     # set-returning functions and string builders past their caps
     ("series_cross_join_ten_billion", f"SELECT count(*) FROM logs l CROSS JOIN generate_series(1, 10000000000) g WHERE l.{H1}", "too_large"),
@@ -646,6 +652,7 @@ HOSTILE: list[tuple[str, str, str]] = [
     ("lpad_computed_length", f"SELECT lpad(message, duration_ms::int) FROM logs WHERE {B}", "too_large"),
     ("nested_replace_growth", f"SELECT length(replace(replace(replace(message, 'a', 'aaaaaaaaaa'), 'a', 'aaaaaaaaaa'), 'a', 'aaaaaaaaaa')) FROM logs WHERE {B}", "too_large"),
     ("regexp_replace_empty_match_blowup", f"SELECT regexp_replace(message, '', repeat('x', 100000), 'g') FROM logs WHERE {B}", "too_large"),
+    ("seventeen_scans_of_logs", "SELECT count(*) FROM " + ", ".join(f"logs l{i}" for i in range(17)) + f" WHERE l0.{H1}", "too_large"),
     ("replace_with_subquery_value", f"SELECT replace(message, 'a', (SELECT string_agg(message, '') FROM logs WHERE {B})) FROM logs WHERE {B}", "too_large"),
 ]
 

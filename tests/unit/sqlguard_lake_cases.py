@@ -220,6 +220,7 @@ HOSTILE: list[tuple[str, str, str]] = [
     ("union_branch_unbounded", f"SELECT service FROM logs WHERE {T} UNION SELECT service FROM logs", "unbounded_time"),
     ("join_window_unbounded_anchor", "SELECT count(*) FROM logs a JOIN logs b ON b.created_at BETWEEN a.created_at AND a.created_at + INTERVAL '5' MINUTE", "unbounded_time"),
     ("left_join_bound_on_other_side", "SELECT count(*) FROM logs l LEFT JOIN logs r ON l.created_at > current_timestamp - INTERVAL '1' DAY AND r.trace_id = l.trace_id", "unbounded_time"),
+    ("bound_from_a_subquery", f"SELECT count(*) FROM logs WHERE created_at >= (SELECT max(created_at) FROM logs WHERE {T}) - INTERVAL '1' HOUR", "unbounded_time"),
     ("negated_bound", "SELECT count(*) FROM logs WHERE NOT (created_at < current_timestamp - INTERVAL '1' DAY)", "unbounded_time"),
     # lexical tricks
     ("unicode_escape_string", "SELECT U&'\\0041'", "unicode_escape"),

@@ -296,3 +296,18 @@ def test_unexpected_failure_refuses(monkeypatch: pytest.MonkeyPatch) -> None:
     result = guard("SELECT 1")
     assert (result.allowed, result.code) == (False, "internal_error")
     assert "boom" in result.reason
+
+
+def test_scans_anchored_on_each_other_settle_to_the_one_bound_they_share() -> None:
+    # Given sixteen scans, each bounded only relative to every other, and one of them bounded directly
+    names = [f"l{i}" for i in range(16)]
+    pairs = " AND ".join(f"{a}.created_at >= {b}.created_at" for a in names for b in names if a != b)
+    sql = "SELECT count(*) FROM " + ", ".join(f"logs {n}" for n in names) + f" WHERE l0.{B} AND {pairs}"
+
+    # When the guard proves them (once per round, not once per path: 16! paths would never finish)
+    result = guard(sql)
+
+    # Then every scan gets the shared bound written down
+    assert result.allowed, result.reason
+    assert result.sql is not None
+    assert all(f"{n}.created_at >= CURRENT_TIMESTAMP - INTERVAL '24 HOURS'" in result.sql for n in names[1:])

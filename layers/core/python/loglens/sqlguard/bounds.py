@@ -63,6 +63,8 @@ class Target:
     column: str
     keys: frozenset[str] = frozenset()
     literal_type: str = "timestamptz"
+    # Only values known when the query is planned count (Athena prunes partitions then, not per row).
+    constant_only: bool = False
 
 
 # Given a column of another FROM item and "lower" or "upper", its portable bound, if it has one.
@@ -74,15 +76,18 @@ def prove(condition: exp.Expr | None, target: Target, anchor: Anchor) -> Proof:
         return Proof()
     node = condition.unnest()
     if isinstance(node, exp.And):
-        left, right = prove(node.this, target, anchor), prove(node.expression, target, anchor)
-        return Proof(_either(left.lower, right.lower), _either(left.upper, right.upper), left.keyed or right.keyed)
+        return prove_all(list(conjuncts(node)), target, anchor)
     if isinstance(node, exp.Or):
-        left, right = prove(node.this, target, anchor), prove(node.expression, target, anchor)
-        return Proof(
-            _both(left.lower, right.lower, exp.Least),
-            _both(left.upper, right.upper, exp.Greatest),
-            left.keyed and right.keyed,
-        )
+        # Long chains are flattened, not recursed into: a thousand ORs must not exhaust the stack.
+        proofs = [prove(branch, target, anchor) for branch in or_branches(node)]
+        proof = proofs[0]
+        for more in proofs[1:]:
+            proof = Proof(
+                _both(proof.lower, more.lower, exp.Least),
+                _both(proof.upper, more.upper, exp.Greatest),
+                proof.keyed and more.keyed,
+            )
+        return proof
     if isinstance(node, _COMPARISONS):
         return _comparison(node, target, anchor)
     if isinstance(node, exp.Between):
@@ -95,7 +100,7 @@ def prove(condition: exp.Expr | None, target: Target, anchor: Anchor) -> Proof:
 def prove_all(conditions: list[exp.Expr], target: Target, anchor: Anchor) -> Proof:
     """The proof for conditions that all hold (a WHERE and the ONs of inner joins)."""
     proof = Proof()
-    for condition in conditions:
+    for condition in (c for each in conditions for c in conjuncts(each)):
         more = prove(condition, target, anchor)
         proof = Proof(_either(proof.lower, more.lower), _either(proof.upper, more.upper), proof.keyed or more.keyed)
     return proof
@@ -175,8 +180,11 @@ def _in_list(node: exp.In, target: Target) -> Proof:
 
 
 def _side(value: exp.Expr, end: str, anchor: Anchor, target: Target) -> Side | None:
+    if _infinite(value):
+        return None
     if column_free(value):
-        return Side(_typed(value, target), True, portable(value))
+        movable = portable(value)
+        return Side(_typed(value, target), True, movable) if movable or not target.constant_only else None
     column = monotone_column(value)
     if column is None:
         return None
@@ -184,6 +192,14 @@ def _side(value: exp.Expr, end: str, anchor: Anchor, target: Target) -> Side | N
     if bound is None:
         return None
     return Side(substitute(value, column, bound), False, True)
+
+
+def _infinite(value: exp.Expr) -> bool:
+    """'-infinity' and 'infinity' compare like bounds and bound nothing."""
+    inner = value.unnest()
+    if isinstance(inner, exp.Cast):
+        inner = inner.this.unnest()
+    return isinstance(inner, exp.Literal) and inner.is_string and inner.name.strip().lower().lstrip("+-") == "infinity"
 
 
 def is_target(node: object, target: Target) -> bool:

@@ -45,6 +45,9 @@ class Dialect:
     # Whether an equality lookup on a catalog lookup key stands in for a time range. In PostgreSQL an index
     # probe on every partition is cheap; in the lake a scan without a partition predicate reads every file.
     key_lookups: bool
+    # Whether a bound must be known when the query is planned: Athena prunes partitions then, so a bound that
+    # comes from a subquery still reads every file. PostgreSQL prunes at executor start as well.
+    constant_bounds: bool
     time_type: str  # the type of the time columns, for bounds lifted out of their comparison
     time_example: str  # a bound written in this dialect, for refusal hints
     window_example: str  # a two-sided window written in this dialect
@@ -62,6 +65,7 @@ POSTGRES = Dialect(
     schema="public",
     series_rows=100_000,
     key_lookups=True,
+    constant_bounds=False,
     time_type="timestamptz",
     time_example="{column} >= now() - interval '24 hours'",
     window_example="{column} >= '2024-06-01' AND {column} < '2024-06-02'",
@@ -81,6 +85,7 @@ TRINO = Dialect(
     schema=None,
     series_rows=10_000,
     key_lookups=False,
+    constant_bounds=True,
     time_type="timestamp(6)",
     time_example="{column} >= current_timestamp - INTERVAL '1' DAY",
     window_example="{column} >= TIMESTAMP '2024-06-01 00:00:00' AND {column} < TIMESTAMP '2024-06-02 00:00:00'",

@@ -23,6 +23,9 @@ from loglens.sqlguard.size import series_rows
 from loglens.sqlguard.values import Value, evaluate, series_length
 
 _ROW_MAKERS = (exp.GenerateSeries, exp.ExplodingGenerateSeries, exp.Unnest, exp.Explode)
+_EXACT = 2**53
+# What makes a reader read more than it returns: filters, grouping, ordering, skipping.
+_READER_REFUSES = ("joins", "laterals", "where", "group", "having", "order", "distinct", "qualify", "windows", "offset")
 
 
 def check_recursive_cte(
@@ -187,6 +190,10 @@ def _iterations(start: Value | None, stop: Value | None, step: Value | None) -> 
     positive = (isinstance(step, (int, float)) and step > 0) or (isinstance(step, timedelta) and step > timedelta(0))
     if not positive:
         return None
+    numbers = [v for v in (start, stop, step) if isinstance(v, (int, float))]
+    # Whole numbers only, and small enough that a float counter still counts: at 2**53, n + 1 == n.
+    if any(not isinstance(v, int) or abs(v) >= _EXACT for v in numbers):
+        return None
     length = series_length(start, stop, step)
     # The row that first fails `n < stop` is still made, once.
     return None if length is None else length + 1
@@ -223,9 +230,8 @@ def _plain_reader(owner: exp.Expr, cte: exp.CTE, name: str) -> bool:
     from_ = owner.args.get("from_")
     if not isinstance(from_, exp.From) or not isinstance(from_.this, exp.Table) or not _names(from_.this, name):
         return False
-    for clause in ("joins", "laterals", "where", "group", "having", "order", "distinct", "qualify", "windows"):
-        if owner.args.get(clause):
-            return False
+    if any(owner.args.get(clause) for clause in _READER_REFUSES):
+        return False
     if any(isinstance(n, (exp.AggFunc, exp.Window, *_ROW_MAKERS)) for p in owner.expressions for n in p.walk()):
         return False
     readers = [t for t in owner.find_all(exp.Table) if _names(t, name) and not any(a is cte for a in _ancestors(t))]

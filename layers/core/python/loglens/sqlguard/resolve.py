@@ -23,6 +23,10 @@ from loglens.sqlguard.recursion import check_recursive_cte
 from loglens.sqlguard.refusal import Refused, excerpt
 from loglens.sqlguard.values import evaluate
 
+# Scans of a time-partitioned table in one statement. Honest questions need a few; proving bounds between scans
+# that anchor on each other costs more than linear time in their number.
+MAX_TIME_SCANS = 16
+
 _CLAUSE_WORDS = {
     "expressions": "the SELECT list",
     "where": "WHERE",
@@ -97,7 +101,10 @@ class Resolver:
     notes: list[str] = field(default_factory=list)
     _seen_tables: set[int] = field(default_factory=set)
     _proofs: dict[int, Proof | None] = field(default_factory=dict)
-    _pending_hits: int = 0
+    _cut: set[int] = field(default_factory=set)  # proofs made while a proof they needed was still in progress
+    _cutting: bool = False
+    _previous: dict[int, Proof] = field(default_factory=dict)
+    _time_scans: int = 0  # the last round's proofs, for proofs in progress
     _injected: set[int] = field(default_factory=set)
     _root: exp.Expr | None = None
 
@@ -289,6 +296,12 @@ class Resolver:
                 f"relation {qualified} is not allowed; the allowed relations are: {allowed_names}",
             )
         self.read.add(name)
+        if name in self.time_columns:
+            self._time_scans += 1
+            if self._time_scans > MAX_TIME_SCANS:
+                raise Refused(
+                    "too_large", f"the statement reads {name} more than {MAX_TIME_SCANS} times; split the question"
+                )
         # A column alias list renames columns positionally; resolving that is not worth the risk of a wrong error.
         columns = None if renames else self.relations[name]
         return Source(alias_name or name, name, columns, join, level)
@@ -375,30 +388,53 @@ class Resolver:
     # -- time bounds -----------------------------------------------------------------------------------
 
     def check_time_bounds(self, level: Level) -> None:
-        for source in level.sources:
-            if source.relation is None or source.relation not in self.time_columns:
-                continue
-            proof = self.proof_of(source)
+        scans = [s for s in level.sources if s.relation is not None and s.relation in self.time_columns]
+        proofs = self.settle(scans)
+        for source in scans:
+            proof = proofs[id(source)]
             if proof.bounded:
                 self.write_down(source, proof)
             elif not proof.keyed:
                 self.unbounded.append(self.unbounded_message(source))
 
+    def settle(self, scans: list[Source]) -> dict[int, Proof]:
+        """Prove every scan, again while a proof cut short by a cycle (a >= b AND b >= a) grows stronger.
+
+        Each proof is made once per round, so scans anchored on each other cost rounds, not a search of every
+        path; a proof only gains ends as its anchors do, so this stops after at most two rounds per scan.
+        """
+        proofs = {id(s): self.proof_of(s) for s in scans}
+        for _ in range(2 * len(self._proofs) + 1):
+            if not self._cut:
+                break
+            for key in self._cut:
+                known = self._proofs.pop(key, None)
+                if known is not None:
+                    self._previous[key] = known
+            self._cut.clear()
+            again = {id(s): self.proof_of(s) for s in scans}
+            if [_ends(p) for p in again.values()] == [_ends(p) for p in proofs.values()]:
+                break
+            proofs = again
+        return proofs
+
     def target(self, source: Source) -> Target:
         assert source.relation is not None
         keys = self.lookup_keys.get(source.relation, frozenset()) if self.dialect.key_lookups else frozenset()
-        return Target(source.name, self.time_columns[source.relation], keys, self.dialect.time_type)
+        return Target(
+            source.name, self.time_columns[source.relation], keys, self.dialect.time_type, self.dialect.constant_bounds
+        )
 
     def proof_of(self, source: Source) -> Proof:
         key = id(source)
         if key in self._proofs:
             known = self._proofs[key]
-            if known is None:  # being proven: it cannot anchor itself
-                self._pending_hits += 1
-                return Proof()
+            if known is None:  # being proven: what is known of it so far stands in, and the asker is cut short
+                self._cutting = True
+                return self._previous.get(key, Proof())
             return known
         self._proofs[key] = None
-        hits = self._pending_hits
+        outer_cutting, self._cutting = self._cutting, False
         proof = bounds.prove_all(self.conditions(source), self.target(source), self.anchor(source.level))
         if _has_right_or_full_join(source.level.select):
             # Writing a derived bound into a query whose outer joins keep unmatched rows could drop them.
@@ -407,10 +443,10 @@ class Resolver:
                 proof.upper if proof.upper and proof.upper.direct else None,
                 proof.keyed,
             )
-        if self._pending_hits == hits:
-            self._proofs[key] = proof
-        else:
-            del self._proofs[key]  # it saw a proof in progress as empty; it may be stronger asked again later
+        if self._cutting:
+            self._cut.add(key)
+        self._cutting = outer_cutting or self._cutting
+        self._proofs[key] = proof
         return proof
 
     def conditions(self, source: Source) -> list[exp.Expr]:
@@ -554,6 +590,10 @@ class Resolver:
             if low is not None or high is not None:
                 ranges[self.time_columns[source.relation]] = Range(low, high)
         return ranges
+
+
+def _ends(proof: Proof) -> tuple[bool, bool, bool]:
+    return (proof.lower is not None, proof.upper is not None, proof.keyed)
 
 
 def _equality_filter(conditions: list[exp.Expr]) -> str | None:

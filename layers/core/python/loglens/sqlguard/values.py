@@ -112,6 +112,8 @@ def series_length(start: Value | None, stop: Value | None, step: Value | None) -
         ratio = (float(stop) - float(start)) / float(step)  # type: ignore[arg-type]
     else:
         return None
+    if not math.isfinite(ratio):
+        return None
     return 0 if ratio < 0 else math.floor(ratio + 1e-9) + 1
 
 

@@ -311,3 +311,51 @@ def test_scans_anchored_on_each_other_settle_to_the_one_bound_they_share() -> No
     assert result.allowed, result.reason
     assert result.sql is not None
     assert all(f"{n}.created_at >= CURRENT_TIMESTAMP - INTERVAL '24 HOURS'" in result.sql for n in names[1:])
+
+
+@pytest.mark.parametrize(
+    ("call", "rows"),
+    [
+        ("generate_series(1, 10)", 10),
+        ("generate_series(0, 100000, 10)", 10_001),
+        ("generate_series(10, 1, -1)", 10),
+        ("generate_series(1, 10, -1)", 0),
+        ("generate_series(now() - interval '1 day', now(), interval '1 hour')", 25),
+        ("generate_series(date_trunc('hour', now()) - interval '23 hours', date_trunc('hour', now()), '1 hour')", 24),
+        ("generate_series(timestamptz '2024-06-01', timestamptz '2024-06-30', '36 hours'::interval)", 20),
+        ("generate_series(timestamptz '2024-01-01', timestamptz '2024-12-31', interval '1 month')", 13),
+        ("generate_series(current_date - 6, current_date, 2 * interval '30 minutes')", 145),
+    ],
+)
+def test_series_sizes_are_estimated_from_constants(call: str, rows: int) -> None:
+    from datetime import UTC, datetime
+
+    from loglens.sqlguard.dialects import POSTGRES
+    from loglens.sqlguard.size import series_rows
+
+    node = sqlglot.parse_one(f"SELECT {call}", read="postgres").expressions[0]
+    assert series_rows(node, POSTGRES, datetime(2024, 6, 1, 12, 30, tzinfo=UTC)) == rows
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("1 hour", 3600), ("15 minutes", 900), ("1 day 2 hours", 93600), ("01:30:00", 5400), ("-1 day", -86400),
+     ("2 weeks", 1209600), ("1 mon", 2592000), ("1.5 h", 5400), ("1 fortnight", None), ("hour", None), ("", None)],
+)  # fmt: skip
+def test_intervals_are_read_as_postgres_and_trino_write_them(text: str, seconds: float | None) -> None:
+    from loglens.sqlguard.values import parse_interval
+
+    parsed = parse_interval(text)
+    assert (parsed.total_seconds() if parsed is not None else None) == seconds
+
+
+def test_a_series_sqlglot_does_not_recognise_is_not_run() -> None:
+    from datetime import UTC, datetime
+
+    from loglens.sqlguard.dialects import POSTGRES
+    from loglens.sqlguard.refusal import Refused
+    from loglens.sqlguard.size import check_sizes
+
+    unknown = exp.select(exp.Anonymous(this="generate_series", expressions=[exp.Literal.number(1)]))
+    with pytest.raises(Refused, match="cannot tell how many rows"):
+        check_sizes(unknown, POSTGRES, datetime.now(UTC))

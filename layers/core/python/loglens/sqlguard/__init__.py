@@ -22,8 +22,10 @@ The guard assumes PostgreSQL keeps ``standard_conforming_strings`` on (the defau
 literals whose meaning would change with it off are refused anyway.
 
 Modules, in the order the checks run: lexical (tokens, one statement), statements (only queries), repairs
-(PostgreSQL syntax sqlglot misreads), resolve (relations, columns, scopes; time bounds from bounds, recursion
-from recursion), nodes (the allowlist), size (rows and bytes a query makes), limit; guard runs them twice.
+(PostgreSQL syntax sqlglot misreads), resolve (relations and columns in their scopes), scans (each scan of a
+time-partitioned table is bounded, with proofs from bounds), recursion (each recursive CTE ends), nodes (the
+allowlist), size (rows and bytes a query makes, with values), limit; guard runs them all twice. transpile
+turns allowed lake SQL into DuckDB's.
 """
 
 from loglens.sqlguard.catalog import Catalog

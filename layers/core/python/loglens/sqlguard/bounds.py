@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from loglens.sqlguard.names import ident, is_query
+from loglens.sqlguard.refusal import excerpt
 
 LOOKUP_LIST_MAX = 100
 # Casts that keep a time value's order; the others (to text, say) may not.
@@ -314,7 +315,6 @@ def conjuncts(node: object) -> Iterator[exp.Expr]:
 
 def diagnose(conditions: list[exp.Expr], target: Target, anchor: Anchor, dialect: str) -> str:
     """Why the conditions do not bound the column, in words that point at the part to change."""
-    from loglens.sqlguard.refusal import excerpt
 
     for condition in conditions:
         for node in condition.walk(prune=is_query):

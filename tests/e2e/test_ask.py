@@ -22,10 +22,10 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 
-from loglens.agent.local import local_ask_api
 from loglens.db.connect import connect
-from loglens.demo import DemoPlan
-from loglens.local.server import LocalApi, LocalHttpServer
+from loglens.devtools.demo import DemoPlan
+from loglens.devtools.local.ask import local_ask_api
+from loglens.devtools.local.server import LocalApi, LocalHttpServer
 from loglens.settings import Settings
 from tests.demo_data import load_demo
 from tests.e2e.conftest import API_KEY, free_port, start_dev, stop_dev

@@ -30,8 +30,7 @@ from loglens.agent.slack import (
     usage_message,
     verify_request,
 )
-from loglens.ingest.collect import HttpResponse
-from loglens.ingest.request import HttpError, media_type, parse_json, raw_body
+from loglens.http import HttpError, HttpResponse, Request, Router, media_type, parse_json
 
 log = logging.getLogger(__name__)
 ASK_PATH = "/api/v1/ask"
@@ -52,6 +51,7 @@ class AskApi:
     now: Callable[[], float] = time.time
     cors_origin: str = "*"
     on_answer: Callable[[Answer], None] | None = None  # metrics: steps, tokens, latency
+    router: Router = field(init=False)
 
     def handle_invocation(self, event: dict[str, Any]) -> dict[str, Any]:
         """The Lambda entry: the asynchronous self-invocation, or an API Gateway proxy event."""
@@ -60,29 +60,23 @@ class AskApi:
             return {"status": "done"}
         return self.handle(event)
 
-    def handle(self, event: dict[str, Any]) -> dict[str, Any]:
-        try:
-            response = self._route(event)
-        except HttpError as error:
-            response = HttpResponse.json(error.status, {"error": error.message}, error.headers)
-        return self._proxy_response(response)
+    def __post_init__(self) -> None:
+        self.router = Router(self.cors_origin)
+        self.router.add("POST", ASK_PATH, self._ask)
+        self.router.add("POST", SLACK_PATH, self._slack_command)
 
-    def _route(self, event: dict[str, Any]) -> HttpResponse:
-        path = str(event.get("resource") or event.get("path") or "").rstrip("/")
-        if path not in (ASK_PATH, SLACK_PATH):
-            raise HttpError(404, f"no route for {path or '/'}")
-        if str(event.get("httpMethod") or "").upper() != "POST":
-            raise HttpError(405, "use POST", {"Allow": "POST"})
-        body = raw_body(event.get("body"), bool(event.get("isBase64Encoded")))
+    def handle(self, event: dict[str, Any]) -> dict[str, Any]:
+        return self.router.resolve(event)
+
+    def _body(self, request: Request) -> bytes:
+        body = request.body
         if len(body) > MAX_BODY_BYTES:
             raise HttpError(413, f"body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}")
-        headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
-        if path == SLACK_PATH:
-            return self._slack(body, headers)
-        return self._ask(body, headers, event)
+        return body
 
-    def _ask(self, body: bytes, headers: dict[str, str], event: dict[str, Any]) -> HttpResponse:
-        if media_type(headers.get("content-type")) != "application/json":
+    def _ask(self, request: Request) -> HttpResponse:
+        body = self._body(request)
+        if media_type(request.headers.get("content-type")) != "application/json":
             raise HttpError(415, "send the question as application/json")
         payload = parse_json(body)
         if not isinstance(payload, dict):
@@ -96,11 +90,13 @@ class AskApi:
             )
         except ValueError as error:
             raise HttpError(400, str(error)) from None
-        identity = (event.get("requestContext") or {}).get("identity") or {}
-        key = http_key(identity.get("apiKeyId"), conversation_id)
+        key = http_key(request.api_key_id, conversation_id)
         answer = self._answer(question, key, HTTP_CONVERSATION_AGE)
         answer.conversation_id = conversation_id
         return HttpResponse(200, answer.model_dump_json().encode())
+
+    def _slack_command(self, request: Request) -> HttpResponse:
+        return self._slack(self._body(request), dict(request.headers))
 
     def _slack(self, body: bytes, headers: dict[str, str]) -> HttpResponse:
         from loglens.settings import ConfigError
@@ -173,18 +169,6 @@ class AskApi:
         if self.on_answer is not None:
             self.on_answer(answer)
         return answer
-
-    def _proxy_response(self, response: HttpResponse) -> dict[str, Any]:
-        return {
-            "statusCode": response.status,
-            "headers": {
-                "Content-Type": response.content_type,
-                "Access-Control-Allow-Origin": self.cors_origin,
-                **response.headers,
-            },
-            "isBase64Encoded": False,
-            "body": response.body.decode(),
-        }
 
 
 def _question(value: object) -> str:

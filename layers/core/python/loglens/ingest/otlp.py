@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any, Final
 
-from loglens.ingest.request import HttpError
+from loglens.http.request import HttpError
 from loglens.record import LogRecord
 
 _OTLP_NAMESPACE: Final = uuid.UUID("2b3f6f0c-6f74-4c70-8a5e-6c6f676c656e")

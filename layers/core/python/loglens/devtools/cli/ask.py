@@ -12,7 +12,7 @@ import contextlib
 import sys
 from typing import TYPE_CHECKING, Any
 
-from loglens.cli.output import error
+from loglens.devtools.cli.output import error
 from loglens.settings import Settings
 
 if TYPE_CHECKING:
@@ -40,6 +40,10 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from loglens.agent.client import check_credentials
+    from loglens.agent.settings import AgentSettings
+
+    check_credentials(AgentSettings.from_env())  # in milliseconds, before the SDK and the database start
     service = cli_service(Settings.from_env())
     question = " ".join(args.question).strip()
     if question:
@@ -53,10 +57,10 @@ def cli_service(settings: Settings) -> AskService:
 
     from loglens.agent.client import make_client
     from loglens.agent.conversations import MemoryConversations
-    from loglens.agent.local import role_urls
     from loglens.agent.service import AskService, build_agent
     from loglens.agent.settings import AgentSettings
     from loglens.db.connect import ConnectionProvider
+    from loglens.devtools.local.ask import role_urls
 
     agent_settings = AgentSettings.from_env()
     client = make_client(agent_settings)  # fails first, before anything is started, when there is no key

@@ -6,7 +6,7 @@ import argparse
 from datetime import UTC, datetime
 from typing import Any
 
-from loglens.cli.output import error, table
+from loglens.devtools.cli.output import error, table
 from loglens.settings import Settings
 
 
@@ -30,8 +30,8 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from loglens.database import admin_url
     from loglens.db.connect import ConnectionProvider
+    from loglens.devtools.database import admin_url
     from loglens.ingest.envelope import sealer_from_env
     from loglens.ingest.notifications import Loader
     from loglens.ingest.objects import LocalObjectStore, ObjectStore, S3ObjectStore

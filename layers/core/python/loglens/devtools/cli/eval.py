@@ -11,7 +11,7 @@ import argparse
 import json
 from typing import Any
 
-from loglens.cli.output import error, table
+from loglens.devtools.cli.output import error, table
 from loglens.settings import Settings
 
 
@@ -26,7 +26,7 @@ def register(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from loglens.agent.client import has_credentials
-    from loglens.agent.eval import demo_cases, run_eval
+    from loglens.devtools.eval import demo_cases, run_eval
 
     cases = demo_cases()
     if args.only:
@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
             "The test suite runs the harness with scripted replies instead."
         )
         return 2
-    from loglens.cli.ask import cli_service
+    from loglens.devtools.cli.ask import cli_service
 
     service = cli_service(Settings.from_env())
     agent = service.agent

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from loglens.cli.output import error, table
+from loglens.devtools.cli.output import error, table
 from loglens.settings import Settings
 
 
@@ -30,7 +30,7 @@ def start(args: argparse.Namespace) -> int:
 
 
 def stop(args: argparse.Namespace) -> int:
-    from loglens.database import embedded
+    from loglens.devtools.database import embedded
 
     settings = Settings.from_env()
     stopped = embedded(settings).stop()
@@ -39,8 +39,9 @@ def stop(args: argparse.Namespace) -> int:
 
 
 def migrate(args: argparse.Namespace) -> int:
-    from loglens.database import admin_url, embedded, prepare
     from loglens.db.connect import describe
+    from loglens.db.prepare import prepare
+    from loglens.devtools.database import admin_url, embedded
 
     settings = Settings.from_env()
     url = admin_url(settings)
@@ -57,9 +58,9 @@ def migrate(args: argparse.Namespace) -> int:
 def status(args: argparse.Namespace) -> int:
     import psycopg
 
-    from loglens.database import embedded
     from loglens.db.connect import connect, describe
     from loglens.db.migrate import applied, pending
+    from loglens.devtools.database import embedded
 
     settings = Settings.from_env()
     if settings.database_url:
@@ -89,7 +90,7 @@ def status(args: argparse.Namespace) -> int:
 
 
 def print_url(args: argparse.Namespace) -> int:
-    from loglens.database import embedded
+    from loglens.devtools.database import embedded
 
     settings = Settings.from_env()
     if settings.database_url and args.role == "admin":

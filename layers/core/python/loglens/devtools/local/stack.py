@@ -12,18 +12,20 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from loglens.agent.local import local_ask_api
-from loglens.database import admin_url, embedded, prepare
 from loglens.db.connect import ConnectionProvider
+from loglens.db.prepare import prepare
+from loglens.devtools.database import admin_url, embedded
+from loglens.devtools.home import HomeLock
+from loglens.devtools.local.ask import local_ask_api
+from loglens.devtools.local.server import LocalApi, LocalHttpServer
+from loglens.devtools.local.spool import SpoolConsumer
+from loglens.devtools.local.timers import MaintenanceTimers, start_timers
 from loglens.ingest.collect import CollectApi, CollectService
 from loglens.ingest.envelope import sealer_from_env
 from loglens.ingest.notifications import Loader
 from loglens.ingest.objects import LocalObjectStore
 from loglens.ingest.privacy import redactor_from_env
 from loglens.ingest.sinks import SpoolSink
-from loglens.local.server import LocalApi, LocalHttpServer
-from loglens.local.spool import SpoolConsumer
-from loglens.maintenance import MaintenanceTimers, start_timers
 from loglens.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,7 @@ class LocalStack:
     server: LocalHttpServer | None = None
     consumer: SpoolConsumer | None = None
     timers: MaintenanceTimers | None = None
+    lock: HomeLock | None = None
     _started_db: bool = False
 
     @property
@@ -60,6 +63,15 @@ class LocalStack:
         return self.settings.home / "spool"
 
     def start(self) -> str:
+        # First: a second server on this home would share its database and spool (raises HomeError).
+        self.lock = HomeLock(self.settings.home).acquire()
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> str:
         if not self.settings.database_url:
             self._started_db = not embedded(self.settings).is_running()
         url = admin_url(self.settings)
@@ -99,6 +111,8 @@ class LocalStack:
         self.server.start()
         # The EventBridge schedules, locally: partitions now and daily, views hourly, archive daily.
         self.timers = start_timers(self.settings, url, archive_bucket=os.environ.get("LOGLENS_ARCHIVE_BUCKET") or None)
+        if self.lock is not None:
+            self.lock.announce(self.server.url)
         return self.server.url
 
     def stop(self) -> None:
@@ -110,3 +124,7 @@ class LocalStack:
             self.consumer.stop()
         if self._started_db:  # leave a server we found running as it was
             embedded(self.settings).stop()
+            self._started_db = False
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None

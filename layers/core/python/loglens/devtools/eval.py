@@ -4,7 +4,7 @@ A question is answered correctly when the agent's final SQL returns the same res
 the same multiset of rows, numbers compared after rounding, column order free. Both statements run in one
 read-only transaction after the agent is done, so now() and the data snapshot are identical for the two
 and a window like "the last hour" cannot drift between them. Questions name their windows relative to
-now and are built around the incidents `loglens.demo` plants (their services, error types, endpoints and
+now and are built around the incidents `loglens.devtools.demo` plants (their services, error types, endpoints and
 browsers), so they expect demo data that ends about now (as `loglens demo` loads it).
 """
 
@@ -83,7 +83,7 @@ class EvalReport:
 
 def demo_cases() -> list[EvalCase]:
     """The question set. Windows are chosen to contain the demo's incidents (a test checks that they do)."""
-    from loglens.demo import DemoPlan
+    from loglens.devtools.demo import DemoPlan
 
     incidents = {i.name: i.details for i in DemoPlan().incidents()}
     pay, search, safari = (

@@ -21,7 +21,10 @@ from typing import Any, Final
 
 import psycopg
 
-from loglens.archive import (
+from loglens.db.partitions import ensure_partitions
+from loglens.ingest.objects import ObjectMissing, ObjectStore
+from loglens.ingest.write import write_batch
+from loglens.lifecycle.archive import (
     ArchiveError,
     Checksum,
     Manifest,
@@ -36,9 +39,6 @@ from loglens.archive import (
     table_checksum,
     total_of,
 )
-from loglens.ingest.objects import ObjectMissing, ObjectStore
-from loglens.ingest.write import write_batch
-from loglens.partitions import ensure_partitions
 from loglens.record import LOG_COLUMNS, Level, LogRecord, Source, column_sql_types
 from loglens.settings import Settings
 

@@ -12,14 +12,14 @@ from datetime import date
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from loglens.cli.output import error, table
+from loglens.devtools.cli.output import error, table
 from loglens.settings import Settings
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
-    from loglens.archive import ArchiveResult
     from loglens.ingest.objects import ObjectStore
+    from loglens.lifecycle.archive import ArchiveResult
 
 BUCKET_ENV = "LOGLENS_ARCHIVE_BUCKET"
 
@@ -52,8 +52,8 @@ def register(commands: Any) -> None:
 def maintain_command(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from loglens.database import admin_url
-    from loglens.maintenance import Task, maintain, owner_connection
+    from loglens.devtools.database import admin_url
+    from loglens.lifecycle.maintenance import Task, maintain, owner_connection
 
     task = Task.VIEWS if args.views_only else Task.PARTITIONS if args.partitions_only else Task.ALL
     settings = Settings.from_env()
@@ -75,15 +75,15 @@ def maintain_command(args: argparse.Namespace) -> int:
 
 
 def _store(settings: Settings, bucket: str | None) -> ObjectStore:
-    from loglens.archive import open_archive_store
+    from loglens.lifecycle.archive import open_archive_store
 
     return open_archive_store(settings.home, bucket or os.environ.get(BUCKET_ENV) or None)
 
 
 def archive_command(args: argparse.Namespace) -> int:
-    from loglens.archive import ArchiveError, archive_expired
-    from loglens.database import admin_url
-    from loglens.maintenance import owner_connection
+    from loglens.devtools.database import admin_url
+    from loglens.lifecycle.archive import ArchiveError, archive_expired
+    from loglens.lifecycle.maintenance import owner_connection
 
     settings = Settings.from_env()
     try:
@@ -120,10 +120,10 @@ def _print_archive(result: ArchiveResult) -> None:
 
 
 def restore_command(args: argparse.Namespace) -> int:
-    from loglens.archive import ArchiveError
-    from loglens.database import admin_url
-    from loglens.maintenance import owner_connection
-    from loglens.restore import restore_day
+    from loglens.devtools.database import admin_url
+    from loglens.lifecycle.archive import ArchiveError
+    from loglens.lifecycle.maintenance import owner_connection
+    from loglens.lifecycle.restore import restore_day
 
     settings = Settings.from_env()
     try:
@@ -161,7 +161,7 @@ def _size(n: int) -> str:
 
 
 class RichProgress:
-    """loglens.archive.Progress drawn as rich progress bars on stderr (one bar per step)."""
+    """loglens.lifecycle.archive.Progress drawn as rich progress bars on stderr (one bar per step)."""
 
     def __init__(self) -> None:
         from rich.console import Console

@@ -46,7 +46,7 @@ def role_urls(settings: Settings, environ: Mapping[str, str] | None = None) -> R
         )
     import psycopg
 
-    from loglens.database import admin_url, embedded
+    from loglens.devtools.database import admin_url, embedded
 
     url = admin_url(settings)  # starts the embedded server when `loglens dev` is not running
     server = embedded(settings)

@@ -6,7 +6,7 @@ import argparse
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from loglens.cli.output import table
+from loglens.devtools.cli.output import table
 from loglens.settings import Settings
 
 
@@ -21,9 +21,9 @@ def register(commands: Any) -> None:
 
 
 def ensure_command(args: argparse.Namespace) -> int:
-    from loglens.database import admin_url
     from loglens.db.connect import connect
-    from loglens.partitions import ensure_partitions
+    from loglens.db.partitions import ensure_partitions
+    from loglens.devtools.database import admin_url
 
     settings = Settings.from_env()
     today = datetime.now(UTC).date()
@@ -38,9 +38,9 @@ def ensure_command(args: argparse.Namespace) -> int:
 
 
 def list_command(args: argparse.Namespace) -> int:
-    from loglens.database import admin_url
     from loglens.db.connect import connect
-    from loglens.partitions import list_partitions
+    from loglens.db.partitions import list_partitions
+    from loglens.devtools.database import admin_url
 
     settings = Settings.from_env()
     with connect(admin_url(settings)) as conn:

@@ -58,7 +58,14 @@ _PYTHON_SCALE: Final = ((10, Level.TRACE), (20, Level.DEBUG), (30, Level.INFO), 
 _ANSI: Final = re.compile(r"\x1b\[[0-9;]*m")
 
 
+# Words exactly as most clients send them: one lookup, before any normalising.
+_EXACT: Final[dict[str, Level]] = {**LEVEL_ALIASES, **{level.value: level for level in Level}}
+
+
 def level_from_word(value: str) -> Level | None:
+    found = _EXACT.get(value)
+    if found is not None:
+        return found
     text = value.strip().lower()
     if "\x1b" in text:
         text = _ANSI.sub("", text)

@@ -60,7 +60,7 @@ from pydantic import (
 from loglens.levels import LEVEL_ALIASES as LEVEL_ALIASES  # re-exported: the level spellings
 from loglens.levels import Level as Level
 from loglens.levels import level_from_word, pino_level
-from loglens.shapes import BOOKKEEPING, canonical
+from loglens.shapes import BOOKKEEPING, already_canonical, canonical
 from loglens.text import clean_text, truncate
 from loglens.timeparse import TimeParseError, parse_event_time
 
@@ -249,7 +249,7 @@ def _message() -> Any:
     inner = _required_text("message").func
 
     def check(value: object) -> object:
-        if isinstance(value, dict | list):
+        if type(value) is not str and isinstance(value, dict | list):
             value = json_text(value)  # a dict message (Powertools, structlog): kept whole, as JSON
         return inner(value)
 
@@ -359,7 +359,8 @@ class LogRecord(BaseModel):
             raise ValueError(f"a log record must be a JSON object, got {_json_type(data)}")
         ctx = _context(info)
         moved: dict[str, Any] = {}
-        if not ctx.trusted:  # loglens's own output is already in its own names
+        # loglens's own output, and what its clients send, is already in loglens's names
+        if not ctx.trusted and not already_canonical(data):
             shaped = canonical(data)
             data, moved = shaped.fields, shaped.moved
         known = _INPUT_FIELDS
@@ -446,12 +447,14 @@ class LogRecord(BaseModel):
     @field_validator("level", mode="before")
     @classmethod
     def _level(cls, value: object) -> Level:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            number = pino_level(value) if math.isfinite(value) else None
-            if number is None:
-                raise ValueError(f"{value} is not a level; expected a level name or a pino/bunyan number from 10 to 60")
-            return number
         if not isinstance(value, str):
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                number = pino_level(value) if math.isfinite(value) else None
+                if number is None:
+                    raise ValueError(
+                        f"{value} is not a level; expected a level name or a pino/bunyan number from 10 to 60"
+                    )
+                return number
             raise ValueError(f"expected one of {', '.join(Level)}, got {_json_type(value)}")
         found = level_from_word(value)
         if found is None:

@@ -218,7 +218,8 @@ class Shaped:
 
 
 def canonical(data: Mapping[str, Any]) -> Shaped:
-    """`data` in loglens's field names (never modified; unknown keys are left as they are)."""
+    """`data` in loglens's field names; unknown keys are left as they are. `data` is never
+    modified; when there is nothing to map, `fields` is `data` itself."""
     if already_canonical(data):
         return Shaped(data if isinstance(data, dict) else dict(data))
     out = dict(data)

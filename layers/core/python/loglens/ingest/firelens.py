@@ -16,7 +16,8 @@ The mapping rules:
 - a whole Python or Java traceback (Fluent Bit's multiline filter joins its lines, see
   clients/fluent-bit): stack_trace is the text, the message its exception line, error_type the
   exception's class, and the level ERROR.
-- service: the record's own `service`, else the task definition family, else the container name.
+- service: the record's own (`service`, ECS `service.name`, pino/bunyan `name`, ...), else the
+  task definition family, else the container name.
 - the ECS fields are kept in metadata.ecs; the stream in metadata.stream.
 - event_id: FireLens has none, so it is a UUIDv5 of the raw object key and line number: replaying
   the same object yields the same ids and nothing is stored twice.

@@ -646,6 +646,12 @@ def test_the_input_is_never_modified() -> None:
     assert shaped.moved == {"service": {"version": "1"}}
 
 
+def test_an_object_message_is_kept_even_beside_an_error_message() -> None:
+    shaped = canonical({"message": {"op": "pay"}, "error": {"message": "declined", "type": "CardError"}})
+    assert shaped.fields == {"message": {"op": "pay"}, "error": {"message": "declined"}, "error_type": "CardError"}
+    assert shaped.moved == {}
+
+
 def test_a_record_already_in_loglens_names_passes_unchanged() -> None:
     line = {"level": "INFO", "service": "s", "message": "m", "user_id": "u", "metadata": {"a": 1}, "order": 1}
     assert canonical(line).fields == line

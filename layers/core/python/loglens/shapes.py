@@ -155,6 +155,8 @@ _TRIGGERS: Final = frozenset().union(*(a.heads for a in ALIASES)) - ALIAS_FIELDS
 # Bookkeeping the loggers add to every line: not what the application said (see record.py's
 # fallback message for records that carry no message of their own).
 BOOKKEEPING: Final = frozenset({"pid", "hostname", "v", "taskName"})
+# Fields whose name ECS and OpenTelemetry also use for an object (`service: {name, version}`).
+_NAMESPACES: Final = frozenset({"service"})
 
 
 def _text(value: Any) -> bool:
@@ -238,7 +240,8 @@ def canonical(data: Mapping[str, Any]) -> Shaped:
         found: dict[str, Any] = {}
         sent = dict(out)  # what `when` conditions look at: the record before anything was taken
         for name, aliases in _BY_FIELD.items():
-            if out.get(name) is not None and not isinstance(out[name], dict):
+            own = out.get(name)
+            if own is not None and not (name in _NAMESPACES and isinstance(own, dict)):
                 continue
             for alias in aliases:
                 if alias.heads.isdisjoint(keys) or (alias.when is not None and not alias.when(sent)):
@@ -252,8 +255,8 @@ def canonical(data: Mapping[str, Any]) -> Shaped:
                     found[name] = value
                     break
         for name, value in found.items():
-            if isinstance(out.get(name), dict):
-                moved[name] = out[name]  # what is left of a namespace object
+            if name in _NAMESPACES and isinstance(out.get(name), dict):
+                moved[name] = out[name]  # what is left of the namespace object
             out[name] = value
         if isinstance(out.get("service"), dict | list):
             moved["service"] = out.pop("service")

@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loglens.agent.answer import Answer
 from loglens.agent.api import ASYNC_KEY, AskApi, self_invoker
+from loglens.agent.replays import PostgresReplayGuard
 from loglens.agent.service import AskService, BuiltOnFirstUse, build_agent
 from loglens.agent.settings import AgentSettings, Provider
 from loglens.aws import client, secret_string
@@ -74,12 +75,17 @@ def _record(answer: Answer) -> None:
 
 def _build(context: LambdaContext) -> AskApi:
     env = AskEnvironment.from_env()
+    # Opens its connection on the first claim, in the worker, never on the acknowledgement path.
+    replays = PostgresReplayGuard(
+        ConnectionProvider(env.conninfo_factory(user=env.conversation_db_user), application="loglens-ask")
+    )
     return AskApi(
         service=BuiltOnFirstUse(lambda: _service(env)),
         slack_secret=lambda: _secret(env.slack_secret_arn, "SLACK_SECRET_ARN"),
         dispatch_async=self_invoker(client("lambda"), context.function_name),
         cors_origin=env.settings.cors_origin,
         on_answer=_record,
+        replays=lambda: replays,
     )
 
 

@@ -269,6 +269,8 @@ def _port_is_free(port: int) -> bool:
     import socket
 
     with socket.socket() as sock:
+        # As PostgreSQL binds: connections of a server that just stopped (TIME_WAIT) do not hold the port.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

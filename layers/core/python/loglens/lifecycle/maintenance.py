@@ -14,6 +14,7 @@ Two tasks, each on its own schedule (EventBridge in AWS, MaintenanceTimers under
   meanwhile. A view that was never populated (created WITH NO DATA, or emptied) cannot be
   refreshed concurrently, so it gets one plain REFRESH first.
 
+The partitions task also deletes expired Slack request claims (loglens.agent.replays).
 Everything runs as loglens_owner, which owns the table and the views (REFRESH needs ownership).
 """
 
@@ -172,8 +173,15 @@ def maintain(
     if not conn.autocommit:
         raise ValueError("maintain() needs an autocommit connection")
     partitions = maintain_partitions(conn, settings, today=today) if task in (Task.PARTITIONS, Task.ALL) else None
+    if partitions is not None:
+        prune_slack_claims(conn)
     views = refresh_views(conn) if task in (Task.VIEWS, Task.ALL) else []
     return MaintainReport(task, partitions, views)
+
+
+def prune_slack_claims(conn: psycopg.Connection[Any]) -> int:
+    """Delete Slack request claims whose window is over; returns how many."""
+    return max(conn.execute("DELETE FROM slack_requests_seen WHERE expires_at < now()").rowcount, 0)
 
 
 def run_maintenance(url: str, settings: Settings, task: Task = Task.ALL) -> MaintainReport:

@@ -95,6 +95,7 @@ class LocalStack:
         for path in ("/api/v1/logs", "/api/v1/logs/batch", "/otlp/v1/logs"):
             api.add(path, collect.handle)
         api.add("/api/v1/health", collect.handle, api_key_required=False)
+        api.add("/api/v1/openapi.json", collect.handle, api_key_required=False)
         ask = local_ask_api(self.settings, analyst_url=analyst_url, writer_url=writer_url)
         api.add("/api/v1/ask", ask.handle)
         api.add("/slack/commands", ask.handle, api_key_required=False)  # Slack signs instead of sending a key

@@ -646,6 +646,16 @@ def test_the_input_is_never_modified() -> None:
     assert shaped.moved == {"service": {"version": "1"}}
 
 
+def test_huge_numbers_under_alias_names_stay_in_metadata_as_text() -> None:
+    big = 10**400
+    line = {"level": 30, "msg": "m", "event": {"duration": big}, "status_code": "9" * 5000, "user": {"id": 10**100}}
+    [record] = validate_batch([line], API).accepted
+    assert (record.duration_ms, record.http_status_code, record.user_id) == (None, None, str(10**100))
+    assert record.metadata == {"event": {"duration": str(big)}, "status_code": "9" * 5000}
+    [loud] = validate_batch([{"level": big, "message": "m"}], API).accepted
+    assert loud.level == "FATAL"  # above pino's 60, as custom levels beyond fatal are
+
+
 def test_an_object_message_is_kept_even_beside_an_error_message() -> None:
     shaped = canonical({"message": {"op": "pay"}, "error": {"message": "declined", "type": "CardError"}})
     assert shaped.fields == {"message": {"op": "pay"}, "error": {"message": "declined"}, "error_type": "CardError"}

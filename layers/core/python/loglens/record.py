@@ -454,7 +454,7 @@ class LogRecord(BaseModel):
     def _level(cls, value: object) -> Level:
         if not isinstance(value, str):
             if isinstance(value, int | float) and not isinstance(value, bool):
-                number = pino_level(value) if math.isfinite(value) else None
+                number = pino_level(value) if isinstance(value, int) or math.isfinite(value) else None
                 if number is None:
                     raise ValueError(
                         f"{value} is not a level; expected a level name or a pino/bunyan number from 10 to 60"

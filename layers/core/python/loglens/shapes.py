@@ -67,7 +67,10 @@ def _python_logging(data: Mapping[str, Any]) -> bool:
 
 def _nanos_to_ms(value: Any) -> Any:
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return value / 1_000_000
+        try:
+            return value / 1_000_000
+        except OverflowError:  # an integer of hundreds of digits: not a duration, kept in metadata
+            return None
     return None
 
 
@@ -159,10 +162,17 @@ BOOKKEEPING: Final = frozenset({"pid", "hostname", "v", "taskName"})
 _NAMESPACES: Final = frozenset({"service"})
 
 
+def _finite(value: Any) -> bool:
+    """A JSON number that is a real value (math.isfinite would overflow on a huge integer)."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
+
+
 def _text(value: Any) -> bool:
     if isinstance(value, str):
         return bool(value.strip())
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return _finite(value)
 
 
 def _string(value: Any) -> bool:
@@ -182,7 +192,7 @@ def _time(value: Any) -> bool:
 
 
 def _status(value: Any) -> bool:
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 3:
         value = int(value)
     if isinstance(value, float) and value.is_integer():
         value = int(value)
@@ -195,7 +205,9 @@ def _duration(value: Any) -> bool:
             value = float(value)
         except ValueError:
             return False
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 1024:
+        return False  # the column is a double: float() of this would overflow
+    return _finite(value) and value >= 0
 
 
 # What a value must be for its field to hold it; anything else stays in metadata.

@@ -15,7 +15,7 @@ JS := clients/javascript
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_HOME := $(CURDIR)/build/cdk-home
 
-.PHONY: dev test lint typecheck pytest test-python-client test-js synth deps-layer bench lock clean
+.PHONY: dev test lint typecheck pytest test-python-client test-js packages test-packages synth deps-layer bench lock clean
 
 $(UV): requirements/bootstrap.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -65,7 +65,32 @@ test-python-client: $(DEV_STAMP)
 test-js: $(JS)/node_modules/.package-lock.json
 	cd $(JS) && npm test
 
-test: lint typecheck pytest test-python-client test-js
+# The clients as users install them: the npm tarball (dist/ with type declarations, the exports map
+# with the pino and winston transports) and the wheel, built with the locked toolchain.
+PACKAGES := build/packages
+SMOKE := build/smoke
+packages: $(DEV_STAMP) $(JS)/node_modules/.package-lock.json
+	rm -rf $(PACKAGES) && mkdir -p $(PACKAGES)
+	cd $(JS) && npm pack --silent --pack-destination $(CURDIR)/$(PACKAGES)
+	$(BIN)/python -m pip wheel --quiet --disable-pip-version-check --no-deps --no-build-isolation \
+		--wheel-dir $(PACKAGES) clients/python
+
+# Each package installed where nothing else can be imported in its place (a scratch venv, a scratch
+# npm folder with pino and winston at the client's pinned versions), then used once.
+test-packages: packages
+	rm -rf $(SMOKE) && mkdir -p $(SMOKE)/js
+	$(PYTHON) -m venv --without-pip $(SMOKE)/venv
+	$(UV) pip install --quiet --python $(SMOKE)/venv/bin/python --no-deps $(PACKAGES)/loglens_client-*.whl
+	cd $(SMOKE) && venv/bin/python $(CURDIR)/clients/python/smoke/installed_package.py
+	cp $(JS)/smoke/installed-package.mjs $(SMOKE)/js/
+	cd $(SMOKE)/js && echo '{"private": true, "type": "module"}' > package.json && \
+		npm install --silent --no-audit --no-fund --prefer-offline --no-package-lock \
+		$(CURDIR)/$(PACKAGES)/loglens-client-*.tgz \
+		$$(node -p "const d = require('$(CURDIR)/$(JS)/package.json').devDependencies; \
+			['pino', 'winston', 'winston-transport'].map((n) => n + '@' + d[n]).join(' ')")
+	cd $(SMOKE)/js && node installed-package.mjs
+
+test: lint typecheck pytest test-python-client test-js test-packages
 
 # Results are tables with ratios against baselines measured in the same run; the query part fills
 # 10M rows by default (BENCH_ROWS=300000 make bench for a quick look).

@@ -55,7 +55,7 @@ typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 	cd clients/python && ../../$(BIN)/mypy log_collector
 
-pytest: $(DEV_STAMP)
+pytest: $(DEV_STAMP) $(JS)/node_modules/.package-lock.json  # the browser e2e test builds the JS client
 	$(BIN)/pytest
 
 # The client has its own pytest configuration (import mode, timeouts), so it runs on its own.

@@ -76,7 +76,7 @@ def test_every_filter_becomes_one_guarded_condition() -> None:
     assert "service = 'checkout'" in sql
     assert "level IN ('ERROR', 'FATAL')" in sql
     assert "message ILIKE '%timeout%' ESCAPE '!'" in sql
-    assert "metadata @> CAST('{\"status\":\"500\"}' AS JSONB) OR metadata @> CAST('{\"status\":500}' AS JSONB)" in sql
+    assert 'metadata @> CAST(\'{"status":"500"}\' AS JSONB) OR metadata @> CAST(\'{"status":500}\' AS JSONB)' in sql
     assert "metadata @> CAST('{\"retry\":true}' AS JSONB)" in sql
     assert sql.endswith("ORDER BY created_at DESC, event_id DESC LIMIT 51")
 
@@ -296,3 +296,22 @@ def _window() -> list[str]:
         "created_at >= CAST('2026-03-09T12:00:00+00:00' AS TIMESTAMPTZ)",
         "created_at < CAST('2026-03-10T12:00:00+00:00' AS TIMESTAMPTZ)",
     ]
+
+
+def test_every_request_and_answer_has_a_json_schema_for_the_openapi_document() -> None:
+    from loglens.query.errors import ErrorBody
+    from loglens.query.saved import SavedCreate, SavedItem, SavedList, SharedAnswer, ShareRequest
+    from loglens.query.search import SearchResult
+    from loglens.query.sql import SqlCheck, SqlResult
+    from loglens.query.tail import TailRequest, TailResult
+
+    models = [SearchRequest, SearchResult, TailRequest, TailResult, SqlRequest, SqlResult, SqlCheck, SavedCreate,
+              SavedItem, SavedList, ShareRequest, SharedAnswer, ErrorBody]  # fmt: skip
+    for model in models:
+        schema = model.model_json_schema()
+        assert schema["type"] == "object" and schema["properties"], model.__name__
+    filters = SearchRequest.model_json_schema()["$defs"]["SearchFilters"]
+    assert set(filters["properties"]) == {
+        "service", "level", "environment", "contains", "trace_id", "user_id", "metadata", "since", "until"
+    }  # fmt: skip
+    assert filters["additionalProperties"] is False

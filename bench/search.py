@@ -7,7 +7,11 @@ in the same run, on the same rows, warm cache: median of --repeat after one warm
 request spends in loglens.query; the ratio to the baseline is the price of the guard and the analyst path.
 The goal from issue 18: structured search <= 100 ms median server time on 10M rows.
 
-    python bench/search.py [--rows N] [--days D] [--repeat R]
+Tail needs the id of the storing transaction on every row (stored_xid and its index, migration 0012), so the
+write path pays for it: the second table loads the same rows with binary COPY into a database with that column
+and one without (dropped), alternating, each round on fresh databases.
+
+    python bench/search.py [--rows N] [--days D] [--repeat R] [--write-rows N] [--write-rounds N]
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from queries import fill, free_port  # bench/queries.py's filler: one for both
 from loglens.database import prepare
 from loglens.db.connect import ConnectionProvider, connect, with_database, with_user
 from loglens.db.roles import set_role_passwords
-from loglens.demo import DemoPlan
+from loglens.demo import DemoPlan, generate_rows
 from loglens.embedded import EmbeddedPostgres
 from loglens.partitions import ensure_partitions
 from loglens.query.runner import QueryLimits, QueryRunner
@@ -77,6 +81,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--repeat", type=int, default=11)
+    parser.add_argument("--write-rows", type=int, default=200_000)
+    parser.add_argument("--write-rounds", type=int, default=3)
     args = parser.parse_args(argv)
     end = datetime.now(UTC).replace(second=0, microsecond=0)
     plan = DemoPlan(end=end, days=args.days, records=args.rows)
@@ -104,9 +110,53 @@ def main(argv: list[str] | None = None) -> None:
         runner = QueryRunner(analyst, QueryLimits(statement_timeout_ms=30_000))
         rows = measure(url, runner, trace[0] if trace else "", args.repeat, end)
         analyst.discard()
+        writes = write_cost(admin, args.write_rows, args.write_rounds)
     finally:
         server.destroy()
     report(rows, args)
+    report_writes(writes, args)
+
+
+def write_cost(admin: str, rows: int, rounds: int) -> dict[str, list[float]]:
+    """Seconds to COPY `rows` demo rows into logs with and without the tail's stored_xid (column and index)."""
+    end = datetime.now(UTC).replace(second=0, microsecond=0)
+    plan = DemoPlan(end=end, days=3, records=rows)
+    generated = list(generate_rows(plan))  # generated once, outside the timing
+    timings: dict[str, list[float]] = {"with stored_xid": [], "without": []}
+    for round_ in range(rounds):
+        for label in ("without", "with stored_xid") if round_ % 2 else ("with stored_xid", "without"):
+            name = f"bench_write_{round_}_{'x' if label == 'without' else 'tail'}"
+            with connect(admin, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{name}"')
+            url = with_database(admin, name)
+            prepare(url, Settings.from_env({}))
+            with connect(url, autocommit=True) as conn:
+                conn.execute("SET ROLE loglens_owner")
+                ensure_partitions(conn, (end - timedelta(days=4)).date(), end.date())
+                if label == "without":
+                    conn.execute("ALTER TABLE logs DROP COLUMN stored_xid")  # drops its index too
+                conn.execute("RESET ROLE")
+                conn.execute("CHECKPOINT")  # each load starts with the previous one's writes flushed
+            console.print(f"writing {rows:,} rows {label} (round {round_ + 1}) …")
+            started = time.perf_counter()
+            fill(url, plan, generated)
+            timings[label].append(time.perf_counter() - started)
+            with connect(admin, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE "{name}"')
+    return timings
+
+
+def report_writes(timings: dict[str, list[float]], args: argparse.Namespace) -> None:
+    table = Table(
+        title=f"write cost of the tail column: binary COPY of {args.write_rows:,} rows (median of {args.write_rounds})"
+    )
+    for column in ("logs", "seconds", "rows/s", "vs without"):
+        table.add_column(column, justify="left" if column == "logs" else "right")
+    without = statistics.median(timings["without"])
+    for label in ("without", "with stored_xid"):
+        seconds = statistics.median(timings[label])
+        table.add_row(label, f"{seconds:,.2f}", f"{args.write_rows / seconds:,.0f}", f"{seconds / without:,.2f}×")
+    console.print(table)
 
 
 def measure(

@@ -191,7 +191,7 @@ def test_the_histogram_bucket_follows_the_window(length: timedelta, bucket: str,
     buckets = fill_buckets(window, size, [])
     assert len(buckets) == count
     assert all(b.count == 0 for b in buckets)
-    guarded(histogram_statement(_window(), size))
+    guarded(histogram_statement(_window(), name))
 
 
 def test_histogram_buckets_start_on_whole_units_and_keep_counts() -> None:

@@ -43,13 +43,13 @@ class ErrorBody(BaseModel):
     field: str | None = Field(default=None, description="The request field at fault, as a dotted path.")
 
 
-def from_validation_error(error: ValidationError, *, unknown: str = "field") -> QueryInputError:
+def from_validation_error(error: ValidationError) -> QueryInputError:
     """The first problem pydantic found, as one message that names the field (`filters.level`, `limit`)."""
     first = error.errors(include_url=False)[0]
     path = ".".join(str(part) for part in first["loc"]) or None
     kind = first["type"]
     if kind == "extra_forbidden":
-        return QueryInputError(f"unknown {unknown}", field=path)
+        return QueryInputError("unknown field", field=path)
     message = str(first["msg"])
     # pydantic prefixes messages of errors raised in validators with "Value error, "
     message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")

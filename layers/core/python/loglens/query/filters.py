@@ -31,7 +31,7 @@ _LIKE_SPECIAL = frozenset("%_!'")
 MetadataValue = str | bool | int | float | None
 
 
-def _text(name: str, limit: int) -> Any:
+def _exact_text(name: str, limit: int) -> Any:
     return Field(default=None, min_length=1, max_length=limit, description=f"Exact {name}.")
 
 
@@ -40,20 +40,20 @@ class Filters(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    service: str | None = _text("service", TEXT_LIMITS["service"])
+    service: str | None = _exact_text("service", TEXT_LIMITS["service"])
     level: list[Level] | None = Field(
         default=None,
         description="One level or a list (TRACE, DEBUG, INFO, WARN, ERROR, FATAL; warning, err, ... are accepted).",
     )
-    environment: str | None = _text("environment", TEXT_LIMITS["environment"])
+    environment: str | None = _exact_text("environment", TEXT_LIMITS["environment"])
     contains: str | None = Field(
         default=None,
         min_length=1,
         max_length=MAX_CONTAINS_CHARS,
         description="Text the message contains, case-insensitive (no wildcards: % and _ are matched literally).",
     )
-    trace_id: str | None = _text("trace id", TEXT_LIMITS["trace_id"])
-    user_id: str | None = _text("user id", TEXT_LIMITS["user_id"])
+    trace_id: str | None = _exact_text("trace id", TEXT_LIMITS["trace_id"])
+    user_id: str | None = _exact_text("user id", TEXT_LIMITS["user_id"])
     metadata: Annotated[dict[str, MetadataValue], Field(max_length=MAX_METADATA_KEYS)] | None = Field(
         default=None,
         description="Top-level metadata keys and the values they must hold; a string that reads as a number or "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -123,10 +123,3 @@ class QueryRunner:
         """A read-only transaction for the fixed statements this package runs itself (never request text)."""
         with self._lock, self.session.read_only_transaction() as conn:
             yield conn
-
-
-def default_limits(environ: Mapping[str, str] | None = None) -> QueryLimits:
-    from loglens.agent.settings import AgentSettings
-    from loglens.settings import Settings
-
-    return QueryLimits.from_settings(Settings.from_env(environ), AgentSettings.from_env(environ))

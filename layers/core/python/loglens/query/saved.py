@@ -20,7 +20,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from loglens.agent.answer import Answer
 from loglens.agent.tools import DatabaseUnavailable
@@ -78,18 +78,28 @@ class SavedCreate(BaseModel):
         description='{"question": "..."} for a question, {"filters": {...}, "limit"} for a search, {"sql": "..."}.'
     )
 
-    @model_validator(mode="after")
-    def _body_fits_kind(self) -> SavedCreate:
-        if "\x00" in self.name or not self.name.strip():
-            raise ValueError("name must be printable text")
-        model = _BODIES[self.kind]
+    @model_validator(mode="before")
+    @classmethod
+    def _body_fits_kind(cls, data: Any) -> Any:
+        """The body checked by the model that runs it, and stored as that model reads it (levels normalised)."""
+        if not isinstance(data, dict) or not isinstance(data.get("body"), dict):
+            return data
         try:
-            checked = model.model_validate(self.body)
+            model = _BODIES[SavedKind(str(data.get("kind")))]
+        except ValueError:
+            return data  # the kind's own validation says what is wrong
+        try:
+            checked = model.model_validate(data["body"])
         except ValidationError as error:
-            problem = from_validation_error(error)
-            raise ValueError(f"body of a saved {self.kind.value}: {problem.message}") from None
-        object.__setattr__(self, "body", checked.model_dump(mode="json", exclude_none=True))
-        return self
+            raise ValueError(f"body of a saved {data['kind']}: {from_validation_error(error).message}") from None
+        return {**data, "body": checked.model_dump(mode="json", exclude_none=True)}
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if "\x00" in value or not value.strip():
+            raise ValueError("must be printable text")
+        return value
 
 
 class SavedItem(BaseModel):

@@ -148,7 +148,7 @@ def run_search(runner: QueryRunner, request: SearchRequest, *, now: datetime | N
     statements = [page_sql]
     bucket = histogram_bucket(window) if request.histogram else None
     if bucket is not None:
-        statements.append(histogram_statement(conditions, bucket[1]))
+        statements.append(histogram_statement(conditions, bucket[0]))
     results = runner.run_together(statements)
     page = results[0]
     rows = page.rows[: request.limit]
@@ -209,8 +209,8 @@ def histogram_bucket(window: windows.Window) -> tuple[BucketName, timedelta]:
     return _DAY
 
 
-def histogram_statement(conditions: list[str], size: timedelta) -> str:
-    interval = _INTERVALS[_name_of(size)]
+def histogram_statement(conditions: list[str], bucket: BucketName) -> str:
+    interval = _INTERVALS[bucket]
     return (
         f"SELECT date_bin(INTERVAL '{interval}', created_at, {timestamp_literal(_ORIGIN)}) AS bucket, "
         f"count(*) AS records FROM logs WHERE {' AND '.join(conditions)} GROUP BY 1 ORDER BY 1"
@@ -226,13 +226,6 @@ def fill_buckets(window: windows.Window, size: timedelta, rows: list[list[Any]])
         buckets.append(HistogramBucket(start=start, count=counts.get(start, 0)))
         start += size
     return buckets
-
-
-def _name_of(size: timedelta) -> BucketName:
-    for _, name, candidate in (*_BUCKETS, (timedelta(0), *_DAY)):
-        if candidate == size:
-            return name
-    raise ValueError(f"no bucket of {size}")
 
 
 def _window_conditions(window: windows.Window) -> list[str]:

@@ -172,11 +172,7 @@ def parse_tail(payload: object) -> TailRequest:
 def run_tail(runner: QueryRunner, request: TailRequest, *, now: datetime | None = None) -> TailResult:
     moment = now or datetime.now(UTC)
     fingerprint = cursors.digest(request.filters.canonical())
-    with runner.transaction() as conn:
-        row = conn.execute("SELECT pg_current_snapshot()::text").fetchone()
-    current = Snapshot.parse(str(row[0])) if row else None
-    if current is None:
-        raise RuntimeError("pg_current_snapshot() returned no row")
+    current = _current_snapshot(runner)
     bound = f"created_at >= {timestamp_literal(moment - runner.limits.tail_lookback)}"
     filters = request.filters.conditions()
     if request.cursor is None:
@@ -220,6 +216,12 @@ def run_tail(runner: QueryRunner, request: TailRequest, *, now: datetime | None 
         cursor=cursors.encode(next_position),
         limit_reached=more,
     )
+
+
+def _current_snapshot(runner: QueryRunner) -> Snapshot:
+    with runner.transaction() as conn:
+        (text,) = conn.execute("SELECT pg_current_snapshot()::text").fetchone() or ("",)
+    return Snapshot.parse(str(text))
 
 
 def _first_poll(

@@ -147,6 +147,7 @@ describe.skipIf(skip)('the console in headless Chromium', () => {
     await page.getByRole('link', { name: 'errors by service' }).click();
     await expect.poll(() => editor.inputValue()).toBe(good);
     await page.getByRole('link', { name: 'Saved' }).click();
+    await page.getByRole('link', { name: 'errors by service' }).waitFor();
     await shot('saved');
     await page.getByRole('button', { name: 'Delete errors by service' }).click();
     await page.getByText('Nothing saved yet').waitFor();

@@ -88,6 +88,7 @@ bench: $(DEV_STAMP)
 	$(BIN)/python bench/search.py --rows $(BENCH_ROWS)
 	$(BIN)/python bench/archive.py
 	$(BIN)/python clients/python/bench_log_call.py
+	$(BIN)/python bench/coldstart.py
 
 # Offline, no AWS credentials, no Docker: cdk.json's "build" step builds the deps layer first.
 synth: $(DEV_STAMP) node_modules/.package-lock.json

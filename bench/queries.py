@@ -27,12 +27,12 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from loglens.database import prepare
 from loglens.db.connect import connect, with_database
-from loglens.demo import DemoPlan, generate_rows
-from loglens.embedded import EmbeddedPostgres
+from loglens.db.partitions import ensure_partitions
+from loglens.db.prepare import prepare
+from loglens.devtools.demo import DemoPlan, generate_rows
+from loglens.devtools.embedded import EmbeddedPostgres
 from loglens.ingest.write import COPY_TYPES
-from loglens.partitions import ensure_partitions
 from loglens.record import LOG_COLUMNS
 from loglens.settings import Settings
 

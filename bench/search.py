@@ -34,12 +34,12 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from queries import fill, free_port  # bench/queries.py's filler: one for both
 
-from loglens.database import prepare
 from loglens.db.connect import ConnectionProvider, connect, with_database, with_user
+from loglens.db.partitions import ensure_partitions
+from loglens.db.prepare import prepare
 from loglens.db.roles import set_role_passwords
-from loglens.demo import DemoPlan, generate_rows
-from loglens.embedded import EmbeddedPostgres
-from loglens.partitions import ensure_partitions
+from loglens.devtools.demo import DemoPlan, generate_rows
+from loglens.devtools.embedded import EmbeddedPostgres
 from loglens.query.runner import QueryLimits, QueryRunner
 from loglens.query.search import SearchResult, parse_search, run_search
 from loglens.query.tail import TailResult, parse_tail, run_tail

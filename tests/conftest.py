@@ -17,12 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from loglens.database import prepare
 from loglens.db.connect import connect, with_database, with_user
+from loglens.db.prepare import prepare
 from loglens.settings import Settings
 from tests.aws_fakes import fake_aws  # noqa: F401 - a fixture for every test module
 
 TEMPLATE = "loglens_template"
+# `loglens dev` registers itself under XDG_STATE_HOME for other commands to find (loglens.devtools.home);
+# the servers the tests start register in a folder of the test session's own, never the user's.
+os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="loglens-test-state-")
 ROLE_PASSWORD = secrets.token_urlsafe(16)
 
 
@@ -33,7 +36,7 @@ def pg_admin_url() -> Iterator[str]:
     if external:
         yield with_database(external, "postgres")
         return
-    from loglens.embedded import EmbeddedPostgres
+    from loglens.devtools.embedded import EmbeddedPostgres
 
     # Not under pytest's basetemp: another pytest run on this machine prunes old basetemps, and
     # PostgreSQL shuts down at once when its data directory's lock file disappears.

@@ -24,7 +24,7 @@ from infra.components.common import log_group
 from infra.components.deps_layer import deps_layer_dir
 from infra.config import LoglensConfig
 from infra.nag import acknowledge, acknowledge_wildcard_resources, finding_text
-from infra.paths import ASSET_EXCLUDES, CORE_LAYER_DIR, FUNCTIONS_DIR
+from infra.paths import ASSET_EXCLUDES, CORE_LAYER_DIR, CORE_LAYER_EXCLUDES, FUNCTIONS_DIR
 
 RUNTIME = lambda_.Runtime.PYTHON_3_12
 METRICS_NAMESPACE = "loglens"
@@ -53,7 +53,7 @@ class FunctionKit(Construct):
         self.core_layer = lambda_.LayerVersion(
             self,
             "CoreLayer",
-            code=lambda_.Code.from_asset(str(CORE_LAYER_DIR), exclude=ASSET_EXCLUDES),
+            code=lambda_.Code.from_asset(str(CORE_LAYER_DIR), exclude=CORE_LAYER_EXCLUDES),
             compatible_runtimes=[RUNTIME],
             compatible_architectures=[self.architecture],
             description="loglens core package (layers/core/python/loglens)",
@@ -122,6 +122,8 @@ class LoglensFunction(Construct):
             timeout=Duration.seconds(TIMEOUTS[module]),
             memory_size=config.functions.memory_mb[module],
             reserved_concurrent_executions=reserved_concurrency,
+            # The Lambda service records each invocation's segment; no X-Ray SDK in the function (its import
+            # cost ~0.3 s of every cold start), so no subsegments.
             tracing=lambda_.Tracing.ACTIVE,
             log_group=self.log_group,
             logging_format=lambda_.LoggingFormat.JSON,
@@ -130,6 +132,8 @@ class LoglensFunction(Construct):
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
                 "POWERTOOLS_LOG_LEVEL": "INFO",
                 "LOGLENS_STAGE": config.stage,
+                # pydantic scans every installed distribution for plugins at first model build; we use none.
+                "PYDANTIC_DISABLE_PLUGINS": "__all__",
                 **(environment or {}),
             },
         )

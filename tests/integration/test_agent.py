@@ -20,7 +20,7 @@ from loglens.agent.loop import Agent, ModelCallFailed
 from loglens.agent.service import AskService, build_agent
 from loglens.agent.settings import AgentSettings
 from loglens.db.connect import ConnectionProvider, connect
-from loglens.demo import DemoPlan
+from loglens.devtools.demo import DemoPlan
 from loglens.record import LOG_COLUMNS, column_descriptions
 from tests.demo_data import load_demo
 from tests.factories import insert_records, make_record

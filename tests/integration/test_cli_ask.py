@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from loglens.cli import ask as ask_command
-from loglens.cli import eval as eval_command
-from loglens.demo import DemoPlan
+from loglens.devtools.cli import ask as ask_command
+from loglens.devtools.cli import eval as eval_command
+from loglens.devtools.demo import DemoPlan
 from tests.demo_data import load_demo
 from tests.fake_claude import FakeClaude, answer, last_user_text, message, run_query, tool_results
 

@@ -78,7 +78,7 @@ def test_handler_reads_the_master_secret_and_ignores_delete(
     monkeypatch.setenv("DB_NAME", DATABASE)
     from functions import migrate
 
-    monkeypatch.setattr(migrate, "_admin_url", lambda: rds_like)  # the embedded server speaks no TLS
+    monkeypatch.setattr(migrate, "_admin_url", lambda _env: rds_like)  # the embedded server speaks no TLS
     event = {"RequestType": "Create", "ResourceProperties": {"Database": DATABASE, "IamLogins": ["loglens_writer"]}}
     created = migrate.handler(event, _Context())
     assert created["PhysicalResourceId"] == migrate.PHYSICAL_ID
@@ -95,9 +95,11 @@ def test_admin_url_comes_from_the_master_secret_with_tls(fake_aws: FakeAws, monk
     monkeypatch.setenv("DB_SECRET_ARN", arn["ARN"])
     monkeypatch.setenv("DB_HOST", "db.internal")
     monkeypatch.setenv("DB_PORT", "5432")
+    monkeypatch.setenv("DB_NAME", "loglens")
     from functions import migrate
+    from loglens.environments import MigrateEnvironment
 
-    params = conninfo_to_dict(migrate._admin_url())
+    params = conninfo_to_dict(migrate._admin_url(MigrateEnvironment.from_env()))
     assert (params["user"], params["password"], params["host"], params["sslmode"]) == (
         "master",
         "pw",

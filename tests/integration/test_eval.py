@@ -14,12 +14,12 @@ from typing import Any
 import anthropic
 import pytest
 
-from loglens.agent.eval import EvalReport, demo_cases, run_eval
 from loglens.agent.loop import Agent
 from loglens.agent.service import build_agent
 from loglens.agent.settings import AgentSettings
 from loglens.db.connect import ConnectionProvider
-from loglens.demo import DemoPlan
+from loglens.devtools.demo import DemoPlan
+from loglens.devtools.eval import EvalReport, demo_cases, run_eval
 from tests.demo_data import load_demo
 from tests.fake_claude import FakeClaude, answer, last_user_text, message, run_query, text, tool_results
 

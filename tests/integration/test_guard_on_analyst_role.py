@@ -19,7 +19,7 @@ from psycopg import sql
 from loglens.agent.catalog import OFFLINE_VIEW_COLUMNS, read_view_columns
 from loglens.agent.tools import AnalystSession, QueryFailed, QueryTools
 from loglens.db.connect import ConnectionProvider, connect
-from loglens.demo import DemoPlan
+from loglens.devtools.demo import DemoPlan
 from loglens.sqlguard import Catalog, GuardResult
 from tests.demo_data import load_demo
 from tests.factories import insert_records, make_record

@@ -13,7 +13,7 @@ import pytest
 
 from loglens.agent.tools import DatabaseUnavailable
 from loglens.db.connect import ConnectionProvider, connect, with_user
-from loglens.demo import DemoPlan
+from loglens.devtools.demo import DemoPlan
 from loglens.query.errors import QueryInputError, error_status
 from loglens.query.runner import QueryLimits, QueryRunner
 from loglens.query.search import SearchRequest, SearchResult, parse_search, run_search

@@ -181,7 +181,7 @@ def test_the_database_going_away_is_unavailable_not_a_crash(fresh_db_url: str) -
 
 def test_stored_xid_is_set_for_every_insert_path_and_kept_by_partition_moves(fresh_db_url: str) -> None:
     # Given a record that lands in DEFAULT (no partition for its day yet) and one in a partition
-    from loglens.partitions import ensure_partitions
+    from loglens.db.partitions import ensure_partitions
 
     far = datetime.now(UTC) + timedelta(days=40)
     store(fresh_db_url, make_record(created_at=far, message="future"), make_record(message="today"))

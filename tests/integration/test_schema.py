@@ -8,7 +8,7 @@ import psycopg
 import pytest
 
 from loglens.db.connect import connect
-from loglens.partitions import list_partitions
+from loglens.db.partitions import list_partitions
 from loglens.query.runner import STORED_XID
 from loglens.record import LOG_COLUMNS, column_sql_types
 from tests.factories import insert_records, make_record

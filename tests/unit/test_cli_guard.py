@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from loglens.cli import guard
+from loglens.devtools.cli import guard
 
 
 def run(sql: str, *extra: str, stdin: str = "") -> tuple[int, str]:

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from loglens.agent.catalog import offline_catalog
-from loglens.agent.eval import demo_cases, same_result
 from loglens.agent.tools import QueryResult
-from loglens.demo import DemoPlan
+from loglens.devtools.demo import DemoPlan
+from loglens.devtools.eval import demo_cases, same_result
 from loglens.sqlguard import check_sql
 
 

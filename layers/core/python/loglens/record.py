@@ -221,7 +221,10 @@ def _int_in(low: int, high: int) -> Any:
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
-            value = int(value.strip())
+            digits = value.strip()
+            if len(digits) > 20:  # beyond any range here (and int() refuses 4,300+ digits)
+                raise ValueError(f"expected an integer from {low} to {high}, got a number of {len(digits)} digits")
+            value = int(digits)
         if isinstance(value, str):
             raise ValueError(f"expected an integer from {low} to {high}, got {clean_text(value)[:40]!r}")
         if not isinstance(value, int):
@@ -246,6 +249,8 @@ def _non_negative_number(value: object) -> object:
             raise ValueError(f"expected a non-negative number, got {text[:40]!r}") from None
     if not isinstance(value, int | float):
         raise ValueError(f"expected a non-negative number, got {_json_type(value)}")
+    if isinstance(value, int) and value.bit_length() > 1024:  # float() would raise OverflowError
+        raise ValueError(f"expected a non-negative number, got an integer of {len(str(value))} digits")
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"expected a non-negative number, got {value}")
     return float(value)

@@ -3,7 +3,8 @@
 /api/v1/ask answers synchronously with the Answer as JSON. /slack/commands must answer Slack within 3
 seconds, so it only verifies the signature, reads the form and hands the question to `dispatch_async`
 (in AWS the function invokes itself with InvocationType=Event; locally a background thread), then
-acknowledges. The worker (`run_async`) asks the agent and posts the answer to the command's response_url.
+acknowledges. The worker (`run_async`) claims the request's signature (a copy of a signed request is
+answered once: loglens.agent.replays), asks the agent and posts the answer to the command's response_url.
 Nothing on the acknowledgement path builds the agent, opens a database connection or calls the model.
 """
 
@@ -12,15 +13,20 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from pydantic import BaseModel, Field
 
 from loglens.agent.answer import Answer
 from loglens.agent.conversations import http_key, new_conversation_id, parse_conversation_id, slack_key
+from loglens.agent.replays import MemoryReplayGuard, ReplayGuard
 from loglens.agent.service import AskService
 from loglens.agent.slack import (
+    SIGNATURE_WINDOW_SECONDS,
     ResponsePoster,
     SlackRequestRejected,
     SlashCommand,
@@ -30,8 +36,7 @@ from loglens.agent.slack import (
     usage_message,
     verify_request,
 )
-from loglens.ingest.collect import HttpResponse
-from loglens.ingest.request import HttpError, media_type, parse_json, raw_body
+from loglens.http import HttpError, HttpResponse, Request, Router, media_type, parse_json
 
 log = logging.getLogger(__name__)
 ASK_PATH = "/api/v1/ask"
@@ -43,6 +48,17 @@ HTTP_CONVERSATION_AGE = timedelta(hours=24)
 SLACK_CONVERSATION_AGE = timedelta(minutes=30)
 
 
+class AskRequest(BaseModel):
+    """The body of POST /api/v1/ask (documentation: the handler reads it with the specific messages below)."""
+
+    question: str = Field(
+        min_length=1, max_length=MAX_QUESTION_CHARS, pattern=r"\S", description="A question in plain language."
+    )
+    conversation_id: uuid.UUID | None = Field(
+        default=None, description="The conversation_id of an earlier answer, to ask a follow-up."
+    )
+
+
 @dataclass
 class AskApi:
     service: Callable[[], AskService]  # built on first use, so the Slack acknowledgement never waits for it
@@ -52,6 +68,9 @@ class AskApi:
     now: Callable[[], float] = time.time
     cors_origin: str = "*"
     on_answer: Callable[[Answer], None] | None = None  # metrics: steps, tokens, latency
+    # Built on first use by the worker, never on the acknowledgement path; in memory unless given.
+    replays: Callable[[], ReplayGuard] = field(default_factory=lambda: _in_memory(MemoryReplayGuard()))
+    router: Router = field(init=False)
 
     def handle_invocation(self, event: dict[str, Any]) -> dict[str, Any]:
         """The Lambda entry: the asynchronous self-invocation, or an API Gateway proxy event."""
@@ -60,29 +79,23 @@ class AskApi:
             return {"status": "done"}
         return self.handle(event)
 
-    def handle(self, event: dict[str, Any]) -> dict[str, Any]:
-        try:
-            response = self._route(event)
-        except HttpError as error:
-            response = HttpResponse.json(error.status, {"error": error.message}, error.headers)
-        return self._proxy_response(response)
+    def __post_init__(self) -> None:
+        self.router = Router(self.cors_origin)
+        self.router.add("POST", ASK_PATH, self._ask)
+        self.router.add("POST", SLACK_PATH, self._slack_command)
 
-    def _route(self, event: dict[str, Any]) -> HttpResponse:
-        path = str(event.get("resource") or event.get("path") or "").rstrip("/")
-        if path not in (ASK_PATH, SLACK_PATH):
-            raise HttpError(404, f"no route for {path or '/'}")
-        if str(event.get("httpMethod") or "").upper() != "POST":
-            raise HttpError(405, "use POST", {"Allow": "POST"})
-        body = raw_body(event.get("body"), bool(event.get("isBase64Encoded")))
+    def handle(self, event: dict[str, Any]) -> dict[str, Any]:
+        return self.router.resolve(event)
+
+    def _body(self, request: Request) -> bytes:
+        body = request.body
         if len(body) > MAX_BODY_BYTES:
             raise HttpError(413, f"body is {len(body)} bytes; the limit is {MAX_BODY_BYTES}")
-        headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
-        if path == SLACK_PATH:
-            return self._slack(body, headers)
-        return self._ask(body, headers, event)
+        return body
 
-    def _ask(self, body: bytes, headers: dict[str, str], event: dict[str, Any]) -> HttpResponse:
-        if media_type(headers.get("content-type")) != "application/json":
+    def _ask(self, request: Request) -> HttpResponse:
+        body = self._body(request)
+        if media_type(request.headers.get("content-type")) != "application/json":
             raise HttpError(415, "send the question as application/json")
         payload = parse_json(body)
         if not isinstance(payload, dict):
@@ -96,11 +109,13 @@ class AskApi:
             )
         except ValueError as error:
             raise HttpError(400, str(error)) from None
-        identity = (event.get("requestContext") or {}).get("identity") or {}
-        key = http_key(identity.get("apiKeyId"), conversation_id)
+        key = http_key(request.api_key_id, conversation_id)
         answer = self._answer(question, key, HTTP_CONVERSATION_AGE)
         answer.conversation_id = conversation_id
         return HttpResponse(200, answer.model_dump_json().encode())
+
+    def _slack_command(self, request: Request) -> HttpResponse:
+        return self._slack(self._body(request), dict(request.headers))
 
     def _slack(self, body: bytes, headers: dict[str, str]) -> HttpResponse:
         from loglens.settings import ConfigError
@@ -132,6 +147,9 @@ class AskApi:
                 "question": command.text,
                 "response_url": command.response_url,
                 "conversation": slack_key(command.team_id, command.channel_id, command.user_id),
+                # verify_request checked both: the signature names this request, the timestamp bounds its copies
+                "signature": headers["x-slack-signature"],
+                "valid_until": int(headers["x-slack-request-timestamp"]) + SIGNATURE_WINDOW_SECONDS,
             }
         )
         return HttpResponse.json(200, ack_message(command.text))
@@ -143,6 +161,15 @@ class AskApi:
             return
         url = str(payload.get("response_url") or "")
         try:
+            if not self._first_time(payload):
+                log.warning("a copy of an answered Slack request was ignored (same signature within its window)")
+                return
+        except Exception:
+            # Unable to tell a copy from the original: answer neither, and tell the person who asked.
+            log.exception("the Slack replay check failed")
+            self._post(url, error_message("loglens could not reach its database; please ask again in a minute."))
+            return
+        try:
             answer = self._answer(str(payload["question"]), str(payload["conversation"]), SLACK_CONVERSATION_AGE)
             message = answer_message(answer)
         except HttpError as error:
@@ -150,6 +177,17 @@ class AskApi:
         except Exception:
             log.exception("answering a Slack question failed")
             message = error_message("Something went wrong while answering; the error is in the ask function's log.")
+        self._post(url, message)
+
+    def _first_time(self, payload: dict[str, Any]) -> bool:
+        signature = payload.get("signature")
+        if not isinstance(signature, str) or not signature:
+            raise ValueError("the queued Slack command carries no signature")
+        # A copy is refused by the timestamp check once the window is over; keep the claim a minute longer.
+        until = datetime.fromtimestamp(int(payload.get("valid_until") or 0) + 60, UTC)
+        return self.replays().first_time(signature, until)
+
+    def _post(self, url: str, message: dict[str, Any]) -> None:
         try:
             self.poster.post(url, message)
         except Exception:
@@ -174,17 +212,9 @@ class AskApi:
             self.on_answer(answer)
         return answer
 
-    def _proxy_response(self, response: HttpResponse) -> dict[str, Any]:
-        return {
-            "statusCode": response.status,
-            "headers": {
-                "Content-Type": response.content_type,
-                "Access-Control-Allow-Origin": self.cors_origin,
-                **response.headers,
-            },
-            "isBase64Encoded": False,
-            "body": response.body.decode(),
-        }
+
+def _in_memory(guard: ReplayGuard) -> Callable[[], ReplayGuard]:
+    return lambda: guard
 
 
 def _question(value: object) -> str:

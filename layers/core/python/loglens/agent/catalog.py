@@ -20,7 +20,7 @@ from loglens.sqlguard import Catalog
 if TYPE_CHECKING:
     import psycopg
 
-    from loglens.partitions import Partition
+    from loglens.db.partitions import Partition
 
 LOGS: Final = "logs"
 TIME_COLUMN: Final = "created_at"
@@ -134,7 +134,7 @@ class Layout:
 
 
 def read_layout(conn: psycopg.Connection[Any]) -> Layout:
-    from loglens.partitions import list_partitions
+    from loglens.db.partitions import list_partitions
 
     views = _read_views(conn)
     missing = [name for name in VIEWS if name not in views]

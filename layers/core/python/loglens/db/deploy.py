@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from psycopg import sql
 
-from loglens.database import prepare
 from loglens.db.connect import connect, with_database
+from loglens.db.prepare import prepare
 from loglens.db.roles import LOGIN_ROLES
 from loglens.settings import Settings
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from loglens.agent.tools import DatabaseUnavailable, QueryFailed
+from loglens.http.response import ErrorAnswer
+
+UNAVAILABLE_RETRY_S = 5  # a database that went away is usually back (failover, restart) within seconds
 
 
 class QueryInputError(ValueError):
@@ -35,10 +38,9 @@ class TooLarge(ValueError):
         self.message = message
 
 
-class ErrorBody(BaseModel):
-    """Every failed query request answers with this body (the same `error` key as the other routes)."""
+class ErrorBody(ErrorAnswer):
+    """The routes' one error shape ({"error", "retry_after"?}) with what a query client can act on."""
 
-    error: str = Field(description="What went wrong and, where it helps, what to change.")
     code: str = Field(description="Stable machine-readable code: invalid_request, a SQL guard code, timeout, ...")
     field: str | None = Field(default=None, description="The request field at fault, as a dotted path.")
 
@@ -57,7 +59,10 @@ def from_validation_error(error: ValidationError) -> QueryInputError:
 
 
 def error_status(error: BaseException) -> tuple[int, ErrorBody] | None:
-    """The HTTP status and body for a failure of this package, or None for an unexpected one (a 500)."""
+    """The HTTP status and body for a failure of this package, or None for an unexpected one (a 500).
+
+    The edge answers `HttpResponse.json(status, body.model_dump(exclude_none=True))`, plus a Retry-After
+    header when `retry_after` is set."""
     if isinstance(error, QueryInputError):
         return 400, ErrorBody(error=error.message, code=error.code, field=error.field)
     if isinstance(error, QueryFailed):
@@ -66,7 +71,11 @@ def error_status(error: BaseException) -> tuple[int, ErrorBody] | None:
         # A valid request the database could not finish: a timeout or an error in the SQL as written.
         return 422, ErrorBody(error=error.message, code="timeout" if error.kind == "timeout" else "database_error")
     if isinstance(error, DatabaseUnavailable):
-        return 503, ErrorBody(error=f"the log database cannot be reached right now: {error}", code="unavailable")
+        return 503, ErrorBody(
+            error=f"the log database cannot be reached right now: {error}",
+            code="unavailable",
+            retry_after=UNAVAILABLE_RETRY_S,
+        )
     if isinstance(error, NotFound):
         return 404, ErrorBody(error=error.message, code="not_found")
     if isinstance(error, Forbidden):

@@ -12,10 +12,12 @@ UV_INSTALL := $(UV) pip install --python $(BIN)/python --require-hashes
 LOCAL_STAMP := $(VENV)/.installed-local
 DEV_STAMP := $(VENV)/.installed-dev
 JS := clients/javascript
+CONSOLE := clients/console
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_HOME := $(CURDIR)/build/cdk-home
 
-.PHONY: dev test lint typecheck pytest test-python-client test-js packages test-packages synth deps-layer bench lock clean
+.PHONY: dev test lint typecheck pytest test-python-client test-js packages test-packages console test-console synth \
+	deps-layer bench lock clean
 
 $(UV): requirements/bootstrap.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +43,9 @@ $(DEV_STAMP): requirements/dev.txt pyproject.toml clients/python/pyproject.toml 
 
 $(JS)/node_modules/.package-lock.json: $(JS)/package-lock.json
 	cd $(JS) && npm ci --no-audit --no-fund
+
+$(CONSOLE)/node_modules/.package-lock.json: $(CONSOLE)/package-lock.json
+	cd $(CONSOLE) && npm ci --no-audit --no-fund
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -90,7 +95,15 @@ test-packages: packages
 			['pino', 'winston', 'winston-transport'].map((n) => n + '@' + d[n]).join(' ')")
 	cd $(SMOKE)/js && node installed-package.mjs
 
-test: lint typecheck pytest test-python-client test-js test-packages
+# The web console: a static build in clients/console/dist (prints its gzipped size, fails over 250 KB).
+console: $(CONSOLE)/node_modules/.package-lock.json
+	cd $(CONSOLE) && npm run build
+
+# Its unit and component tests, and the built console in headless Chromium against a fake API.
+test-console: $(CONSOLE)/node_modules/.package-lock.json
+	cd $(CONSOLE) && npm test
+
+test: lint typecheck pytest test-python-client test-js test-packages test-console
 
 # Results are tables with ratios against baselines measured in the same run; the query part fills
 # 10M rows by default (BENCH_ROWS=300000 make bench for a quick look).
@@ -98,6 +111,7 @@ BENCH_ROWS ?= 10000000
 bench: $(DEV_STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/queries.py --rows $(BENCH_ROWS)
+	$(BIN)/python bench/search.py --rows $(BENCH_ROWS)
 	$(BIN)/python bench/archive.py
 	$(BIN)/python clients/python/bench_log_call.py
 	$(BIN)/python bench/coldstart.py
@@ -120,4 +134,5 @@ lock: | $(UV)
 		layers/deps/requirements.in -c requirements/dev.txt -o requirements/layer.txt
 
 clean:
-	rm -rf $(VENV) build cdk.out node_modules .mypy_cache .ruff_cache .pytest_cache $(JS)/node_modules $(JS)/dist
+	rm -rf $(VENV) build cdk.out node_modules .mypy_cache .ruff_cache .pytest_cache $(JS)/node_modules $(JS)/dist \
+		$(CONSOLE)/node_modules $(CONSOLE)/dist $(CONSOLE)/test-artifacts

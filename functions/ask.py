@@ -2,7 +2,7 @@
 
 All logic is in loglens.agent; this module wires AWS to it: the analyst and conversation connections
 through RDS Proxy with IAM auth, the Anthropic key and the Slack signing secret from Secrets Manager
-(cached by Powertools for five minutes, so a rotated value is picked up without a redeploy), the model
+(cached for five minutes, so a rotated value is picked up without a redeploy), the model
 provider from MODEL_PROVIDER/MODEL_ID, and asynchronous self-invocation by the function's own name.
 """
 
@@ -14,14 +14,14 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loglens.agent.answer import Answer
 from loglens.agent.api import ASYNC_KEY, AskApi, self_invoker
+from loglens.agent.replays import PostgresReplayGuard
 from loglens.agent.service import AskService, BuiltOnFirstUse, build_agent
 from loglens.agent.settings import AgentSettings, Provider
-from loglens.aws import client
+from loglens.aws import client, secret_string
 from loglens.db.connect import ConnectionProvider
 from loglens.environments import AskEnvironment
 from loglens.http import HttpResponse
@@ -36,8 +36,8 @@ _api: AskApi | None = None
 def _secret(arn: str | None, variable: str) -> str:
     if not arn:
         raise ConfigError(f"{variable} is not set on this function")
-    value = parameters.get_secret(arn, max_age=SECRET_MAX_AGE_SECONDS)
-    if not isinstance(value, str) or not value.strip():
+    value = secret_string(arn, max_age_seconds=SECRET_MAX_AGE_SECONDS)
+    if not value.strip():
         raise ConfigError(f"the secret named by {variable} is empty or not a plain string")
     return value.strip()
 
@@ -75,12 +75,17 @@ def _record(answer: Answer) -> None:
 
 def _build(context: LambdaContext) -> AskApi:
     env = AskEnvironment.from_env()
+    # Opens its connection on the first claim, in the worker, never on the acknowledgement path.
+    replays = PostgresReplayGuard(
+        ConnectionProvider(env.conninfo_factory(user=env.conversation_db_user), application="loglens-ask")
+    )
     return AskApi(
         service=BuiltOnFirstUse(lambda: _service(env)),
         slack_secret=lambda: _secret(env.slack_secret_arn, "SLACK_SECRET_ARN"),
         dispatch_async=self_invoker(client("lambda"), context.function_name),
         cors_origin=env.settings.cors_origin,
         on_answer=_record,
+        replays=lambda: replays,
     )
 
 

@@ -23,6 +23,9 @@ from loglens.settings import Settings
 from tests.aws_fakes import fake_aws  # noqa: F401 - a fixture for every test module
 
 TEMPLATE = "loglens_template"
+# `loglens dev` registers itself under XDG_STATE_HOME for other commands to find (loglens.devtools.home);
+# the servers the tests start register in a folder of the test session's own, never the user's.
+os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="loglens-test-state-")
 ROLE_PASSWORD = secrets.token_urlsafe(16)
 
 

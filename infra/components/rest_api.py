@@ -20,6 +20,7 @@ from constructs import Construct
 from infra.components.common import log_group
 from infra.config import LoglensConfig
 from infra.nag import acknowledge
+from loglens.http.gateway import GATEWAY_ANSWERS
 
 CORS_ALLOW_HEADERS = ["Content-Type", "Content-Encoding", "X-Api-Key", "X-Amz-Date", "Authorization"]
 
@@ -128,15 +129,19 @@ class LoglensRestApi(Construct):
             quota=apigw.QuotaSettings(limit=quota_per_day, period=apigw.Period.DAY),
             api_stages=[apigw.UsagePlanPerApiStage(api=self.api, stage=self.api.deployment_stage)],
         )
+        # API Gateway's own answers (no route, no key, too large, throttled, ...) in the one error shape, with
+        # the texts `loglens dev` gives (loglens.http.gateway); browsers can read them only with CORS headers.
+        headers = {"Content-Type": "'application/json'"}
         if cors_allow_origin is not None:
-            # Browsers can only read an error (a missing key, a throttle) if it carries CORS headers too.
-            for kind, response_type in (
-                ("Default4xx", apigw.ResponseType.DEFAULT_4_XX),
-                ("Default5xx", apigw.ResponseType.DEFAULT_5_XX),
-            ):
-                self.api.add_gateway_response(
-                    kind, type=response_type, response_headers={"Access-Control-Allow-Origin": f"'{cors_allow_origin}'"}
-                )
+            headers["Access-Control-Allow-Origin"] = f"'{cors_allow_origin}'"
+        for response_type, answer in GATEWAY_ANSWERS.items():
+            self.api.add_gateway_response(
+                "Gateway" + "".join(part.capitalize() for part in response_type.split("_")),
+                type=apigw.ResponseType.of(response_type),
+                status_code=str(answer.status) if answer.status is not None else None,
+                templates={"application/json": answer.template()},
+                response_headers=headers,
+            )
 
     def resource(self, path: str) -> apigw.IResource:
         return self.api.root.resource_for_path(path)

@@ -28,7 +28,12 @@ INGEST_ROUTES = (
     ("/api/v1/logs", "POST"),
     ("/api/v1/logs/batch", "POST"),
     ("/otlp/v1/logs", "POST"),
+)
+# Without a key, as under `loglens dev` and in the OpenAPI document: liveness for load balancers and
+# uptime checks, and the API's own description, which clients and tools read before they have a key.
+KEYLESS_ROUTES = (
     ("/api/v1/health", "GET"),
+    ("/api/v1/openapi.json", "GET"),
 )
 
 
@@ -106,6 +111,14 @@ class IngestStack(Stack):
                 # OTLP/HTTP requires the content type (JSON or protobuf); refuse its absence at the edge.
                 required_headers=("Content-Type",) if path.startswith("/otlp/") else (),
             )
+        keyless_reason = (
+            "Liveness and the OpenAPI document read no data and hold no secret (health: a status and the "
+            "version; the document: the public routes); the stage throttle still applies."
+        )
+        for path, method in KEYLESS_ROUTES:
+            route = self.api.add_route(path, method, self.collect.function, api_key_required=False)
+            acknowledge(route, "AwsSolutions-APIG4", keyless_reason)
+            acknowledge(route, "AwsSolutions-COG4", keyless_reason)
 
         self.load = LoglensFunction(
             self,

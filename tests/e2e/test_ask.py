@@ -148,6 +148,21 @@ def test_bad_ask_requests_are_refused_before_the_model(
     assert server.fake.requests == []
 
 
+@pytest.mark.parametrize(
+    ("body", "message_part"),
+    [
+        # Python will not make an int of 4,300+ digits: the number is read as its digits, as text
+        (b'{"question": ' + b"9" * 5000 + b"}", "question is 5000 characters; the limit is 2000"),
+        (b'{"question": "q", "conversation_id": ' + b"9" * 5000 + b"}", "must be a UUID"),
+        (b'{"question": "q", "conversation_id": "' + b"9" * 5000 + b'"}', "must be a UUID"),
+    ],
+)
+def test_a_5000_digit_number_in_the_ask_body_is_a_400(server: AskServer, body: bytes, message_part: str) -> None:
+    status, answer = post(f"{server.url}/api/v1/ask", body, {"content-type": "application/json", "x-api-key": API_KEY})
+    assert status == 400 and message_part in answer["error"]
+    assert server.fake.requests == []
+
+
 def signed(body: bytes, secret: str = SECRET) -> dict[str, str]:
     timestamp = str(int(time.time()))
     digest = hmac.new(secret.encode(), f"v0:{timestamp}:".encode() + body, hashlib.sha256).hexdigest()
@@ -193,6 +208,44 @@ def test_a_slash_command_is_acknowledged_before_the_model_answers_then_posted(se
     rendered = json.dumps(posted["blocks"])
     assert "payment-api logged the most errors." in rendered and "```SELECT service" in rendered
     assert len(server.fake.requests) == 2
+
+
+def test_copies_of_a_signed_slash_command_are_answered_once(server: AskServer, data: str) -> None:
+    # Given a signed command that someone captured
+    body = urlencode(
+        {
+            "command": "/logs",
+            "text": "which service errs most, once?",
+            "team_id": "T1",
+            "channel_id": "C2",
+            "user_id": "U1",
+            "response_url": server.slack.url,
+        }
+    ).encode()
+    headers = signed(body)
+
+    # When it arrives three times within its five-minute window
+    statuses = [post(f"{server.url}/slack/commands", body, headers, timeout=5)[0] for _ in range(3)]
+
+    # Then one answer is posted, the model is asked once, and the signature is claimed in PostgreSQL
+    assert statuses == [200, 200, 200]
+    [posted] = server.slack.wait_for(1)
+    assert posted["response_type"] == "in_channel"
+    time.sleep(1.0)  # the copies' workers have finished by now
+    assert len(server.slack.posts) == 1 and len(server.fake.requests) == 2
+    with connect(data) as conn:
+        seen = conn.execute(
+            "SELECT count(*) FROM slack_requests_seen WHERE signature = %s", (headers["x-slack-signature"],)
+        ).fetchone()
+    assert seen == (1,)
+
+
+def test_a_5000_digit_slack_timestamp_is_a_401(server: AskServer) -> None:
+    body = urlencode({"command": "/logs", "text": "errors?", "response_url": server.slack.url}).encode()
+    headers = {**signed(body), "x-slack-request-timestamp": "9" * 5000}
+    status, answer = post(f"{server.url}/slack/commands", body, headers)
+    assert (status, answer) == (401, {"error": "invalid Slack request signature"})
+    assert server.fake.requests == [] and server.slack.posts == []
 
 
 def test_a_forged_slash_command_is_refused(server: AskServer) -> None:

@@ -184,7 +184,7 @@ def test_stream_queues_topic_and_keys_are_encrypted(synthesized: Synthesized) ->
         assert key["Properties"]["EnableKeyRotation"] is True, logical_id
 
 
-def test_every_route_needs_an_api_key_except_slack_and_preflight(synthesized: Synthesized) -> None:
+def test_every_route_needs_an_api_key_except_slack_health_openapi_and_preflight(synthesized: Synthesized) -> None:
     keyless = []
     for part in ("ingest", "analysis"):
         template = synthesized.raw[part]
@@ -200,8 +200,9 @@ def test_every_route_needs_an_api_key_except_slack_and_preflight(synthesized: Sy
             if not props.get("ApiKeyRequired"):
                 keyless.append((props["HttpMethod"], path))
             assert props["Integration"]["Type"] == "AWS_PROXY"
-    # The one exception: Slack cannot send an API key; the handler verifies Slack's signature.
-    assert keyless == [("POST", "/slack/commands")]
+    # Slack cannot send an API key (the handler verifies Slack's signature); liveness and the OpenAPI
+    # document read no data. The same routes as the document says (and `loglens dev` serves) without a key.
+    assert sorted(keyless) == [("GET", "/api/v1/health"), ("GET", "/api/v1/openapi.json"), ("POST", "/slack/commands")]
 
 
 def test_slack_route_insists_on_the_signature_headers(synthesized: Synthesized) -> None:

@@ -3,7 +3,8 @@
 /api/v1/ask answers synchronously with the Answer as JSON. /slack/commands must answer Slack within 3
 seconds, so it only verifies the signature, reads the form and hands the question to `dispatch_async`
 (in AWS the function invokes itself with InvocationType=Event; locally a background thread), then
-acknowledges. The worker (`run_async`) asks the agent and posts the answer to the command's response_url.
+acknowledges. The worker (`run_async`) claims the request's signature (a copy of a signed request is
+answered once: loglens.agent.replays), asks the agent and posts the answer to the command's response_url.
 Nothing on the acknowledgement path builds the agent, opens a database connection or calls the model.
 """
 
@@ -12,15 +13,20 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from pydantic import BaseModel, Field
 
 from loglens.agent.answer import Answer
 from loglens.agent.conversations import http_key, new_conversation_id, parse_conversation_id, slack_key
+from loglens.agent.replays import MemoryReplayGuard, ReplayGuard
 from loglens.agent.service import AskService
 from loglens.agent.slack import (
+    SIGNATURE_WINDOW_SECONDS,
     ResponsePoster,
     SlackRequestRejected,
     SlashCommand,
@@ -42,6 +48,17 @@ HTTP_CONVERSATION_AGE = timedelta(hours=24)
 SLACK_CONVERSATION_AGE = timedelta(minutes=30)
 
 
+class AskRequest(BaseModel):
+    """The body of POST /api/v1/ask (documentation: the handler reads it with the specific messages below)."""
+
+    question: str = Field(
+        min_length=1, max_length=MAX_QUESTION_CHARS, pattern=r"\S", description="A question in plain language."
+    )
+    conversation_id: uuid.UUID | None = Field(
+        default=None, description="The conversation_id of an earlier answer, to ask a follow-up."
+    )
+
+
 @dataclass
 class AskApi:
     service: Callable[[], AskService]  # built on first use, so the Slack acknowledgement never waits for it
@@ -51,6 +68,8 @@ class AskApi:
     now: Callable[[], float] = time.time
     cors_origin: str = "*"
     on_answer: Callable[[Answer], None] | None = None  # metrics: steps, tokens, latency
+    # Built on first use by the worker, never on the acknowledgement path; in memory unless given.
+    replays: Callable[[], ReplayGuard] = field(default_factory=lambda: _in_memory(MemoryReplayGuard()))
     router: Router = field(init=False)
 
     def handle_invocation(self, event: dict[str, Any]) -> dict[str, Any]:
@@ -128,6 +147,9 @@ class AskApi:
                 "question": command.text,
                 "response_url": command.response_url,
                 "conversation": slack_key(command.team_id, command.channel_id, command.user_id),
+                # verify_request checked both: the signature names this request, the timestamp bounds its copies
+                "signature": headers["x-slack-signature"],
+                "valid_until": int(headers["x-slack-request-timestamp"]) + SIGNATURE_WINDOW_SECONDS,
             }
         )
         return HttpResponse.json(200, ack_message(command.text))
@@ -139,6 +161,15 @@ class AskApi:
             return
         url = str(payload.get("response_url") or "")
         try:
+            if not self._first_time(payload):
+                log.warning("a copy of an answered Slack request was ignored (same signature within its window)")
+                return
+        except Exception:
+            # Unable to tell a copy from the original: answer neither, and tell the person who asked.
+            log.exception("the Slack replay check failed")
+            self._post(url, error_message("loglens could not reach its database; please ask again in a minute."))
+            return
+        try:
             answer = self._answer(str(payload["question"]), str(payload["conversation"]), SLACK_CONVERSATION_AGE)
             message = answer_message(answer)
         except HttpError as error:
@@ -146,6 +177,17 @@ class AskApi:
         except Exception:
             log.exception("answering a Slack question failed")
             message = error_message("Something went wrong while answering; the error is in the ask function's log.")
+        self._post(url, message)
+
+    def _first_time(self, payload: dict[str, Any]) -> bool:
+        signature = payload.get("signature")
+        if not isinstance(signature, str) or not signature:
+            raise ValueError("the queued Slack command carries no signature")
+        # A copy is refused by the timestamp check once the window is over; keep the claim a minute longer.
+        until = datetime.fromtimestamp(int(payload.get("valid_until") or 0) + 60, UTC)
+        return self.replays().first_time(signature, until)
+
+    def _post(self, url: str, message: dict[str, Any]) -> None:
         try:
             self.poster.post(url, message)
         except Exception:
@@ -169,6 +211,10 @@ class AskApi:
         if self.on_answer is not None:
             self.on_answer(answer)
         return answer
+
+
+def _in_memory(guard: ReplayGuard) -> Callable[[], ReplayGuard]:
+    return lambda: guard
 
 
 def _question(value: object) -> str:

@@ -190,9 +190,10 @@ SQL rules (a guard checks every statement; what breaks them is refused before it
 - Exactly one SELECT (WITH, UNION, INTERSECT and EXCEPT are fine). No writes, DDL, SET, COPY, locking \
 clauses or transaction control.
 - Read only the table logs and the summary views listed under Database facts, plus your own CTEs.
-- logs is partitioned by day on created_at: every query on logs must bound created_at with a range on the bare \
-column, e.g. created_at >= now() - interval '24 hours', or it is refused. Prefer the narrowest range the \
-question allows.
+- logs is partitioned by day on created_at: every read of logs must bound created_at from below on the bare \
+column (created_at >= ..., BETWEEN, or an OR of such windows, e.g. this hour OR the same hour yesterday), \
+or be bounded by a join window on a bounded side, or be a lookup by trace_id = '...' (which needs no range: \
+use it for a trace of any age). Otherwise it is refused. Use the range the question asks about, not a default.
 - A LIMIT of at most {max_rows} is added or enforced. Aggregate in SQL rather than fetching raw rows.
 - Functions allowed: {functions}. In FROM: {from_functions}. Casts to common types (text, int, bigint, \
 numeric, float8, date, timestamptz, interval, jsonb, boolean) are fine.

@@ -83,7 +83,8 @@ def verify_request(body: bytes, headers: Mapping[str, str], signing_secret: str,
     signature = headers.get("x-slack-signature", "")
     if not timestamp or not signature:
         raise SlackRequestRejected("missing X-Slack-Request-Timestamp or X-Slack-Signature")
-    if not (timestamp.isascii() and timestamp.isdigit()):
+    # 12 digits reach the year 33658; longer ones are not times (and int() refuses 4,300+ digits).
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
         raise SlackRequestRejected("X-Slack-Request-Timestamp is not a Unix time")
     if abs(now - int(timestamp)) > SIGNATURE_WINDOW_SECONDS:
         # Outside the window a captured request could be replayed; Slack says to ignore it.

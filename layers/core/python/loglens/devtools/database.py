@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import TYPE_CHECKING
 
 from loglens.settings import Settings
@@ -13,7 +15,8 @@ if TYPE_CHECKING:
 def embedded(settings: Settings, *, fast: bool = False) -> EmbeddedPostgres:
     from loglens.devtools.embedded import EmbeddedPostgres
 
-    return EmbeddedPostgres(settings.home, settings.embedded_port, fast=fast)
+    explicit = bool(os.environ.get("LOGLENS_PG_PORT"))
+    return EmbeddedPostgres(settings.home, settings.embedded_port, fast=fast, port_explicit=explicit)
 
 
 def admin_url(settings: Settings, *, start: bool = True) -> str:
@@ -21,4 +24,9 @@ def admin_url(settings: Settings, *, start: bool = True) -> str:
     if settings.database_url:
         return settings.database_url
     server = embedded(settings)
-    return server.start() if start else server.url()
+    if not start:
+        return server.url()
+    url = server.start()
+    if server.port_note:
+        print(f"loglens: {server.port_note}", file=sys.stderr, flush=True)
+    return url

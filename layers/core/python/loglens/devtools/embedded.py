@@ -65,20 +65,30 @@ class _State:
 
 
 class EmbeddedPostgres:
-    def __init__(self, home: Path, port: int, *, fast: bool = False) -> None:
-        """`fast` turns off durability (fsync); for throwaway test clusters only."""
+    def __init__(self, home: Path, port: int, *, fast: bool = False, port_explicit: bool = True) -> None:
+        """`fast` turns off durability (fsync); for throwaway test clusters only. Unless `port_explicit`,
+        a home keeps the port it used last."""
         self.home = home.resolve()
         self.pgdata = self.home / "pgdata"
         self.state_path = self.home / "pg.json"
         self.port = port
         self.fast = fast
+        self.port_note: str | None = None
+        self.port_explicit = port_explicit
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     def start(self) -> str:
-        """Initialise if needed, start if not running; return the superuser URL of the loglens database."""
+        """Initialise if needed, start if not running; return the superuser URL of the loglens database.
+
+        The port is the one this home used last (else the configured one); when another program (say,
+        a second home's server) holds it, a free port is picked and `port_note` says which."""
         state = self._ensure_initialised()
         if not self.is_running():
+            wanted = self.port if self.port_explicit else state.port
+            self.port = wanted if _port_is_free(wanted) else _free_port()
+            if self.port != wanted:
+                self.port_note = f"port {wanted} is taken, so the embedded PostgreSQL listens on {self.port}"
             state.port = self.port
             state.save(self.state_path)
             options = f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''"
@@ -89,7 +99,7 @@ class EmbeddedPostgres:
                 "-D",
                 str(self.pgdata),
                 "-l",
-                str(self.pgdata / "server.log"),
+                str(self.log_path),
                 "-w",
                 "-t",
                 "60",
@@ -106,6 +116,10 @@ class EmbeddedPostgres:
             return False
         self._run("pg_ctl", "-D", str(self.pgdata), "-m", "fast", "-w", "-t", "60", "stop")
         return True
+
+    @property
+    def log_path(self) -> Path:
+        return self.pgdata / "server.log"
 
     def is_running(self) -> bool:
         if not (self.pgdata / "PG_VERSION").exists():
@@ -242,8 +256,34 @@ class EmbeddedPostgres:
             out.seek(0)
             output = out.read()
         if check and result.returncode != 0:
-            raise EmbeddedError(f"{tool} failed ({result.returncode}): {output.strip()[-2000:]}")
+            detail = output.strip()[-2000:]
+            if tool == "pg_ctl" and self.log_path.is_file():
+                # pg_ctl only says "Examine the log output": name the file and quote its end.
+                tail = self.log_path.read_text(errors="replace").strip().splitlines()[-5:]
+                detail = f"{detail}\nthe server's log is {self.log_path}; its last lines:\n" + "\n".join(tail)
+            raise EmbeddedError(f"{tool} failed ({result.returncode}): {detail}")
         return subprocess.CompletedProcess(command, result.returncode, output, "")
+
+
+def _port_is_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        # As PostgreSQL binds: connections of a server that just stopped (TIME_WAIT) do not hold the port.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _uid_gid(user: str) -> tuple[int, int]:

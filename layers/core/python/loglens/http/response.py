@@ -7,8 +7,17 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel, Field
+
 # Media types sent base64-encoded: API Gateway passes them through as binary (the API declares */*).
 _BINARY_TYPES = ("application/x-protobuf", "application/octet-stream", "application/gzip")
+
+
+class ErrorAnswer(BaseModel):
+    """The one error shape of every route, and of API Gateway's own answers (infra/components/rest_api.py)."""
+
+    error: str = Field(description="What was wrong, and where.")
+    retry_after: int | None = Field(default=None, description="With 503: seconds to wait before resending.")
 
 
 @dataclass(frozen=True)

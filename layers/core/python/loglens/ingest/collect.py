@@ -5,6 +5,7 @@ Routes (the origin document's paths plus OTLP):
   POST /api/v1/logs/batch   {"logs": [...]} (a bare JSON array is accepted too)
   POST /otlp/v1/logs        OTLP/HTTP logs, application/json or application/x-protobuf
   GET  /api/v1/health
+  GET  /api/v1/openapi.json  the OpenAPI 3.1 document of every route (loglens.openapi), no key
 Answers: 200 {"accepted": n, "rejected": [{"index", "errors"}]} when at least one record is
 accepted; 400 when none is or the body is unreadable (saying where it broke); 413 over a size
 limit; 415 for a content type or encoding we do not read; 503 with Retry-After when the sink
@@ -13,11 +14,14 @@ limit; 415 for a content type or encoding we do not read; 503 with Retry-After w
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, Field
 
 from loglens import __version__
 from loglens.http import HttpError, HttpResponse, Request, Router, decode_body, media_type, parse_json
@@ -26,16 +30,47 @@ from loglens.ingest.envelope import MAX_LINE_BYTES, Sealer, pack_records, to_lin
 from loglens.ingest.limits import MAX_BATCH_RECORDS
 from loglens.ingest.privacy import Redactor, count_metrics, redact
 from loglens.ingest.sinks import Sink, SinkUnavailable
-from loglens.record import IngestContext, Source
+from loglens.record import IngestContext, LogRecord, Source
 from loglens.settings import Settings
 from loglens.validate import Rejection, validate_batch
 
-JSON_TYPES = ("application/json", "text/plain")  # text/plain: what navigator.sendBeacon sends
+# JSON only: text/plain (a beacon sent with a string body) is refused with 415, as the README says; the
+# JavaScript client's beacons send a Blob typed application/json (and only to a same-origin proxy, since
+# a beacon cannot carry the API key), so no client of ours needs another type.
+JSON_TYPES = ("application/json",)
 OTLP_TYPES = ("application/json", "application/x-protobuf")
 
 
 class Metrics(Protocol):
     def add_metric(self, name: str, unit: Any, value: float) -> None: ...
+
+
+class RejectedRecord(BaseModel):
+    index: int = Field(ge=0, description="The record's position in the request (OTLP: counted across the request).")
+    errors: list[str] = Field(description="What is wrong, each naming its field or JSON path.")
+
+
+class CollectAnswer(BaseModel):
+    """What /api/v1/logs and /api/v1/logs/batch answer (200 when anything was accepted, else 400)."""
+
+    accepted: int = Field(ge=0, description="Records that are now durable (stored once, whatever their repeats).")
+    rejected: list[RejectedRecord] = Field(description="Records refused, each alone, with the reasons.")
+
+
+class HealthAnswer(BaseModel):
+    status: Literal["ok"]
+    version: str
+
+
+class OtlpPartialSuccess(BaseModel):
+    rejectedLogRecords: str = Field(description="How many log records were rejected (an int64 as OTLP/JSON writes it).")
+    errorMessage: str = Field(description="The first rejections, each with the JSON path of the problem.")
+
+
+class OtlpAnswer(BaseModel):
+    """ExportLogsServiceResponse in OTLP/JSON: empty when every record was accepted."""
+
+    partialSuccess: OtlpPartialSuccess | None = None
 
 
 @dataclass(frozen=True)
@@ -44,7 +79,8 @@ class Outcome:
     rejected: list[Rejection]
 
     def body(self) -> dict[str, Any]:
-        return {"accepted": self.accepted, "rejected": [r.as_dict() for r in self.rejected]}
+        rejected = [RejectedRecord(index=r.index, errors=list(r.errors)) for r in self.rejected]
+        return CollectAnswer(accepted=self.accepted, rejected=rejected).model_dump()
 
 
 @dataclass
@@ -63,24 +99,44 @@ class CollectService:
         rejected = list(result.rejected)
         positions = _accepted_positions(len(items), rejected)
         redactions: Counter[str] = Counter()
+        # (created_at, event_id) is the storage key: a second record with the same key would be
+        # dropped by the load path, so it is settled here, where the client still hears about it.
+        seen: dict[tuple[datetime, uuid.UUID], tuple[int, LogRecord]] = {}
+        repeats = 0
         for position, record in zip(positions, result.accepted, strict=True):
             redact(self.redactor, record, redactions)
+            key = (record.created_at, record.event_id)
+            earlier = seen.get(key)
+            if earlier is not None:
+                if earlier[1] == record:
+                    repeats += 1  # the same event twice (a client resending within one batch): stored once
+                else:
+                    rejected.append(Rejection(position, (_conflict(record, earlier[0]),)))
+                continue
             line = to_line(record)
             if len(line) > MAX_LINE_BYTES:
                 rejected.append(
                     Rejection(position, (f"record is {len(line)} bytes serialised; the limit is {MAX_LINE_BYTES}",))
                 )
                 continue
+            seen[key] = (position, record)
             lines.append(line)
         if lines:
             # raises SinkUnavailable: nothing is acknowledged unless durable
             self.sink.put(pack_records(lines, self.sealer))
         rejected.sort(key=lambda r: r.index)
         if self.metrics is not None:
-            self.metrics.add_metric(name="RecordsAccepted", unit="Count", value=len(lines))
+            self.metrics.add_metric(name="RecordsAccepted", unit="Count", value=len(lines) + repeats)
             self.metrics.add_metric(name="RecordsRejected", unit="Count", value=len(rejected))
             count_metrics(self.metrics, redactions)
-        return Outcome(len(lines), rejected)
+        return Outcome(len(lines) + repeats, rejected)
+
+
+def _conflict(record: LogRecord, first: int) -> str:
+    return (
+        f"event_id: {record.event_id} with timestamp {record.created_at.isoformat()} is already record {first}'s "
+        "in this request, with different content; a different event needs its own event_id"
+    )
 
 
 def _accepted_positions(total: int, rejected: Sequence[Rejection]) -> list[int]:
@@ -92,6 +148,7 @@ HEALTH_PATH = "/api/v1/health"
 LOGS_PATH = "/api/v1/logs"
 BATCH_PATH = "/api/v1/logs/batch"
 OTLP_PATH = "/otlp/v1/logs"
+OPENAPI_PATH = "/api/v1/openapi.json"  # also loglens.openapi.OPENAPI_PATH
 
 
 @dataclass
@@ -108,6 +165,7 @@ class CollectApi:
         self.router.add("POST", LOGS_PATH, self._records)
         self.router.add("POST", BATCH_PATH, self._records)
         self.router.add("POST", OTLP_PATH, self._otlp)
+        self.router.add("GET", OPENAPI_PATH, _openapi)
         self.router.on_error(SinkUnavailable, _unavailable)
 
     def handle(self, event: dict[str, Any]) -> dict[str, Any]:
@@ -150,6 +208,12 @@ class CollectApi:
             source_ip=request.source_ip if settings.record_source_ip else None,
             window=settings.window,
         )
+
+
+def _openapi(_request: Request) -> HttpResponse:
+    from loglens.openapi import document_text  # imports the ask models too: only on this route
+
+    return HttpResponse(200, document_text().encode())
 
 
 def _health(_request: Request) -> HttpResponse:

@@ -12,6 +12,7 @@ Two tasks, each on its own schedule (EventBridge in AWS, MaintenanceTimers under
   hours that received rows since the last run (loglens.lifecycle.rollups), so a run costs the new
   rows, whatever the table holds. Analysts keep reading meanwhile (each batch is one transaction).
 
+The partitions task also deletes expired Slack request claims (loglens.agent.replays).
 Everything runs as loglens_owner, which owns the table and the rollups.
 """
 
@@ -143,8 +144,15 @@ def maintain(
     if not conn.autocommit:
         raise ValueError("maintain() needs an autocommit connection")
     partitions = maintain_partitions(conn, settings, today=today) if task in (Task.PARTITIONS, Task.ALL) else None
+    if partitions is not None:
+        prune_slack_claims(conn)
     rollups = refresh_rollups(conn, time_left=time_left) if task in (Task.VIEWS, Task.ALL) else None
     return MaintainReport(task, partitions, rollups)
+
+
+def prune_slack_claims(conn: psycopg.Connection[Any]) -> int:
+    """Delete Slack request claims whose window is over; returns how many."""
+    return max(conn.execute("DELETE FROM slack_requests_seen WHERE expires_at < now()").rowcount, 0)
 
 
 def run_maintenance(url: str, settings: Settings, task: Task = Task.ALL) -> MaintainReport:

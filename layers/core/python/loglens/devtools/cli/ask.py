@@ -40,6 +40,10 @@ def register(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from loglens.agent.client import check_credentials
+    from loglens.agent.settings import AgentSettings
+
+    check_credentials(AgentSettings.from_env())  # in milliseconds, before the SDK and the database start
     service = cli_service(Settings.from_env())
     question = " ".join(args.question).strip()
     if question:

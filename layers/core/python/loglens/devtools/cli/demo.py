@@ -23,7 +23,7 @@ from loglens.settings import Settings
 
 def register(commands: Any) -> None:
     parser = commands.add_parser("demo", help="send a few days of realistic demo logs to a running loglens")
-    parser.add_argument("--url", default="http://127.0.0.1:8000", help="loglens base URL (default: loglens dev)")
+    parser.add_argument("--url", help="loglens base URL (default: the running loglens dev of LOGLENS_HOME)")
     parser.add_argument("--api-key", help="API key (default: LOGLENS_API_KEY, else the local dev key)")
     parser.add_argument("--days", type=int, default=3, help="days of history ending now (1-29)")
     parser.add_argument("--records", type=int, default=20_000, help="how many records in all")
@@ -38,6 +38,15 @@ def _api_key(args: argparse.Namespace) -> str | None:
         return os.environ["LOGLENS_API_KEY"]
     path = Settings.from_env().home / "api-key"
     return path.read_text().strip() if path.exists() else None
+
+
+def _base_url(args: argparse.Namespace) -> str | None:
+    from loglens.devtools.home import running_server
+
+    if args.url:
+        return str(args.url).rstrip("/")
+    server = running_server(Settings.from_env().home)
+    return server.url if server else None
 
 
 def _post(url: str, key: str, batch: list[dict[str, Any]]) -> dict[str, Any]:
@@ -68,7 +77,14 @@ def run(args: argparse.Namespace) -> int:
     if not key:
         error("no API key: pass --api-key, set LOGLENS_API_KEY, or start `loglens dev` once to create one")
         return 2
-    url = str(args.url).rstrip("/")
+    url = _base_url(args)
+    if url is None:
+        home = Settings.from_env().home
+        error(
+            f"no loglens dev is running with LOGLENS_HOME={home}: start `make dev` (or `loglens dev`), "
+            "or pass --url for a deployed stack"
+        )
+        return 1
     if not url.startswith(("http://", "https://")):
         error(f"--url must be an http(s) URL, not {url!r}")
         return 2

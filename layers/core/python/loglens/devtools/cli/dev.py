@@ -27,7 +27,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         url = stack.start()
     except OSError as exc:
-        print(f"loglens dev: cannot listen on 127.0.0.1:{args.port}: {exc.strerror}; try --port", file=sys.stderr)
+        print(
+            f"loglens dev: cannot listen on 127.0.0.1:{args.port}: {exc.strerror}; another program has it: "
+            f"choose another port (make dev PORT=8001, or loglens dev --port 0 for any free one)",
+            file=sys.stderr,
+        )
         return 1
     print(f"loglens dev: {url}", flush=True)
     print(f"  api key: {stack.api_key}   (send it as the x-api-key header)", flush=True)

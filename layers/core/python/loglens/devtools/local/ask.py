@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loglens.agent.api import AskApi
+from loglens.agent.replays import PostgresReplayGuard
 from loglens.agent.service import AskService, BuiltOnFirstUse, build_agent
 from loglens.agent.settings import AgentSettings
 from loglens.agent.slack import SLACK_RESPONSE_URL_PREFIXES, ResponsePoster
@@ -93,6 +94,9 @@ def local_ask_api(
     def in_background(payload: dict[str, Any]) -> None:
         threading.Thread(target=api.run_async, args=(payload,), name="loglens-ask-slack", daemon=True).start()
 
+    from loglens.db.connect import ConnectionProvider
+
+    replays = PostgresReplayGuard(ConnectionProvider(lambda: writer_url, application="loglens-ask"))
     prefixes = [p.strip() for p in env.get("LOGLENS_SLACK_RESPONSE_URL_PREFIXES", "").split(",") if p.strip()]
     api = AskApi(
         service=BuiltOnFirstUse(build),
@@ -100,5 +104,6 @@ def local_ask_api(
         dispatch_async=in_background,
         poster=ResponsePoster(prefixes or SLACK_RESPONSE_URL_PREFIXES),
         cors_origin=settings.cors_origin,
+        replays=lambda: replays,
     )
     return api

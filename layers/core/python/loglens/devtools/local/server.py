@@ -1,8 +1,9 @@
 """The local API Gateway: HTTP on 127.0.0.1 turned into REST proxy events for the same handlers.
 
-Like the deployed API: routes that need an API key answer 403 {"message": "Forbidden"}
-without a matching `x-api-key`; bodies are passed base64-encoded (the deployed API declares
-every media type binary, so gzip and protobuf arrive intact).
+Like the deployed API: routes that need an API key answer 403 without a matching `x-api-key`,
+an unknown path 404, both in the one error shape with API Gateway's configured texts
+(loglens.http.gateway); bodies are passed base64-encoded (the deployed API declares every media
+type binary, so gzip and protobuf arrive intact).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from loglens.http.gateway import FORBIDDEN, INTERNAL, NO_ROUTE
 from loglens.ingest.limits import MAX_BODY_BYTES
 
 log = logging.getLogger(__name__)
@@ -55,13 +57,13 @@ class LocalApi:
         path = parts.path.rstrip("/") or "/"
         route = self.routes.get(path)
         if route is None:
-            return _json(404, {"message": "Missing Authentication Token"})  # what API Gateway says
+            return _json(404, {"error": NO_ROUTE})
         if method == "OPTIONS":  # CORS preflight, answered by API Gateway itself (no key, no Lambda)
             return {"statusCode": 204, "headers": dict(CORS_PREFLIGHT_HEADERS), "body": ""}
         if route.api_key_required and not hmac.compare_digest(
             headers.get("x-api-key", "").encode(), self.api_key.encode()
         ):
-            return _json(403, {"message": "Forbidden"})
+            return _json(403, {"error": FORBIDDEN})
         event = {
             "version": "1.0",
             "resource": path,
@@ -84,7 +86,7 @@ class LocalApi:
             return route.handler(event)
         except Exception:
             log.exception("handler for %s failed", path)
-            return _json(500, {"message": "Internal server error"})
+            return _json(500, {"error": INTERNAL})
 
 
 def _json(status: int, body: Any) -> dict[str, Any]:
@@ -114,7 +116,12 @@ class _Handler(BaseHTTPRequestHandler):
         response = self.server.api.dispatch(self.command, self.path, headers, body, self.client_address[0])
         self._send(response)
 
-    do_GET = do_POST = do_PUT = do_DELETE = do_OPTIONS = _serve
+    def __getattr__(self, name: str) -> Any:
+        # Every method (TRACE, QUERY, ...) reaches the routes, which answer 405 with the one error shape,
+        # instead of http.server's HTML 501.
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
 
     def _send(self, response: dict[str, Any]) -> None:
         raw = response.get("body") or ""
@@ -126,7 +133,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(data)
+        if self.command != "HEAD":
+            self.wfile.write(data)
 
     def log_message(self, format: str, *args: Any) -> None:
         log.debug("%s %s", self.address_string(), format % args)

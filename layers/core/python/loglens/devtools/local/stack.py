@@ -15,6 +15,7 @@ from pathlib import Path
 from loglens.db.connect import ConnectionProvider
 from loglens.db.prepare import prepare
 from loglens.devtools.database import admin_url, embedded
+from loglens.devtools.home import HomeLock
 from loglens.devtools.local.ask import local_ask_api
 from loglens.devtools.local.server import LocalApi, LocalHttpServer
 from loglens.devtools.local.spool import SpoolConsumer
@@ -54,6 +55,7 @@ class LocalStack:
     server: LocalHttpServer | None = None
     consumer: SpoolConsumer | None = None
     timers: MaintenanceTimers | None = None
+    lock: HomeLock | None = None
     _started_db: bool = False
 
     @property
@@ -61,6 +63,15 @@ class LocalStack:
         return self.settings.home / "spool"
 
     def start(self) -> str:
+        # First: a second server on this home would share its database and spool (raises HomeError).
+        self.lock = HomeLock(self.settings.home).acquire()
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> str:
         if not self.settings.database_url:
             self._started_db = not embedded(self.settings).is_running()
         url = admin_url(self.settings)
@@ -84,6 +95,7 @@ class LocalStack:
         for path in ("/api/v1/logs", "/api/v1/logs/batch", "/otlp/v1/logs"):
             api.add(path, collect.handle)
         api.add("/api/v1/health", collect.handle, api_key_required=False)
+        api.add("/api/v1/openapi.json", collect.handle, api_key_required=False)
         ask = local_ask_api(self.settings, analyst_url=analyst_url, writer_url=writer_url)
         api.add("/api/v1/ask", ask.handle)
         api.add("/slack/commands", ask.handle, api_key_required=False)  # Slack signs instead of sending a key
@@ -100,6 +112,8 @@ class LocalStack:
         self.server.start()
         # The EventBridge schedules, locally: partitions now and daily, views hourly, archive daily.
         self.timers = start_timers(self.settings, url, archive_bucket=os.environ.get("LOGLENS_ARCHIVE_BUCKET") or None)
+        if self.lock is not None:
+            self.lock.announce(self.server.url)
         return self.server.url
 
     def stop(self) -> None:
@@ -111,3 +125,7 @@ class LocalStack:
             self.consumer.stop()
         if self._started_db:  # leave a server we found running as it was
             embedded(self.settings).stop()
+            self._started_db = False
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None

@@ -50,6 +50,7 @@ from loglens.ingest.inflate import ObjectBytes
 from loglens.ingest.objects import ObjectInfo, ObjectStore
 from loglens.ingest.privacy import Redactor, redact
 from loglens.ingest.write import CopyStream, Row, can_stream, copy_all, format_copy_data, write_rows
+from loglens.lake.feed import LakeDelivery, LakeFeed
 from loglens.record import IngestContext, LogRecord, Source
 from loglens.settings import Settings
 from loglens.validate import describe_errors
@@ -95,10 +96,17 @@ class _Reader:
     settings: Settings
     sealer: Sealer | None
     redactor: Redactor | None
+    lake: LakeDelivery | None = None  # every row this reader produces goes there too (loglens.lake.feed)
     rejected: _Rejected = field(default_factory=_Rejected)
     redactions: Counter[str] = field(default_factory=Counter)
 
     def batches(self) -> Iterator[list[Row]]:
+        for batch in self._validated_batches():
+            if self.lake is not None:
+                self.lake.add(batch)
+            yield batch
+
+    def _validated_batches(self) -> Iterator[list[Row]]:
         """The object's rows: a sealed block's at once, any other record's on its own."""
         received = self.info.last_modified
         window = self.settings.window
@@ -204,6 +212,7 @@ def load_object(
     redactor: Redactor | None = None,
     sealer: Sealer | None = None,
     chunk_rows: int = CHUNK_ROWS,
+    lake: LakeFeed | None = None,
 ) -> LoadResult:
     result = LoadResult(info.key, info.version)
     with conn.transaction():
@@ -214,7 +223,7 @@ def load_object(
         if claimed is None:
             result.skipped = True
             return result
-        reader = _Reader(store, info, settings, sealer, redactor)
+        reader = _Reader(store, info, settings, sealer, redactor, _delivery(lake, info))
         with _without_cycle_collection():
             try:
                 if not can_stream():
@@ -223,7 +232,9 @@ def load_object(
             except (psycopg.errors.UniqueViolation, _ChunkByChunk):
                 # Something in the object is stored already (a client's retry, a replay): read it
                 # again and COPY it chunk by chunk, leaving out what is there.
-                reader = _Reader(store, info, settings, sealer, redactor)
+                if reader.lake is not None:
+                    reader.lake.discard()
+                reader = _Reader(store, info, settings, sealer, redactor, _delivery(lake, info))
                 _copy_skipping_stored(conn, reader, chunk_rows, result)
         result.redactions = reader.redactions
         result.rejected = len(reader.rejected.items)
@@ -235,7 +246,13 @@ def load_object(
                WHERE object_key = %s AND object_version = %s""",
             (result.loaded, result.duplicates, result.rejected, info.key, info.version),
         )
+        if reader.lake is not None:
+            reader.lake.deliver()  # before the commit: the lake never lacks a row PostgreSQL has
     return result
+
+
+def _delivery(lake: LakeFeed | None, info: ObjectInfo) -> LakeDelivery | None:
+    return None if lake is None else lake.begin(info.key)
 
 
 class _ChunkByChunk(Exception):

@@ -23,6 +23,7 @@ from loglens.ingest.envelope import Sealer
 from loglens.ingest.load import RAW_PREFIX, LoadResult, load_object
 from loglens.ingest.objects import ObjectMissing, ObjectStore
 from loglens.ingest.privacy import Redactor
+from loglens.lake.feed import LakeFeed
 from loglens.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class Loader:
     redactor: Redactor | None = None
     sealer: Sealer | None = None
     on_result: Callable[[LoadResult], None] | None = None
+    lake: LakeFeed | None = None  # where validated rows also go (loglens.lake.feed); None when the lake is off
 
     def load(self, ref: ObjectRef) -> LoadResult | None:
         """Load one object; None when it no longer exists (nothing to do). Raises on database errors."""
@@ -65,7 +67,13 @@ class Loader:
             return None
         try:
             result = load_object(
-                self.connections.get(), self.store, info, self.settings, redactor=self.redactor, sealer=self.sealer
+                self.connections.get(),
+                self.store,
+                info,
+                self.settings,
+                redactor=self.redactor,
+                sealer=self.sealer,
+                lake=self.lake,
             )
         except psycopg.OperationalError:
             self.connections.discard()  # a broken connection is replaced on the next attempt

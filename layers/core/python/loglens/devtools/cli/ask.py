@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from loglens.agent.answer import Answer
     from loglens.agent.service import AskService
+    from loglens.lake.query import LakeQuery
 
 TERMINAL_ROWS = 50
 REPL_HELP = "Ask a question; follow-ups build on earlier answers. \\new starts over, \\sql shows the SQL, \\q quits."
@@ -73,8 +74,16 @@ def cli_service(settings: Settings) -> AskService:
         client=client,
         settings=agent_settings,
         environ=os.environ,
+        lake=_local_lake(settings),
     )
     return AskService(agent, MemoryConversations())
+
+
+def _local_lake(settings: Settings) -> LakeQuery | None:
+    """The home's local lake when it has one (loglens.devtools.lake.wiring), so older days can be asked."""
+    from loglens.devtools.lake.wiring import lake_enabled, local_lake
+
+    return local_lake(settings) if lake_enabled(settings) else None
 
 
 def _ask_once(service: AskService, question: str, *, json_output: bool, sql_only: bool) -> int:

@@ -12,7 +12,7 @@ import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loglens.agent.api import AskApi
 from loglens.agent.replays import PostgresReplayGuard
@@ -20,6 +20,9 @@ from loglens.agent.service import AskService, BuiltOnFirstUse, build_agent
 from loglens.agent.settings import AgentSettings
 from loglens.agent.slack import SLACK_RESPONSE_URL_PREFIXES, ResponsePoster
 from loglens.settings import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from loglens.lake.query import LakeQuery
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +69,10 @@ def local_ask_api(
     analyst_url: str,
     writer_url: str,
     environ: Mapping[str, str] | None = None,
+    lake: LakeQuery | None = None,
 ) -> AskApi:
-    """The ask routes for `loglens dev`: model key from ANTHROPIC_API_KEY, Slack secret from SLACK_SIGNING_SECRET."""
+    """The ask routes for `loglens dev`: model key from ANTHROPIC_API_KEY, Slack secret from SLACK_SIGNING_SECRET;
+    with `lake`, the agent also asks the local lake."""
     env: Mapping[str, str] = os.environ if environ is None else environ
 
     def build() -> AskService:
@@ -81,6 +86,7 @@ def local_ask_api(
             client=make_client(agent_settings, environ=env),
             settings=agent_settings,
             environ=env,
+            lake=lake,
         )
         conversations = PostgresConversations(ConnectionProvider(lambda: writer_url, application="loglens-ask"))
         return AskService(agent, conversations)

@@ -83,13 +83,6 @@ class Settings(BaseModel):
     analyst_statement_timeout_ms: int = Field(
         default=15_000, ge=100, le=600_000, json_schema_extra={"env": "LOGLENS_ANALYST_TIMEOUT_MS"}
     )
-    # The lake tier (loglens.lake): every record also in the Iceberg table (locally: Parquet under
-    # LOGLENS_HOME/lake); partitions then retire to it instead of the gzip archive. `loglens dev` turns it on.
-    lake: bool = Field(default=False, json_schema_extra={"env": "LOGLENS_LAKE"})
-    # The local lake's buffer is flushed when it holds this much or its oldest delivery is this old
-    # (Firehose's buffering hints; its ranges).
-    lake_buffer_mb: int = Field(default=5, ge=1, le=128, json_schema_extra={"env": "LOGLENS_LAKE_BUFFER_MB"})
-    lake_buffer_seconds: int = Field(default=60, ge=0, le=900, json_schema_extra={"env": "LOGLENS_LAKE_BUFFER_SECONDS"})
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

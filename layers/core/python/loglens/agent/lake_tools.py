@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any, Final
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Final
 from loglens.agent.catalog import lake_catalog
 from loglens.agent.rows import json_rows
 from loglens.agent.tools import Guard, QueryFailed, QueryResult
-from loglens.lake.query import LakeExtent, LakeQueryFailed, LakeUnavailable
+from loglens.lake.query import LakeExtent, LakeQueryError, LakeQueryTimeout
 from loglens.sqlguard import GuardResult, check_sql
 from loglens.sqlguard_functions import TRINO_FUNCTION_NAMES
 
@@ -76,9 +77,11 @@ class LakeTools:
         *,
         max_rows: int,
         guard: Guard = check_sql,
+        extent: Callable[[], LakeExtent] | None = None,
         extent_ttl: float = 600.0,
     ) -> None:
         self.lake = lake
+        self._read_extent = extent
         self.max_rows = max_rows
         self._guard = guard
         self._extent_ttl = extent_ttl
@@ -98,11 +101,10 @@ class LakeTools:
         statement = str(verdict.sql)
         try:
             result = self.lake.run(statement)
-        except LakeQueryFailed as failure:
-            raise QueryFailed(failure.kind, failure.kind, failure.message) from failure
-        except LakeUnavailable as error:
-            message = f"the lake cannot be reached now ({error}); answer from run_query if PostgreSQL holds the range"
-            raise QueryFailed("unavailable", "lake_unavailable", message) from error
+        except LakeQueryTimeout as failure:
+            raise QueryFailed("timeout", "lake_timeout", str(failure)) from failure
+        except LakeQueryError as failure:
+            raise QueryFailed("database", "lake_error", str(failure)) from failure
         rows = json_rows(result.rows[: self.max_rows])
         return LakeQueryResult(
             sql=statement,
@@ -117,13 +119,15 @@ class LakeTools:
         )
 
     def extent(self) -> LakeExtent | None:
-        """The lake's days, or None when they cannot be read now (the prompt then says so)."""
+        """The lake's days, or None when they cannot be read now or by this engine (the prompt then says so)."""
+        if self._read_extent is None:
+            return None
         with self._lock:
             now = time.monotonic()
             if self._extent is None or now - self._extent[0] >= self._extent_ttl:
                 try:
-                    self._extent = (now, self.lake.extent())
-                except (LakeUnavailable, LakeQueryFailed, OSError, RuntimeError):
+                    self._extent = (now, self._read_extent())
+                except (OSError, RuntimeError):  # LakeQueryError is a RuntimeError
                     return None
             return self._extent[1]
 

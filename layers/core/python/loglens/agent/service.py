@@ -21,7 +21,7 @@ from loglens.agent.settings import AgentSettings, RowPrivacy
 if TYPE_CHECKING:
     from loglens.agent.loop import Agent, ModelClient
     from loglens.db.connect import ConnectionProvider
-    from loglens.lake.query import LakeQuery
+    from loglens.lake.query import LakeExtent, LakeQuery
     from loglens.sqlguard import GuardResult
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,7 @@ def build_agent(
     environ: Mapping[str, str],
     guard: Callable[..., GuardResult] | None = None,
     lake: LakeQuery | None = None,
+    lake_extent: Callable[[], LakeExtent] | None = None,
 ) -> Agent:
     """An agent on the analyst connection (and the lake, when given: a second tool, run_lake_query); `guard`
     replaces the SQL guard only in tests that bypass it."""
@@ -83,7 +84,11 @@ def build_agent(
         from loglens.agent.lake_tools import LakeTools
 
         lake_tools = LakeTools(
-            lake, max_rows=settings.max_rows, guard=guard or check_sql, extent_ttl=settings.facts_ttl_seconds
+            lake,
+            max_rows=settings.max_rows,
+            guard=guard or check_sql,
+            extent=lake_extent,
+            extent_ttl=settings.facts_ttl_seconds,
         )
     return Agent(client, tools, facts, settings, view, lake=lake_tools)
 

@@ -50,7 +50,7 @@ from loglens.ingest.inflate import ObjectBytes
 from loglens.ingest.objects import ObjectInfo, ObjectStore
 from loglens.ingest.privacy import Redactor, redact
 from loglens.ingest.write import CopyStream, Row, can_stream, copy_all, format_copy_data, write_rows
-from loglens.lake.feed import LakeDelivery, LakeFeed
+from loglens.lake.forward import LakeSink
 from loglens.record import IngestContext, LogRecord, Source
 from loglens.settings import Settings
 from loglens.validate import describe_errors
@@ -96,17 +96,18 @@ class _Reader:
     settings: Settings
     sealer: Sealer | None
     redactor: Redactor | None
-    lake: LakeDelivery | None = None  # every row this reader produces goes there too (loglens.lake.feed)
+    lake: LakeSink | None = None
     rejected: _Rejected = field(default_factory=_Rejected)
     redactions: Counter[str] = field(default_factory=Counter)
 
-    def batches(self) -> Iterator[list[Row]]:
-        for batch in self._validated_batches():
+    def rows(self) -> Iterator[list[Row]]:
+        """batches(), each also handed to the lake when it is on (loglens.lake.forward)."""
+        for batch in self.batches():
             if self.lake is not None:
                 self.lake.add(batch)
             yield batch
 
-    def _validated_batches(self) -> Iterator[list[Row]]:
+    def batches(self) -> Iterator[list[Row]]:
         """The object's rows: a sealed block's at once, any other record's on its own."""
         received = self.info.last_modified
         window = self.settings.window
@@ -212,8 +213,11 @@ def load_object(
     redactor: Redactor | None = None,
     sealer: Sealer | None = None,
     chunk_rows: int = CHUNK_ROWS,
-    lake: LakeFeed | None = None,
+    lake: LakeSink | None = None,
 ) -> LoadResult:
+    """Load one raw object, once. With `lake`, every row read is also handed to it and flushed
+    before the commit, so a crash in between loads and forwards the object again (the lake
+    upserts on the row's key) instead of leaving the lake without it."""
     result = LoadResult(info.key, info.version)
     with conn.transaction():
         claimed = conn.execute(
@@ -223,7 +227,7 @@ def load_object(
         if claimed is None:
             result.skipped = True
             return result
-        reader = _Reader(store, info, settings, sealer, redactor, _delivery(lake, info))
+        reader = _Reader(store, info, settings, sealer, redactor, lake)
         with _without_cycle_collection():
             try:
                 if not can_stream():
@@ -232,10 +236,10 @@ def load_object(
             except (psycopg.errors.UniqueViolation, _ChunkByChunk):
                 # Something in the object is stored already (a client's retry, a replay): read it
                 # again and COPY it chunk by chunk, leaving out what is there.
-                if reader.lake is not None:
-                    reader.lake.discard()
-                reader = _Reader(store, info, settings, sealer, redactor, _delivery(lake, info))
+                reader = _Reader(store, info, settings, sealer, redactor, lake)
                 _copy_skipping_stored(conn, reader, chunk_rows, result)
+        if lake is not None:
+            lake.flush()  # raises when the lake stream refuses: nothing commits, the object is retried
         result.redactions = reader.redactions
         result.rejected = len(reader.rejected.items)
         if reader.rejected.items:
@@ -246,13 +250,7 @@ def load_object(
                WHERE object_key = %s AND object_version = %s""",
             (result.loaded, result.duplicates, result.rejected, info.key, info.version),
         )
-        if reader.lake is not None:
-            reader.lake.deliver()  # before the commit: the lake never lacks a row PostgreSQL has
     return result
-
-
-def _delivery(lake: LakeFeed | None, info: ObjectInfo) -> LakeDelivery | None:
-    return None if lake is None else lake.begin(info.key)
 
 
 class _ChunkByChunk(Exception):
@@ -266,7 +264,7 @@ def _copy_in_one(conn: psycopg.Connection[Any], reader: _Reader, chunk_rows: int
 
     def pieces() -> Iterator[bytes]:
         nonlocal count
-        for chunk in _gathered(reader.batches(), chunk_rows):
+        for chunk in _gathered(reader.rows(), chunk_rows):
             count += len(chunk)
             yield stream.rows(chunk)
         yield stream.end()
@@ -276,7 +274,7 @@ def _copy_in_one(conn: psycopg.Connection[Any], reader: _Reader, chunk_rows: int
 
 
 def _copy_skipping_stored(conn: psycopg.Connection[Any], reader: _Reader, chunk_rows: int, result: LoadResult) -> None:
-    formatted = ((chunk, format_copy_data(chunk)) for chunk in _gathered(reader.batches(), chunk_rows))
+    formatted = ((chunk, format_copy_data(chunk)) for chunk in _gathered(reader.rows(), chunk_rows))
     for chunk, copy_data in _ahead(formatted):
         written = write_rows(conn, chunk, copy_data)
         result.loaded += written.inserted

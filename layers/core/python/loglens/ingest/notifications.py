@@ -23,7 +23,7 @@ from loglens.ingest.envelope import Sealer
 from loglens.ingest.load import RAW_PREFIX, LoadResult, load_object
 from loglens.ingest.objects import ObjectMissing, ObjectStore
 from loglens.ingest.privacy import Redactor
-from loglens.lake.feed import LakeFeed
+from loglens.lake.forward import LakeSink
 from loglens.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,8 @@ class Loader:
     redactor: Redactor | None = None
     sealer: Sealer | None = None
     on_result: Callable[[LoadResult], None] | None = None
-    lake: LakeFeed | None = None  # where validated rows also go (loglens.lake.feed); None when the lake is off
+    # With the lake on: a fresh sink per object, which load_object feeds and flushes (loglens.lake.forward).
+    lake: Callable[[], LakeSink] | None = None
 
     def load(self, ref: ObjectRef) -> LoadResult | None:
         """Load one object; None when it no longer exists (nothing to do). Raises on database errors."""
@@ -73,7 +74,7 @@ class Loader:
                 self.settings,
                 redactor=self.redactor,
                 sealer=self.sealer,
-                lake=self.lake,
+                lake=self.lake() if self.lake is not None else None,
             )
         except psycopg.OperationalError:
             self.connections.discard()  # a broken connection is replaced on the next attempt

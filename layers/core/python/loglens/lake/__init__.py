@@ -1,66 +1,51 @@
-"""The lake tier (issue 15): every accepted record also in an Apache Iceberg table on S3, asked with Athena's
-Trino SQL; locally the same table as Parquet files under LOGLENS_HOME/lake, written and read by DuckDB.
+"""The lake tier: every accepted log also in an Apache Iceberg table on S3, queried with Trino SQL.
 
-This docstring is the contract between the core (this package and the local lake in loglens.devtools.lake)
-and the AWS side (infra/, Firehose's Iceberg destination, ``athena.py``). Build to it; change it here first.
+The contract between the AWS side (Firehose → Iceberg, Athena) and the local side (Parquet under
+``LOGLENS_HOME/lake/``, DuckDB), so both are built and tested against the same promises:
 
-- **The table** is ``logs``: the columns of ``loglens.record.LogRecord`` in ``LOG_COLUMNS`` order, typed in one
-  place (``schema.py``: Iceberg/Glue types, DuckDB/Parquet types, the Athena DDL). ``created_at`` and
-  ``received_at`` are Iceberg ``timestamp`` (UTC values, microseconds, no zone), ``event_id`` is the UUID as
-  lower-case hyphenated text, ``metadata`` JSON text, ``source_ip`` text. Partitioned by ``day(created_at)``
-  and nothing else (``schema.py`` says why no bucket), Parquet with zstd. Data files live under
-  ``data/created_at_day=YYYY-MM-DD/``, as Iceberg writes them; locally a snapshot file lists the live ones.
-- **What goes in** is what the PostgreSQL path stores, validated and redacted by the same code: the loader
-  hands every row it validated to a ``LakeFeed`` (``feed.py``) and delivers them before its PostgreSQL
-  transaction commits, so the lake never lacks a row PostgreSQL has (a retried object is delivered again,
-  and the dedup below drops the copy).
-- **Identity** is ``(created_at, event_id)``, as PostgreSQL keys it: no duplicates after client retries,
-  redelivery or replays. AWS: the Firehose Iceberg destination's unique keys on those columns. Locally: every
-  flush drops rows whose key the day already holds, and repeats within what it flushes (first delivered wins).
-- **Queries** go through ``LakeQuery`` (``query.py``): ``run(sql)`` takes Trino SQL that the guard allowed
-  (``check_sql(sql, lake_catalog(), dialect="trino")``) or that loglens wrote itself (the verification
-  below), and returns ``LakeResult(columns, rows, bytes_scanned, cost_usd, elapsed_ms, engine)``; ``extent()``
-  says which days the lake holds without a charged scan (Athena: the ``"logs$partitions"`` metadata table).
-  ``AthenaLake`` runs it in a workgroup with a bytes-scanned cutoff and encrypted results; ``LocalLake``
-  (loglens.devtools.lake) transpiles it with ``loglens.sqlguard.to_duckdb``'s sqlglot rules and runs DuckDB
-  over the snapshot's files. Failures raise ``LakeQueryFailed`` with a message the model can act on;
-  an engine that cannot be reached raises ``LakeUnavailable``.
-- **Cost** is Athena's: $5 per TB scanned, rounded up to the MB, 10 MB minimum per query
-  (``athena_cost_usd``). The local lake reports what Athena would bill for the same files: the compressed
-  bytes of the columns a query reads in the day partitions its ``created_at`` bounds select.
-- **Verification per day** (``verify.py``): row count and the archive's checksum (``row_hash``: the sum mod
-  2^64 of md5(created_at_us|event_id)[0:8]), computed by PostgreSQL and by the lake with one Trino statement
-  that DuckDB runs too, recorded in ``lake_verifications`` (migration 0013). A partition is dropped from
-  PostgreSQL only after its days verify (``loglens.lifecycle.archive``'s lake step).
-- **Settings**: ``Settings.lake`` (``LOGLENS_LAKE``, on/off; ``loglens dev`` and the CLI default to on),
-  ``LOGLENS_LAKE_BUFFER_MB`` and ``LOGLENS_LAKE_BUFFER_SECONDS`` (the local buffer, flushed by size or time
-  like Firehose's buffering hints). The AWS names (``ATHENA_WORKGROUP``, ``LAKE_DATABASE``, ``LAKE_TABLE``,
-  ``LAKE_RESULTS_BUCKET``) belong to the functions' environment models (loglens/environments.py).
+- **The table** is ``logs`` with exactly the columns of ``loglens.record.LogRecord``
+  (``LOG_COLUMNS``), derived in one place, ``loglens.lake.schema``: Iceberg/Glue types, the Athena
+  DDL and the JSON a Firehose record carries. ``created_at`` and ``received_at`` are timestamps
+  with time zone, UTC, microseconds; ``event_id`` and ``source_ip`` are text; ``metadata`` is the
+  JSON text PostgreSQL would hold. Partitioned by ``day(created_at)``, no bucketing (schema.py
+  says why), written sorted by service, level and time, Parquet with zstd.
+- **Identity**: a row is ``(created_at, event_id)``, exactly as PostgreSQL keys it. Client
+  retries, Firehose redelivery and replays store nothing twice: in AWS the Firehose stream
+  upserts on those unique keys (``loglens.lake.rows.UNIQUE_KEYS``); locally the lake dedups on
+  the same pair when it flushes.
+- **What enters** is what the PostgreSQL path stores, validated and redacted by the same code:
+  with PostgreSQL, the load path forwards the rows it validated (``loglens.lake.forward``), so
+  both tiers hold identical rows; lake-only, collect sends its validated rows and FireLens sends
+  raw lines to the stream, whose transformation Lambda (``loglens.lake.gate``) passes sealed
+  rows through and validates and redacts everything else with ``loglens.ingest``'s code. A
+  record is one row, sealed (``loglens.ingest.envelope``) so the gate can tell collect's and
+  load's rows from anything an ECS task could send.
+- **Query**: ``LakeQuery.run(sql)`` takes SQL the guard allowed in the Trino dialect
+  (``loglens.sqlguard.check_sql(..., dialect="trino")`` over ``agent.catalog.lake_catalog()``)
+  and returns a ``LakeResult``: columns, rows, bytes scanned, cost in USD, elapsed ms and the
+  engine. ``AthenaLake`` (``loglens.lake.athena``) runs it in a workgroup with a bytes-scanned
+  cutoff and encrypted results; ``LocalLake`` (devtools) runs ``sqlguard.to_duckdb`` of it.
+- **Settings** (``loglens.lake.settings.LakeSettings``): ``LOGLENS_LAKE`` (``off``, ``athena``,
+  ``local``), ``LAKE_DATABASE``, ``LAKE_TABLE``, ``ATHENA_WORKGROUP``, ``LAKE_STREAM_NAME``,
+  ``LAKE_QUERY_TIMEOUT_S``. Which tiers a deployment has decides which tools the agent gets:
+  ``tiers()`` there is the one answer (lake-only stages have no database, so no ``run_query``).
+- **Verification per day**: row count and the archive's checksum (``loglens.lifecycle.archive``'s
+  ``row_hash``: sum mod 2^64 of md5(created_at_us|event_id)[0:8]) computed on both sides
+  (``loglens.lake.schema.CHECKSUM_SQL_TRINO`` for Athena) and recorded in the ledger (0013).
 
-Nothing here imports boto3 or duckdb: AWS modules import boto3 lazily, and DuckDB is local-only.
+The core and the local side (the lake helper), built to the same contract:
+
+- ``forward.LakeSink``: the load path adds the rows it validated and flushes before it commits (a fresh
+  sink per object, from ``Loader.lake``); locally a sink writes one buffer file per object
+  (loglens.devtools.lake.buffer), flushed into Parquet by size or age like Firehose, dedup included.
+- ``query.LakeExtent``: the days the lake holds, for the prompt ("which range each source holds"), read
+  from metadata: the local snapshot, or Athena's ``"logs$partitions"`` table (no charged scan).
+- ``verify``: the per-day count and checksum as one Trino statement that Athena runs as written and DuckDB
+  runs transpiled, compared with PostgreSQL's and recorded in ``lake_verifications`` (0013); the archive's
+  lake step (loglens.lifecycle.archive.lake_step) drops a partition only after its days match.
+- The local lake (loglens.devtools.lake): Parquet under ``LOGLENS_HOME/lake/data/created_at_day=YYYY-MM-DD/``
+  as Iceberg lays out its data, a snapshot file standing in for Iceberg's metadata, ``LocalLake`` running
+  the guard's Trino SQL on DuckDB and reporting what Athena would have scanned and charged.
+
+The AWS modules import boto3 lazily; DuckDB never ships in a Lambda.
 """
-
-from loglens.lake.feed import LakeDelivery, LakeFeed
-from loglens.lake.query import (
-    LakeExtent,
-    LakeQuery,
-    LakeQueryFailed,
-    LakeResult,
-    LakeUnavailable,
-    athena_cost_usd,
-)
-from loglens.lake.schema import LAKE_TABLE, PARTITION_FIELD, TIME_COLUMN
-
-__all__ = [
-    "LAKE_TABLE",
-    "PARTITION_FIELD",
-    "TIME_COLUMN",
-    "LakeDelivery",
-    "LakeExtent",
-    "LakeFeed",
-    "LakeQuery",
-    "LakeQueryFailed",
-    "LakeResult",
-    "LakeUnavailable",
-    "athena_cost_usd",
-]

@@ -1,4 +1,4 @@
-"""Asking the lake: the engine-neutral result, the protocol both engines implement, and what a query costs."""
+"""What every lake engine answers: ``LakeQuery.run(sql) -> LakeResult`` (see loglens.lake)."""
 
 from __future__ import annotations
 
@@ -7,33 +7,50 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Final, Protocol
 
-# Athena's price (engine 3, per query): $5 per TB scanned, each query rounded up to the next MB with a
-# minimum of 10 MB. Binary units, as AWS bills data.
+# Athena's price (us-east-1 and most regions): $5 per TB scanned, each query rounded up to the
+# megabyte with a 10 MB minimum, cancelled and failed queries included for what they read.
 ATHENA_USD_PER_TB: Final = 5.0
-_MB: Final = 1 << 20
-_TB: Final = 1 << 40
-ATHENA_MIN_BYTES: Final = 10 * _MB
+ATHENA_MIN_BYTES: Final = 10 * 1024**2
+_MB: Final = 1024**2
+_TB: Final = 1024**4
 
 
-def athena_cost_usd(bytes_scanned: int) -> float:
-    """What Athena charges for one query that scanned `bytes_scanned` bytes."""
-    billed = max(ATHENA_MIN_BYTES, math.ceil(max(bytes_scanned, 0) / _MB) * _MB)
-    return billed / _TB * ATHENA_USD_PER_TB
+class LakeQueryError(RuntimeError):
+    """The lake could not answer; the message is for the model and the person asking."""
+
+
+class LakeQueryRefused(LakeQueryError):
+    """The SQL guard refused the statement (its reason is the message)."""
+
+
+class LakeQueryTimeout(LakeQueryError):
+    """The query ran past its deadline and was cancelled."""
 
 
 @dataclass(frozen=True)
 class LakeResult:
     columns: list[str]
-    rows: list[list[Any]]  # JSON values: None, bool, int, float, str (times as ISO 8601 text, UTC)
+    rows: list[list[Any]]
     bytes_scanned: int
     cost_usd: float
-    elapsed_ms: float
+    elapsed_ms: int
     engine: str  # "athena" or "duckdb"
+
+
+class LakeQuery(Protocol):
+    def run(self, sql_trino_guarded: str) -> LakeResult: ...
+
+
+def athena_cost_usd(bytes_scanned: int) -> float:
+    """What Athena charges for one query that read `bytes_scanned`."""
+    billed = max(ATHENA_MIN_BYTES, math.ceil(max(0, bytes_scanned) / _MB) * _MB)
+    return billed / _TB * ATHENA_USD_PER_TB
 
 
 @dataclass(frozen=True)
 class LakeExtent:
-    """The days the lake holds data for (UTC), and about how many rows."""
+    """The days the lake holds (UTC) and about how many rows: for the prompt, read without a charged scan
+    (Athena: the table's ``"logs$partitions"`` metadata; locally: the snapshot)."""
 
     first_day: date | None
     last_day: date | None
@@ -42,28 +59,3 @@ class LakeExtent:
     @property
     def empty(self) -> bool:
         return self.first_day is None
-
-
-class LakeQueryFailed(Exception):
-    """The statement failed in the engine; `message` says what to change (it goes back to the model)."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind  # timeout | cutoff | engine
-        self.message = message
-
-
-class LakeUnavailable(RuntimeError):
-    """The engine cannot be reached or is not set up; no rewrite of the SQL will help."""
-
-
-class LakeQuery(Protocol):
-    engine: str
-
-    def run(self, sql: str) -> LakeResult:
-        """Run one Trino statement the guard allowed (or that loglens wrote); raise LakeQueryFailed."""
-        ...
-
-    def extent(self) -> LakeExtent:
-        """The days the lake holds, from metadata: no charged scan."""
-        ...

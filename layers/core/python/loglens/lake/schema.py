@@ -1,18 +1,22 @@
-"""The lake table's shape, derived from the record model in this one place: Iceberg/Glue types, the DuckDB
-types of the local Parquet files, the Athena DDL, and where a day's data files live.
+"""The lake table's shape, derived from the record model in one place.
 
-Types: PostgreSQL's column types (from ``LogRecord``'s ``sql_type``) map onto what Iceberg, Athena and Parquet
-have. ``timestamptz`` becomes Iceberg ``timestamp`` holding UTC values (Athena reads Iceberg timestamps as
-``timestamp(6)``, which is the guard's Trino time type), ``uuid`` and ``inet`` become text, ``jsonb`` becomes
-JSON text (``json_extract_scalar(metadata, '$.key')`` in Trino).
+Every consumer reads from here: the Glue/Iceberg table in CDK (infra/components/lake.py), the JSON a
+Firehose record carries (rows.py), Athena's DDL and checksum, and the local Parquet files.
 
-Partitioning: ``day(created_at)`` only, no bucket. A bucket on service would let a query with
-``service = 'x'`` skip the other buckets' files, but every Firehose flush would then write up to N files per
-day instead of one, each N times smaller: small files raise Athena's planning time and S3 request costs,
-while Athena's 10 MB minimum per query means a narrow query saves nothing below that size. Most questions the
-agent asks group or filter over all services within a time window, which the day partition already bounds,
-and Parquet's column pruning keeps a scan to the columns it reads. Iceberg can add a bucket to the partition
-spec later without rewriting old data, when one service's day becomes large enough to matter.
+Type choices (PostgreSQL type in the model → Iceberg type):
+- timestamptz → ``timestamptz`` (UTC, microseconds: Iceberg's precision and PostgreSQL's match, so
+  ``(created_at, event_id)`` means the same row in both tiers).
+- uuid, inet → ``string``: Athena cannot read Iceberg's uuid type, and both compare as text.
+- jsonb → ``string`` holding the JSON text (Trino: ``json_extract_scalar(metadata, '$.k')``).
+- integer/smallint → ``int``, bigint → ``long``, double precision → ``double``, real → ``float``.
+
+Layout: partitioned by ``day(created_at)`` and nothing else. A bucket on service (``bucket(N,
+service)``) would cut Athena's bytes only for single-service questions, while every Firehose flush
+would write up to N files per day instead of one: at 1M records a day (~0.5 GB) and a flush a
+minute that is 16 files of ~20 KB where one of ~350 KB was, and small files are what make Athena
+slow and S3 GETs dear. The sort order (service, level, created_at), applied when compaction
+rewrites a day, gives the same pruning through Parquet row-group statistics without the small
+files, so a service filter still skips most of a compacted day.
 """
 
 from __future__ import annotations
@@ -21,70 +25,104 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Final
 
-from loglens.record import LOG_COLUMNS, column_descriptions, column_sql_types
+from loglens.record import LOG_COLUMNS, LogRecord, column_sql_types
 
-LAKE_TABLE: Final = "logs"
+TABLE: Final = "logs"
 TIME_COLUMN: Final = "created_at"
-# Iceberg's name for the day(created_at) partition field, and the folder name of its data files.
-PARTITION_FIELD: Final = "created_at_day"
-DATA_PREFIX: Final = "data/"
+PARTITION_TRANSFORM: Final = "day"
+SORT_COLUMNS: Final = ("service", "level", "created_at")
 PARQUET_COMPRESSION: Final = "zstd"
 
-
-@dataclass(frozen=True)
-class LakeType:
-    iceberg: str  # Iceberg / Glue column type (also Athena's DDL type)
-    duckdb: str  # the type in the local Parquet files
-
-
-# PostgreSQL type (record.py's sql_type) -> the lake's.
-_TYPES: Final[dict[str, LakeType]] = {
-    "uuid": LakeType("string", "VARCHAR"),
-    "timestamptz": LakeType("timestamp", "TIMESTAMP"),
-    "text": LakeType("string", "VARCHAR"),
-    "integer": LakeType("int", "INTEGER"),
-    "double precision": LakeType("double", "DOUBLE"),
-    "jsonb": LakeType("string", "VARCHAR"),
-    "inet": LakeType("string", "VARCHAR"),
+_ICEBERG_TYPES: Final = {
+    "text": "string",
+    "uuid": "string",
+    "inet": "string",
+    "jsonb": "string",
+    "timestamptz": "timestamptz",
+    "integer": "int",
+    "smallint": "int",
+    "bigint": "long",
+    "double precision": "double",
+    "real": "float",
+    "boolean": "boolean",
+}
+# Iceberg type → the type Athena's CREATE TABLE ... TBLPROPERTIES ('table_type'='ICEBERG') spells.
+_ATHENA_TYPES: Final = {
+    "string": "string",
+    "timestamptz": "timestamp",
+    "int": "int",
+    "long": "bigint",
+    "double": "double",
+    "float": "float",
+    "boolean": "boolean",
 }
 
 
 @dataclass(frozen=True)
 class LakeColumn:
+    field_id: int  # Iceberg field ids start at 1, in LOG_COLUMNS order
     name: str
-    pg_type: str
-    type: LakeType
+    iceberg_type: str
+    required: bool
     description: str
+
+    @property
+    def athena_type(self) -> str:
+        return _ATHENA_TYPES[self.iceberg_type]
 
 
 def lake_columns() -> tuple[LakeColumn, ...]:
-    """The table's columns in LOG_COLUMNS order; a model type without a lake type is a bug caught here."""
-    pg_types = column_sql_types()
-    descriptions = column_descriptions()
-    missing = sorted({t for t in pg_types.values() if t not in _TYPES})
-    if missing:
-        raise RuntimeError(f"no lake type for PostgreSQL type(s) {', '.join(missing)}: add them to lake/schema.py")
-    return tuple(LakeColumn(n, pg_types[n], _TYPES[pg_types[n]], descriptions[n]) for n in LOG_COLUMNS)
+    """The table's columns in storage order; an unmapped SQL type fails loudly instead of guessing."""
+    sql_types = column_sql_types()
+    columns = []
+    for number, name in enumerate(LOG_COLUMNS, start=1):
+        sql_type = sql_types[name]
+        if sql_type not in _ICEBERG_TYPES:
+            raise ValueError(f"log column {name} has SQL type {sql_type!r}; add its Iceberg type to {__name__}")
+        info = LogRecord.model_fields[name]
+        columns.append(LakeColumn(number, name, _ICEBERG_TYPES[sql_type], info.is_required(), info.description or ""))
+    return tuple(columns)
+
+
+def column(name: str) -> LakeColumn:
+    for candidate in lake_columns():
+        if candidate.name == name:
+            return candidate
+    raise KeyError(name)
+
+
+def athena_ddl(database: str, location: str, table: str = TABLE) -> str:
+    """CREATE TABLE for Athena: what CDK declares through Glue, for a hand-made or test catalog."""
+    columns = ",\n  ".join(f"{c.name} {c.athena_type}" for c in lake_columns())
+    return (
+        f"CREATE TABLE {database}.{table} (\n  {columns}\n)\n"
+        f"PARTITIONED BY ({PARTITION_TRANSFORM}({TIME_COLUMN}))\n"
+        f"LOCATION '{location}'\n"
+        "TBLPROPERTIES ('table_type'='ICEBERG', 'format'='parquet', "
+        f"'write_compression'='{PARQUET_COMPRESSION}')"
+    )
+
+
+# Where a day's data files live, as Iceberg writes them (the local lake keeps the same layout).
+PARTITION_FIELD: Final = "created_at_day"
+DATA_PREFIX: Final = "data/"
+# The local Parquet files' DuckDB types for the Iceberg types above. Timestamps are kept as TIMESTAMP holding
+# UTC: sqlglot writes the guard's Trino TIMESTAMP literals as DuckDB TIMESTAMPs, which DuckDB refuses to
+# compare with a TIMESTAMPTZ column, and with the session zone at UTC both mean the same instant.
+_DUCKDB_TYPES: Final = {
+    "string": "VARCHAR",
+    "timestamptz": "TIMESTAMP",
+    "int": "INTEGER",
+    "long": "BIGINT",
+    "double": "DOUBLE",
+    "float": "FLOAT",
+    "boolean": "BOOLEAN",
+}
 
 
 def duckdb_types() -> dict[str, str]:
-    return {c.name: c.type.duckdb for c in lake_columns()}
-
-
-def glue_columns() -> list[dict[str, str]]:
-    """Columns as the Glue table (and CDK's CfnTable) takes them."""
-    return [{"name": c.name, "type": c.type.iceberg, "comment": c.description[:255]} for c in lake_columns()]
-
-
-def athena_ddl(location: str, *, table: str = LAKE_TABLE) -> str:
-    """CREATE TABLE for an Iceberg table at `location` (an s3:// prefix), as Athena takes it."""
-    columns = ",\n  ".join(f"{c.name} {c.type.iceberg}" for c in lake_columns())
-    return (
-        f"CREATE TABLE {table} (\n  {columns}\n)\n"
-        f"PARTITIONED BY (day({TIME_COLUMN}))\n"
-        f"LOCATION '{location}'\n"
-        f"TBLPROPERTIES ('table_type' = 'ICEBERG', 'format' = 'parquet', 'write_compression' = '{PARQUET_COMPRESSION}')"
-    )
+    """Column -> DuckDB type of the local lake's Parquet files, in LOG_COLUMNS order."""
+    return {c.name: _DUCKDB_TYPES[c.iceberg_type] for c in lake_columns()}
 
 
 def day_folder(day: date) -> str:

@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from loglens.lake.schema import LAKE_TABLE, TIME_COLUMN
+from loglens.lake.schema import TABLE, TIME_COLUMN
 
 if TYPE_CHECKING:
     import psycopg
@@ -41,7 +41,7 @@ def trino_timestamp(moment: datetime) -> str:
     return f"TIMESTAMP '{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S.%f}'"
 
 
-def day_totals_sql(day: date, *, table: str = LAKE_TABLE) -> str:
+def day_totals_sql(day: date, *, table: str = TABLE) -> str:
     """Trino: the day's row count and, per hex digit position of each row's hash, the sum of the digits."""
     start, end = day_range(day)
     key = f"CAST(CAST(round(to_unixtime({TIME_COLUMN}) * 1e6) AS bigint) AS varchar) || '|' || event_id"
@@ -62,14 +62,15 @@ def totals_from_row(row: list[Any]) -> tuple[int, int]:
     return rows, value % MOD64
 
 
-def lake_day_totals(lake: LakeQuery, day: date) -> Checksum:
+def lake_day_totals(lake: LakeQuery, day: date) -> tuple[Checksum, str]:
+    """The day's rows and checksum in the lake, and the engine that computed them."""
     from loglens.lifecycle.archive import Checksum
 
     result = lake.run(day_totals_sql(day))
     if len(result.rows) != 1:
         raise RuntimeError(f"the lake's totals for {day} came back as {len(result.rows)} rows, not one")
     rows, value = totals_from_row(result.rows[0])
-    return Checksum(rows, value)
+    return Checksum(rows, value), result.engine
 
 
 @dataclass(frozen=True)
@@ -107,9 +108,9 @@ def compare_day(
     from loglens.lifecycle.archive import table_checksum
 
     start, end = day_range(day)
-    in_lake = lake_day_totals(lake, day)
+    in_lake, engine = lake_day_totals(lake, day)
     in_postgres = table_checksum(conn, pg_table, start, end)
-    comparison = DayComparison(day, in_postgres, in_lake, lake.engine, pg_table)
+    comparison = DayComparison(day, in_postgres, in_lake, engine, pg_table)
     record(conn, comparison, purpose)
     return comparison
 

@@ -66,9 +66,9 @@ def restore_day_from_lake(
     if not conn.autocommit:
         raise ValueError("restore_day_from_lake() needs an autocommit connection")
     progress = progress or NoProgress()
-    expected = lake_day_totals(lake, day)
+    expected, engine = lake_day_totals(lake, day)
     if not expected.rows:
-        raise RestoreError(f"no rows for {day} in the lake ({lake.engine}): nothing to restore")
+        raise RestoreError(f"no rows for {day} in the lake ({engine}): nothing to restore")
     held_until = (now or datetime.now(UTC)) + timedelta(days=keep_days)
     hold_day(conn, day, held_until, expected.rows)  # before the first row, as restore_day does
     created = ensure_partitions(conn, day, day, settings.partition_granularity).created
@@ -108,7 +108,7 @@ def restore_day_from_lake(
         verified_by = "presence"
     return RestoreResult(
         day,
-        f"the lake ({lake.engine})",
+        f"the lake ({engine})",
         0,
         0,
         expected.rows,

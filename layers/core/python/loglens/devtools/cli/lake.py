@@ -75,7 +75,7 @@ def flush_command(args: argparse.Namespace) -> int:
 
 def query_command(args: argparse.Namespace) -> int:
     from loglens.agent.catalog import lake_catalog
-    from loglens.lake.query import LakeQueryFailed
+    from loglens.lake.query import LakeQueryError
     from loglens.sqlguard import check_sql
 
     if args.max_rows < 1:
@@ -88,8 +88,8 @@ def query_command(args: argparse.Namespace) -> int:
         return 1
     try:
         result = _lake(Settings.from_env()).run(verdict.sql)
-    except LakeQueryFailed as failure:
-        error(failure.message)
+    except LakeQueryError as failure:
+        error(str(failure))
         return 1
     if args.json:
         print(json.dumps([dict(zip(result.columns, row, strict=True)) for row in result.rows]))

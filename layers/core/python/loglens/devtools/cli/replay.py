@@ -10,7 +10,9 @@ from loglens.devtools.cli.output import error, table
 from loglens.settings import Settings
 
 if TYPE_CHECKING:
-    from loglens.lake.feed import LakeFeed
+    from collections.abc import Callable
+
+    from loglens.lake.forward import LakeSink
 
 
 def _when(text: str) -> datetime:
@@ -32,11 +34,11 @@ def register(commands: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def _local_lake_feed(settings: Settings) -> LakeFeed | None:
-    """A local replay feeds the home's lake too, as `loglens dev`'s loader does (its dedup keeps one copy)."""
-    from loglens.devtools.lake.wiring import buffer_feed, lake_enabled
+def _local_lake_sinks(settings: Settings) -> Callable[[], LakeSink] | None:
+    """A local replay forwards to the home's lake too, as `loglens dev`'s loader does (its dedup keeps one copy)."""
+    from loglens.devtools.lake.wiring import buffer_sinks, lake_enabled
 
-    return buffer_feed(settings) if lake_enabled(settings) else None
+    return buffer_sinks(settings) if lake_enabled(settings) else None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         settings,
         redactor=redactor_from_env(),
         sealer=sealer_from_env(None if args.bucket else settings.home),
-        lake=_local_lake_feed(settings) if not args.bucket else None,
+        lake=_local_lake_sinks(settings) if not args.bucket else None,
     )
     if args.dlq:
         if not args.bucket:

@@ -5,8 +5,8 @@ A flush, under the writer lock:
    named in the result, never dropped silently);
 2. keeps the first delivery of each (created_at, event_id) among them (file order: delivery order), then
    drops the keys the day's data files already hold (an anti-join on the two key columns only);
-3. writes one zstd Parquet file per day, sorted by created_at (so row-group statistics skip time ranges),
-   and lists them in a new snapshot (one atomic replace);
+3. writes one zstd Parquet file per day, sorted as the table is (service, level, created_at: row-group
+   statistics then skip other services' rows), and lists them in a new snapshot (one atomic replace);
 4. deletes the buffer files it read. A crash before this point leaves them for the next flush, which finds
    their keys stored and writes nothing twice.
 Then each day with more than ``MAX_SMALL_FILES`` files below ``TARGET_FILE_BYTES`` has them rewritten as one
@@ -36,7 +36,7 @@ from loglens.devtools.lake.snapshot import (
     read_snapshot,
     write_snapshot,
 )
-from loglens.lake.schema import PARQUET_COMPRESSION, TIME_COLUMN, day_folder, duckdb_types
+from loglens.lake.schema import PARQUET_COMPRESSION, SORT_COLUMNS, TIME_COLUMN, day_folder, duckdb_types
 from loglens.record import LOG_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -124,11 +124,7 @@ def _write_buffered(
             return snapshot
         count = con.execute("SELECT count(*) FROM incoming").fetchone()
         result.rows_read = int(count[0]) if count else 0
-        con.execute(
-            "CREATE TEMP TABLE fresh AS SELECT * EXCLUDE (_file) FROM incoming "
-            f"QUALIFY row_number() OVER (PARTITION BY {TIME_COLUMN}, event_id ORDER BY _file, received_at) = 1"
-        )
-        con.execute("DROP TABLE incoming")
+        _keep_first_of_each_key(con)
         found = con.execute(f"SELECT DISTINCT CAST({TIME_COLUMN} AS DATE) FROM fresh ORDER BY 1").fetchall()
         days = [row[0] for row in found]
         stored = [f for day in days for f in snapshot.day_files(day)]
@@ -155,6 +151,26 @@ def _write_buffered(
     updated = snapshot.with_changes(added=added, now=now)
     write_snapshot(layout, updated)
     return updated
+
+
+def _keep_first_of_each_key(con: Any) -> None:
+    """`incoming` as `fresh`, each (created_at, event_id) once: the first delivered (then the first received).
+
+    Repeats are rare (a retried request, an object loaded twice), so they are looked for first on the two
+    key columns alone, and the rows are only ordered and picked over when there are some.
+    """
+    repeated = con.execute(
+        f"SELECT count(*) FROM (SELECT 1 FROM incoming GROUP BY {TIME_COLUMN}, event_id HAVING count(*) > 1)"
+    ).fetchone()
+    if repeated and repeated[0]:
+        con.execute(
+            f"CREATE TEMP TABLE fresh AS SELECT DISTINCT ON ({TIME_COLUMN}, event_id) * EXCLUDE (_file) "
+            f"FROM incoming ORDER BY {TIME_COLUMN}, event_id, _file, received_at"
+        )
+        con.execute("DROP TABLE incoming")
+    else:
+        con.execute("ALTER TABLE incoming DROP COLUMN _file")
+        con.execute("ALTER TABLE incoming RENAME TO fresh")
 
 
 def _load_incoming(con: Any, layout: LakeLayout, files: list[Path], result: FlushResult) -> list[Path]:
@@ -185,7 +201,7 @@ def _load_incoming(con: Any, layout: LakeLayout, files: list[Path], result: Flus
 
 
 def _write_day(con: Any, layout: LakeLayout, table: str, day: date) -> DataFile | None:
-    """The day's rows of `table` as one new Parquet file, sorted by created_at; None when it has none."""
+    """The day's rows of `table` as one new Parquet file in the table's sort order; None when it has none."""
     start, end = f"TIMESTAMP '{day.isoformat()}'", f"TIMESTAMP '{(day + timedelta(days=1)).isoformat()}'"
     where = f"{TIME_COLUMN} >= {start} AND {TIME_COLUMN} < {end}"
     extent = f"count(*), min({TIME_COLUMN}), max({TIME_COLUMN})"
@@ -196,9 +212,9 @@ def _write_day(con: Any, layout: LakeLayout, table: str, day: date) -> DataFile 
     folder.mkdir(parents=True, exist_ok=True)
     name = f"{uuid.uuid4().hex}.parquet"
     temporary = folder / f".tmp-{name}"
-    columns = ", ".join(LOG_COLUMNS)
+    columns, order = ", ".join(LOG_COLUMNS), ", ".join(SORT_COLUMNS)
     con.execute(
-        f"COPY (SELECT {columns} FROM {table} WHERE {where} ORDER BY {TIME_COLUMN}) TO {sql_text(str(temporary))} "
+        f"COPY (SELECT {columns} FROM {table} WHERE {where} ORDER BY {order}) TO {sql_text(str(temporary))} "
         f"(FORMAT parquet, COMPRESSION {PARQUET_COMPRESSION})"
     )
     final = folder / name
@@ -218,9 +234,13 @@ def _describe(
         rows,
         path.stat().st_size,
         {str(column): int(size) for column, size in sizes},
-        first.replace(tzinfo=UTC),
-        last.replace(tzinfo=UTC),
+        _utc(first),
+        _utc(last),
     )
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _compact(layout: LakeLayout, snapshot: Snapshot, now: datetime, result: FlushResult) -> Snapshot:

@@ -19,8 +19,8 @@ from loglens.agent.rows import json_rows
 from loglens.devtools.lake.engine import connect_duckdb, sql_list
 from loglens.devtools.lake.scanned import scanned_bytes
 from loglens.devtools.lake.snapshot import LakeLayout, Snapshot, read_snapshot
-from loglens.lake.query import LakeExtent, LakeQueryFailed, LakeResult, athena_cost_usd
-from loglens.lake.schema import LAKE_TABLE, duckdb_types
+from loglens.lake.query import LakeExtent, LakeQueryError, LakeQueryTimeout, LakeResult, athena_cost_usd
+from loglens.lake.schema import TABLE, duckdb_types
 from loglens.record import LOG_COLUMNS
 from loglens.sqlguard.dialects import TRINO
 
@@ -35,7 +35,8 @@ class LocalLake:
     memory_limit: str = "2GB"
     engine: str = ENGINE
 
-    def run(self, sql: str) -> LakeResult:
+    def run(self, sql_trino_guarded: str) -> LakeResult:
+        sql = sql_trino_guarded
         duck = _transpile(sql)
         for attempt in (1, 2):
             snapshot = read_snapshot(self.layout)
@@ -44,7 +45,7 @@ class LocalLake:
             except _FileGone:
                 if attempt == 2:
                     message = "the lake's files changed twice during the query; run it again"
-                    raise LakeQueryFailed("engine", message) from None
+                    raise LakeQueryError(message) from None
         raise AssertionError("unreachable")
 
     def extent(self) -> LakeExtent:
@@ -64,31 +65,30 @@ class LocalLake:
             elapsed = (time.perf_counter() - started) * 1000
             scanned = scanned_bytes(trino, snapshot.files, con)
         except duckdb.InterruptException:
-            raise LakeQueryFailed(
-                "timeout",
+            raise LakeQueryTimeout(
                 f"cancelled: the lake query ran longer than {self.timeout_seconds:g} s. Narrow the created_at range "
                 "(fewer days to read), select fewer columns, or aggregate in SQL.",
             ) from None
         except duckdb.IOException as exc:
             if "No files found" in str(exc) or "No such file" in str(exc):
                 raise _FileGone from exc
-            raise LakeQueryFailed("engine", f"lake engine error: {_first_line(exc)}") from None
+            raise LakeQueryError(f"lake engine error: {_first_line(exc)}") from None
         except duckdb.Error as exc:
-            raise LakeQueryFailed("engine", f"lake engine error: {_first_line(exc)}") from None
+            raise LakeQueryError(f"lake engine error: {_first_line(exc)}") from None
         finally:
             timer.cancel()
             con.close()
-        return LakeResult(columns, json_rows(rows), scanned, athena_cost_usd(scanned), round(elapsed, 2), self.engine)
+        return LakeResult(columns, json_rows(rows), scanned, athena_cost_usd(scanned), round(elapsed), self.engine)
 
     def _open(self, snapshot: Snapshot) -> Any:
         con = connect_duckdb(threads=self.threads, memory_limit=self.memory_limit)
         paths = [str(self.layout.path_of(f.path)) for f in snapshot.files]
         if paths:
             columns = ", ".join(LOG_COLUMNS)
-            con.execute(f"CREATE VIEW {LAKE_TABLE} AS SELECT {columns} FROM read_parquet({sql_list(paths)})")
+            con.execute(f"CREATE VIEW {TABLE} AS SELECT {columns} FROM read_parquet({sql_list(paths)})")
         else:
             types = ", ".join(f"{name} {kind}" for name, kind in duckdb_types().items())
-            con.execute(f"CREATE TABLE {LAKE_TABLE} ({types})")
+            con.execute(f"CREATE TABLE {TABLE} ({types})")
         con.execute(f"SET allowed_paths = {sql_list(paths)}")
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
@@ -105,9 +105,9 @@ def _transpile(sql: str) -> str:
     try:
         statements = sqlglot.transpile(sql, read=TRINO.sqlglot, write="duckdb")
     except sqlglot.errors.ParseError as exc:
-        raise LakeQueryFailed("engine", f"the lake SQL does not parse as Trino: {_first_line(exc)}") from None
+        raise LakeQueryError(f"the lake SQL does not parse as Trino: {_first_line(exc)}") from None
     if len(statements) != 1:
-        raise LakeQueryFailed("engine", f"one statement is run at a time, not {len(statements)}")
+        raise LakeQueryError(f"one statement is run at a time, not {len(statements)}")
     return statements[0]
 
 

@@ -19,7 +19,7 @@ import sqlglot
 from sqlglot import exp
 
 from loglens.devtools.lake.snapshot import DataFile
-from loglens.lake.schema import LAKE_TABLE, TIME_COLUMN
+from loglens.lake.schema import TABLE, TIME_COLUMN
 from loglens.record import LOG_COLUMNS
 from loglens.sqlguard.bounds import Target, conjuncts, prove_all
 from loglens.sqlguard.dialects import TRINO
@@ -32,7 +32,7 @@ def scanned_bytes(trino_sql: str, files: Iterable[DataFile], con: Any) -> int:
         tree = sqlglot.parse_one(trino_sql, read=TRINO.sqlglot)
     except sqlglot.errors.ParseError:
         return sum(f.bytes for f in files)
-    scans = [t for t in tree.find_all(exp.Table) if t.name == LAKE_TABLE and not t.args.get("db")]
+    scans = [t for t in tree.find_all(exp.Table) if t.name == TABLE and not t.args.get("db")]
     if not scans:
         return 0
     windows = [_window(scan, con) for scan in scans]

@@ -22,7 +22,7 @@ from loglens.agent.slack import SLACK_RESPONSE_URL_PREFIXES, ResponsePoster
 from loglens.settings import ConfigError, Settings
 
 if TYPE_CHECKING:
-    from loglens.lake.query import LakeQuery
+    from loglens.devtools.lake.local import LocalLake
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def local_ask_api(
     analyst_url: str,
     writer_url: str,
     environ: Mapping[str, str] | None = None,
-    lake: LakeQuery | None = None,
+    lake: LocalLake | None = None,
 ) -> AskApi:
     """The ask routes for `loglens dev`: model key from ANTHROPIC_API_KEY, Slack secret from SLACK_SIGNING_SECRET;
     with `lake`, the agent also asks the local lake."""
@@ -87,6 +87,7 @@ def local_ask_api(
             settings=agent_settings,
             environ=env,
             lake=lake,
+            lake_extent=lake.extent if lake is not None else None,
         )
         conversations = PostgresConversations(ConnectionProvider(lambda: writer_url, application="loglens-ask"))
         return AskService(agent, conversations)

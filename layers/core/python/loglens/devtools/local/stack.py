@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,9 @@ from loglens.db.prepare import prepare
 from loglens.devtools.database import admin_url, embedded
 from loglens.devtools.home import HomeLock
 from loglens.devtools.lake import wiring as lake_wiring
+from loglens.devtools.lake.buffer import BufferSink
 from loglens.devtools.lake.flusher import LakeFlusher
+from loglens.devtools.lake.local import LocalLake
 from loglens.devtools.local.ask import local_ask_api
 from loglens.devtools.local.server import LocalApi, LocalHttpServer
 from loglens.devtools.local.spool import SpoolConsumer
@@ -29,7 +32,6 @@ from loglens.ingest.notifications import Loader
 from loglens.ingest.objects import LocalObjectStore
 from loglens.ingest.privacy import redactor_from_env
 from loglens.ingest.sinks import SpoolSink
-from loglens.lake.feed import LakeFeed
 from loglens.lifecycle.archive import LakeTier
 from loglens.settings import Settings
 
@@ -93,7 +95,7 @@ class LocalStack:
             log.warning("LOGLENS_ANALYST_DATABASE_URL is not set: /api/v1/ask runs agent SQL as the DATABASE_URL user")
         redactor = redactor_from_env()
         sealer = sealer_from_env(self.settings.home)
-        lake_feed, lake_tier = self._start_lake()
+        lake_sinks, lake, lake_tier = self._start_lake()
         collect = CollectApi(
             CollectService(SpoolSink(self.spool), self.settings, redactor=redactor, sealer=sealer),
             cors_origin=self.settings.cors_origin,
@@ -107,7 +109,7 @@ class LocalStack:
             self.settings,
             analyst_url=analyst_url,
             writer_url=writer_url,
-            lake=lake_tier.lake if lake_tier is not None else None,
+            lake=lake,
         )
         api.add("/api/v1/ask", ask.handle)
         api.add("/slack/commands", ask.handle, api_key_required=False)  # Slack signs instead of sending a key
@@ -117,7 +119,7 @@ class LocalStack:
             self.settings,
             redactor=redactor,
             sealer=sealer,
-            lake=lake_feed,
+            lake=lake_sinks,
         )
         self.server = LocalHttpServer(api, self.port)  # binds first: a busy port fails before anything starts
         self.consumer = SpoolConsumer(self.spool, loader)
@@ -131,17 +133,18 @@ class LocalStack:
             self.lock.announce(self.server.url)
         return self.server.url
 
-    def _start_lake(self) -> tuple[LakeFeed | None, LakeTier | None]:
+    def _start_lake(self) -> tuple[Callable[[], BufferSink] | None, LocalLake | None, LakeTier | None]:
         """The local lake, on unless LOGLENS_LAKE=off: the loader feeds it, a flusher delivers the buffer by
         size or age, and the agent and the archive job read it."""
         if not lake_wiring.lake_enabled(self.settings, starting_dev=True):
-            return None, None
+            return None, None, None
         from loglens.devtools.lake.flush import flush
 
-        feed = lake_wiring.buffer_feed(self.settings)
+        sinks = lake_wiring.buffer_sinks(self.settings)
         self.lake_flusher = lake_wiring.flusher(self.settings).start()
         layout = lake_wiring.layout_of(self.settings)
-        return feed, LakeTier(lake_wiring.local_lake(self.settings), deliver_pending=lambda: flush(layout))
+        lake = lake_wiring.local_lake(self.settings)
+        return sinks, lake, LakeTier(lake, deliver_pending=lambda: flush(layout))
 
     def stop(self) -> None:
         if self.timers is not None:  # before the database: a running job finishes first

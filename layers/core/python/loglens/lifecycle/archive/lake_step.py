@@ -1,6 +1,6 @@
 """Retention by tier: with the lake on, a partition past the hot window is verified in the lake, not exported.
 
-The lake already holds every row the load path stored (loglens.lake.feed), so the archive's export step is
+The lake already holds every row the load path stored (loglens.lake.forward), so the archive's export step is
 replaced by a check: each UTC day of the partition must have the same row count and checksum in PostgreSQL
 and in the lake (loglens.lake.verify, recorded in lake_verifications). Only then does the ledger entry reach
 ``verified`` (with no manifests: the copy is the lake) and the run goes on to detach and drop as before.

@@ -70,9 +70,12 @@ test: lint typecheck pytest test-python-client test-js
 # Results are tables with ratios against baselines measured in the same run; the query part fills
 # 10M rows by default (BENCH_ROWS=300000 make bench for a quick look).
 BENCH_ROWS ?= 10000000
+# The lake bench keeps every row in memory once and writes them as JSON and Parquet: 1M is its report size.
+BENCH_LAKE_ROWS ?= 1000000
 bench: $(DEV_STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/queries.py --rows $(BENCH_ROWS)
+	$(BIN)/python bench/lake.py --rows $(BENCH_LAKE_ROWS)
 	$(BIN)/python bench/archive.py
 	$(BIN)/python clients/python/bench_log_call.py
 	$(BIN)/python bench/coldstart.py

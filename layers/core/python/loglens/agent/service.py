@@ -70,7 +70,9 @@ def build_agent(
     from loglens.agent.tools import AnalystSession, QueryTools
     from loglens.sqlguard import check_sql
 
-    session = AnalystSession(analyst, statement_timeout_ms=settings.statement_timeout_ms)
+    session = AnalystSession(
+        analyst, statement_timeout_ms=settings.statement_timeout_ms, work_mem_mb=settings.work_mem_mb
+    )
     facts = FactsCache(session.read_only_transaction, settings.facts_ttl_seconds)
     tools = QueryTools(session, facts.layout, max_rows=settings.max_rows, guard=guard or check_sql)
     redactor = model_redactor(environ) if settings.row_privacy is RowPrivacy.REDACT else None

@@ -42,6 +42,8 @@ class AgentSettings(BaseModel):
     statement_timeout_ms: int = Field(
         default=10_000, ge=10, le=600_000, json_schema_extra={"env": "LOGLENS_AGENT_TIMEOUT_MS"}
     )
+    # Work memory per sort or hash of an agent query, set on every transaction (the RDS parameter group's value).
+    work_mem_mb: int = Field(default=32, ge=1, le=1024, json_schema_extra={"env": "LOGLENS_AGENT_WORK_MEM_MB"})
     row_privacy: RowPrivacy = Field(default=RowPrivacy.REDACT, json_schema_extra={"env": "LOGLENS_AGENT_ROW_PRIVACY"})
     # Database facts in the prompt (values present, partitions, time range) are refreshed this often.
     facts_ttl_seconds: int = Field(default=600, ge=0, le=86_400, json_schema_extra={"env": "LOGLENS_AGENT_FACTS_TTL"})

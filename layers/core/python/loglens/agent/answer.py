@@ -69,7 +69,11 @@ class Answer(BaseModel):
     attempts: list[Attempt] = Field(default_factory=list)
     model: str = ""
     latency_ms: float = 0.0
-    complete: bool = Field(default=True, description="False when the step budget ran out before an answer.")
+    complete: bool = Field(
+        default=True,
+        description="False when the step budget or the deadline ran out before an answer, or the reply was cut off. "
+        "An answer in text alone (a refusal, or one that needed no SQL) is complete.",
+    )
 
     def figures(self) -> str:
         """One line of figures: query time, rows, partitions, indexes, cost, tokens, steps and latency."""

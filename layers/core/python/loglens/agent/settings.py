@@ -47,9 +47,12 @@ class AgentSettings(BaseModel):
     row_privacy: RowPrivacy = Field(default=RowPrivacy.REDACT, json_schema_extra={"env": "LOGLENS_AGENT_ROW_PRIVACY"})
     # Database facts in the prompt (values present, partitions, time range) are refreshed this often.
     facts_ttl_seconds: int = Field(default=600, ge=0, le=86_400, json_schema_extra={"env": "LOGLENS_AGENT_FACTS_TTL"})
+    # One model call's limit, and the whole question's (every model call and query); the SDK never retries.
     model_timeout_seconds: float = Field(
         default=60.0, gt=0, le=600, json_schema_extra={"env": "LOGLENS_AGENT_MODEL_TIMEOUT"}
     )
+    # Inside the ask function's 300 s, with room to store the answer and post it to Slack.
+    deadline_seconds: float = Field(default=240.0, ge=5, le=3600, json_schema_extra={"env": "LOGLENS_AGENT_DEADLINE"})
 
     @model_validator(mode="after")
     def _bedrock_needs_a_model(self) -> AgentSettings:

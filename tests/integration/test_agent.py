@@ -145,6 +145,58 @@ def test_the_prompt_is_derived_from_the_model_and_live_facts_and_cached(
     assert {tool["name"] for tool in request["tools"]} == {"run_query", "explain_query", "answer"}
 
 
+def test_the_prompt_lists_endpoints_page_paths_and_what_metadata_keys_mean(
+    plan: DemoPlan, fake: FakeClaude, analyst_url: str
+) -> None:
+    fake.script(message(answer(ERRORS_BY_SERVICE)))
+    make_agent(fake, analyst_url).ask("errors?")
+    facts = fake.requests[0]["system"][1]["text"]
+    search = next(i.details for i in plan.incidents() if i.name == "search_latency_regression")
+    safari = next(i.details for i in plan.incidents() if i.name == "safari_checkout_error")
+    # The endpoints present, with their methods and services (a question about another one has no data)
+    endpoint_lines = [line for line in facts.splitlines() if line.startswith(f"  - {search['endpoint']} (")]
+    assert len(endpoint_lines) == 1 and str(search["method"]) in endpoint_lines[0], facts
+    assert "search-api" in endpoint_lines[0]
+    # The page paths as values to use exactly
+    assert f"  - page_path: {safari['page_path']} (" in facts or f", {safari['page_path']} (" in facts
+    # Metadata keys with their type, services, few values and meaning, and one idea under two names
+    version = next(line for line in facts.splitlines() if line.startswith("  - version ("))
+    assert "release — the version (release) of the code" in version and "search-api" in version
+    release = next(line for line in facts.splitlines() if line.startswith("  - release ("))
+    assert "web-frontend" in release and "search-api" not in release
+    assert "same meaning under different keys, release: metadata->>'version' in " in facts
+    assert "metadata->>'release' in web-frontend" in facts
+    region = next(line for line in facts.splitlines() if line.startswith("  - region ("))
+    assert "values: " in region and "eu-west-1" in region
+    # No rollup records its freshness here (migration 0008 is not in this branch's database): the schedule is said
+    assert "refreshed hourly by the maintain job" in facts and "latest hour present: " in facts
+
+
+def test_the_prompt_says_how_fresh_the_rollups_are_where_the_database_records_it(
+    plan: DemoPlan, fake: FakeClaude, analyst_url: str, db_url: str
+) -> None:
+    # Given the freshness record the incremental rollups keep (issue #14), readable by the analyst
+    with connect(db_url, autocommit=True) as conn:
+        conn.execute("SET ROLE loglens_owner")
+        conn.execute(
+            "CREATE TABLE rollup_freshness (singleton boolean PRIMARY KEY DEFAULT true, complete_as_of timestamptz, "
+            "last_run_at timestamptz, pending_hours integer NOT NULL DEFAULT 0)"
+        )
+        conn.execute("INSERT INTO rollup_freshness VALUES (true, '2026-12-01 10:00+00', '2026-12-01 10:02+00', 3)")
+        conn.execute("GRANT SELECT ON rollup_freshness TO loglens_analyst")
+    try:
+        fake.script(message(answer(ERRORS_BY_SERVICE)))
+        make_agent(fake, analyst_url).ask("errors?")
+        facts = fake.requests[0]["system"][1]["text"]
+        assert (
+            "Summary views (complete for every row stored before 2026-12-01 10:00 UTC, last refresh 2026-12-01 10:02 "
+            "UTC, 3 hours waiting to be recomputed; use logs for anything after that):"
+        ) in facts
+    finally:
+        with connect(db_url, autocommit=True) as conn:
+            conn.execute("DROP TABLE rollup_freshness")
+
+
 def test_a_hallucinated_column_goes_back_to_the_model_which_corrects_it(
     plan: DemoPlan, fake: FakeClaude, analyst_url: str
 ) -> None:

@@ -59,6 +59,7 @@ class Attempt(BaseModel):
 class Answer(BaseModel):
     question: str
     conversation_id: str | None = None
+    ask_id: str | None = Field(default=None, description="Over HTTP: the id GET /api/v1/ask/{id} reads it by.")
     sql: str | None = Field(default=None, description="The final query as it ran (after the guard).")
     columns: list[str] = Field(default_factory=list)
     rows: list[list[Any]] = Field(default_factory=list)

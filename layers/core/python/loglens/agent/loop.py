@@ -23,7 +23,8 @@ from typing import Any, Protocol
 
 from loglens.agent.answer import Answer, Attempt, Explanation, Performance, TokenUsage
 from loglens.agent.conversations import Turn, history_messages
-from loglens.agent.prompt import FactsCache, facts_prompt, question_text, stable_prompt, system_blocks
+from loglens.agent.facts import FactsCache
+from loglens.agent.prompt import facts_prompt, question_text, stable_prompt, system_blocks
 from loglens.agent.rows import ModelView
 from loglens.agent.settings import AgentSettings
 from loglens.agent.tools import QueryFailed, QueryResult, QueryTools
@@ -144,7 +145,7 @@ class Agent:
         started = time.perf_counter()
         deadline = time.monotonic() + self.settings.deadline_seconds
         run = _Run()
-        system = system_blocks(self._stable, facts_prompt(self.facts.get()))
+        system = system_blocks(self._stable, facts_prompt(self.facts.get(), self.view.text))
         messages: list[dict[str, Any]] = history_messages(history)
         messages.append({"role": "user", "content": question_text(question, self.clock())})
         final: _Final | None = None
@@ -294,7 +295,15 @@ class Agent:
     def turn(self, answer: Answer) -> Turn:
         """What a follow-up needs to know about this answer, as the model saw it."""
         preview = self.view.rows_for_model(answer.rows[:5])
-        return Turn(answer.question, answer.sql, self.view.text(answer.explanation.summary), answer.columns, preview)
+        explanation = answer.explanation
+        return Turn(
+            answer.question,
+            answer.sql,
+            self.view.text(explanation.summary),
+            answer.columns,
+            preview,
+            key_insight=self.view.text(explanation.key_insight),
+        )
 
 
 def _text_answer(blocks: Sequence[Any], stop_reason: str | None, last_ok: QueryResult | None) -> _Final:

@@ -51,6 +51,9 @@ class AgentSettings(BaseModel):
     model_timeout_seconds: float = Field(
         default=60.0, gt=0, le=600, json_schema_extra={"env": "LOGLENS_AGENT_MODEL_TIMEOUT"}
     )
+    # How long POST /api/v1/ask waits for the answer before it answers 202 with an id to poll: under API
+    # Gateway's 29 s integration timeout, with room for the request around it.
+    http_wait_seconds: float = Field(default=20.0, ge=0, le=25, json_schema_extra={"env": "LOGLENS_ASK_WAIT"})
     # Inside the ask function's 300 s, with room to store the answer and post it to Slack.
     deadline_seconds: float = Field(default=240.0, ge=5, le=3600, json_schema_extra={"env": "LOGLENS_AGENT_DEADLINE"})
 

@@ -98,6 +98,7 @@ class LocalStack:
         api.add("/api/v1/openapi.json", collect.handle, api_key_required=False)
         ask = local_ask_api(self.settings, analyst_url=analyst_url, writer_url=writer_url)
         api.add("/api/v1/ask", ask.handle)
+        api.add("/api/v1/ask/{id}", ask.handle)
         api.add("/slack/commands", ask.handle, api_key_required=False)  # Slack signs instead of sending a key
         loader = Loader(
             LocalObjectStore(self.spool),

@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -73,6 +73,22 @@ class AskRequest(BaseModel):
     conversation_id: uuid.UUID | None = Field(
         default=None, description="The conversation_id of an earlier answer, to ask a follow-up."
     )
+
+
+class AskPending(BaseModel):
+    """202: the answer is not ready yet; GET `poll` until it is (every few seconds: Retry-After)."""
+
+    id: str = Field(description="The ask's id (a UUID).")
+    status: Literal["running"] = "running"
+    poll: str = Field(description="Where to GET the answer: /api/v1/ask/{id}.")
+
+
+class AskFailed(BaseModel):
+    """A stored ask that ended in an error, answered with that error's status."""
+
+    error: str = Field(description="What went wrong.")
+    id: str = Field(description="The ask's id (a UUID).")
+    status: Literal["failed"] = "failed"
 
 
 @dataclass
@@ -194,17 +210,17 @@ class AskApi:
 
     def _outcome(self, ask_id: str, stored: StoredAnswer | None) -> HttpResponse:
         """One answer shape for POST and GET: 200 Answer, 202 running, or the failure's status."""
-        running = {"id": ask_id, "status": "running", "poll": f"{ASK_PATH}/{ask_id}"}
+        running = AskPending(id=ask_id, poll=f"{ASK_PATH}/{ask_id}").model_dump()
         if stored is None:  # POST only: the store could not be read while waiting; the worker may still finish
             return HttpResponse.json(202, running, {"Retry-After": "2"})
         if stored.state == "done":
             return HttpResponse.json(stored.http_status or 200, stored.body)
         if stored.state == "failed":
-            message = str(stored.body.get("error") or "the answer failed")
-            return HttpResponse.json(stored.http_status or 500, {"error": message, "id": ask_id, "status": "failed"})
+            failed = AskFailed(error=str(stored.body.get("error") or "the answer failed"), id=ask_id)
+            return HttpResponse.json(stored.http_status or 500, failed.model_dump())
         if datetime.now(UTC) - stored.created_at > ASK_STALE_AFTER:
-            message = "the answer never arrived: its worker stopped before finishing"
-            return HttpResponse.json(504, {"error": message, "id": ask_id, "status": "failed"})
+            lost = AskFailed(error="the answer never arrived: its worker stopped before finishing", id=ask_id)
+            return HttpResponse.json(504, lost.model_dump())
         return HttpResponse.json(202, running, {"Retry-After": "2"})
 
     def _slack_command(self, request: Request) -> HttpResponse:

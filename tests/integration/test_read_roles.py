@@ -349,3 +349,41 @@ def test_the_readers_sessions_start_read_only_and_bounded(prepared: str, reader_
         "statement_timeout": ("1min",),
         "idle_in_transaction_session_timeout": ("5min",),
     }
+
+
+@pytest.mark.slow
+def test_db_url_hands_people_the_reader_and_puts_back_a_password_the_agent_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given an embedded server of this test's own, migrated, as `loglens dev` leaves it
+    from loglens.db.prepare import prepare
+    from loglens.devtools.cli import db as db_cli
+    from loglens.settings import Settings
+    from tests.conftest import _free_port
+
+    port = _free_port()
+    server = EmbeddedPostgres(tmp_path / "home", port, fast=True)
+    monkeypatch.setenv("LOGLENS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("LOGLENS_PG_PORT", str(port))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    try:
+        prepare(server.start(), Settings.from_env({}))
+        server.set_role_passwords(server.url())
+        agent = server.role_url("loglens_analyst")
+        # And someone who had the agent's password changed it (PostgreSQL lets a role do that to itself)
+        assert run_raw(agent, WRITABLE, "ALTER ROLE loglens_analyst PASSWORD 'taken-over'") is None
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+            connect(agent).close()
+
+        # When a person asks for a connection URL
+        args = type("Args", (), {"role": "loglens_reader"})()
+        assert db_cli.print_url(args) == 0  # type: ignore[arg-type]
+        reader = capsys.readouterr().out.strip()
+
+        # Then it is the reader's, read-only, and the agent's own password is back in force
+        assert psycopg.conninfo.conninfo_to_dict(reader)["user"] == "loglens_reader"
+        with connect(reader) as conn:
+            assert conn.execute("SHOW transaction_read_only").fetchone() == ("on",)
+        connect(agent).close()
+    finally:
+        server.destroy()

@@ -114,5 +114,16 @@ def print_url(args: argparse.Namespace) -> int:
         error("role URLs are only known for the embedded server; set them up for your own database")
         return 1
     server = embedded(settings)
-    print(server.url() if args.role == "admin" else server.role_url(args.role))
+    if args.role == "admin":
+        print(server.url())
+        return 0
+    if server.is_running():  # the password in the URL is the one the server has (a role may have changed its own)
+        import psycopg
+
+        try:
+            server.set_role_passwords(server.url())
+        except psycopg.Error as failure:
+            error(f"the embedded database is not set up ({failure}); run `loglens db migrate` first")
+            return 1
+    print(server.role_url(args.role))
     return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -353,7 +354,7 @@ def test_the_readers_sessions_start_read_only_and_bounded(prepared: str, reader_
 
 @pytest.mark.slow
 def test_db_url_hands_people_the_reader_and_puts_back_a_password_the_agent_changed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given an embedded server of this test's own, migrated, as `loglens dev` leaves it
     from loglens.db.prepare import prepare
@@ -362,8 +363,10 @@ def test_db_url_hands_people_the_reader_and_puts_back_a_password_the_agent_chang
     from tests.conftest import _free_port
 
     port = _free_port()
-    server = EmbeddedPostgres(tmp_path / "home", port, fast=True)
-    monkeypatch.setenv("LOGLENS_HOME", str(tmp_path / "home"))
+    # Not under tmp_path: another pytest run on this machine may prune old basetemps under a running server.
+    home = Path(tempfile.mkdtemp(prefix="loglens-db-url-")) / "home"
+    server = EmbeddedPostgres(home, port, fast=True)
+    monkeypatch.setenv("LOGLENS_HOME", str(home))
     monkeypatch.setenv("LOGLENS_PG_PORT", str(port))
     monkeypatch.delenv("DATABASE_URL", raising=False)
     try:

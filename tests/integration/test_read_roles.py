@@ -390,3 +390,31 @@ def test_db_url_hands_people_the_reader_and_puts_back_a_password_the_agent_chang
         connect(agent).close()
     finally:
         server.destroy()
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "SELECT repeat('x', 1000000000)",
+        "SELECT count(*) FROM generate_series(1, 10000000000) g",
+        "SELECT set_config('statement_timeout', '0', false), pg_sleep(60)",
+    ],
+)
+def test_what_bounds_no_session_setting_is_refused_before_it_reaches_the_agents_role(
+    prepared: str, analyst_url: str, statement: str
+) -> None:
+    # A 1 GB allocation happens inside one function call: no timeout or work_mem bounds it, so the agent's
+    # side of it is the SQL guard, which refuses it before the database sees it.
+    from loglens.agent.catalog import read_layout
+    from loglens.agent.tools import QueryFailed, QueryTools
+
+    session = AnalystSession(ConnectionProvider(lambda: analyst_url), statement_timeout_ms=2000)
+    try:
+        with session.read_only_transaction() as conn:
+            layout = read_layout(conn)
+        tools = QueryTools(session, lambda: layout, max_rows=10)
+        with pytest.raises(QueryFailed) as refused:
+            tools.run(statement)
+        assert refused.value.kind == "refused", refused.value.message
+    finally:
+        session.connections.discard()

@@ -211,3 +211,37 @@ def test_a_follow_up_carries_the_earlier_answers_key_insight(
             (f"http:key-a:{first['conversation_id']}",),
         ).fetchall()
     assert stored == [("Pool exhaustion.",), ("Pool exhaustion.",)]
+
+
+def test_a_question_postgresql_cannot_store_is_a_400_not_a_503(
+    data: str, fake: FakeClaude, analyst_url: str, writer_url: str
+) -> None:
+    api = make_api(fake, analyst_url, writer_url)
+    response = api.handle(
+        {
+            "resource": "/api/v1/ask",
+            "path": "/api/v1/ask",
+            "httpMethod": "POST",
+            "headers": {"Content-Type": "application/json"},
+            "body": '{"question": "why \\udc80 here?"}',  # an unpaired surrogate, as JSON allows it
+            "isBase64Encoded": False,
+            "requestContext": {"identity": {"apiKeyId": "key-a"}},
+        }
+    )
+    assert response["statusCode"] == 400 and "unpaired UTF-16 surrogate" in response["body"]
+    assert fake.requests == []
+
+
+def test_a_reply_postgresql_could_not_store_is_stored_with_replacement_characters(writer_url: str, data: str) -> None:
+    # A model may write a NUL or a lone surrogate in its summary; jsonb refuses both, and GET would wait forever
+    store = PostgresConversations(ConnectionProvider(lambda: writer_url))
+    ask_id = "0b1f3c3e-7d4e-4a7e-9b8e-3f2d1c0b9a81"
+    store.start_answer(ask_id, "http:key-a", {"question": "q"})
+    body = {"explanation": {"summary": "a\x00b\ud800c"}, "rows": [["x\x00"]], "bad\x00key": 1}
+    store.finish_answer(ask_id, "http:key-a", done=True, http_status=200, body=body)
+    stored = store.stored_answer(ask_id, "http:key-a")
+    assert stored is not None and stored.body == {
+        "explanation": {"summary": "a\ufffdb\ufffdc"},
+        "rows": [["x\ufffd"]],
+        "bad\ufffdkey": 1,
+    }

@@ -378,6 +378,12 @@ def _question(value: object) -> str:
     text = value.strip()
     if len(text) > MAX_QUESTION_CHARS:
         raise HttpError(400, f"question is {len(text)} characters; the limit is {MAX_QUESTION_CHARS}")
+    # PostgreSQL stores neither (the ask, its conversation turn): say so instead of failing the store.
+    if "\x00" in text:
+        raise HttpError(400, f"question contains a NUL character at position {text.index(chr(0))}")
+    unpaired = next((i for i, char in enumerate(text) if "\ud800" <= char <= "\udfff"), None)
+    if unpaired is not None:
+        raise HttpError(400, f"question contains an unpaired UTF-16 surrogate (\\u escape) at position {unpaired}")
     return text
 
 

@@ -181,7 +181,7 @@ class PostgresConversations:
                 conn.execute(
                     """INSERT INTO ask_answers (ask_id, requester, state, http_status, body)
                        VALUES (%s, %s, %s, %s, %s::jsonb)""",
-                    (ask_id, requester, state, http_status, json.dumps(body, default=str)),
+                    (ask_id, requester, state, http_status, json.dumps(_storable(body), default=str)),
                 )
 
 
@@ -240,3 +240,21 @@ def history_messages(turns: Sequence[Turn]) -> list[dict[str, Any]]:
             parts.append(f"Key insight: {turn.key_insight}")
         messages.append({"role": "assistant", "content": "\n".join(parts)})
     return messages
+
+
+def _storable(value: Any) -> Any:
+    """`value` with what jsonb refuses replaced by U+FFFD: NUL, and unpaired surrogates (which cannot be UTF-8).
+
+    The question was checked at the edge; a model's reply is not, and an answer that cannot be stored would
+    leave its GET waiting for nothing.
+    """
+    if isinstance(value, str):
+        return _UNSTORABLE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_storable(str(k)): _storable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable(v) for v in value]
+    return value
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")

@@ -112,6 +112,7 @@ class LocalStack:
             lake=lake,
         )
         api.add("/api/v1/ask", ask.handle)
+        api.add("/api/v1/ask/{id}", ask.handle)
         api.add("/slack/commands", ask.handle, api_key_required=False)  # Slack signs instead of sending a key
         loader = Loader(
             LocalObjectStore(self.spool),

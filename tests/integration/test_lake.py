@@ -34,7 +34,7 @@ from loglens.lake.verify import compare_day
 from loglens.lifecycle.archive import LakeTier, State, archive_expired
 from loglens.lifecycle.maintenance import owner_connection
 from loglens.lifecycle.restore_lake import restore_day_from_lake
-from loglens.record import LogRecord
+from loglens.record import LOG_COLUMNS, LogRecord
 from loglens.settings import Granularity, Settings
 from tests.factories import insert_records, make_record
 
@@ -281,8 +281,9 @@ def test_a_day_comes_back_from_the_lake_and_retires_again_when_its_hold_ends(
     loading: Loading, fresh_db_url: str, home: Path, layout: LakeLayout, lake: LocalLake
 ) -> None:
     loading.load(varied(OLD, 25))
+    stored = f"SELECT {', '.join(LOG_COLUMNS)} FROM logs ORDER BY created_at, event_id"
     with connect(fresh_db_url) as conn:
-        before = conn.execute("SELECT * FROM logs ORDER BY created_at, event_id").fetchall()
+        before = conn.execute(stored).fetchall()
     archive(fresh_db_url, home, layout)
     name = partition_name(OLD_DAY, Granularity.DAY)
     assert name not in partitions(fresh_db_url)
@@ -294,7 +295,7 @@ def test_a_day_comes_back_from_the_lake_and_retires_again_when_its_hold_ends(
     assert (restored.inserted, restored.duplicates, restored.verified_by) == (25, 0, "checksum")
     assert (again.inserted, again.duplicates) == (0, 25)
     with connect(fresh_db_url) as conn:
-        assert conn.execute("SELECT * FROM logs ORDER BY created_at, event_id").fetchall() == before
+        assert conn.execute(stored).fetchall() == before
     held = archive(fresh_db_url, home, layout)
     assert next(o for o in held.outcomes if o.partition == name).actions[0].startswith("held until")
     later = archive(fresh_db_url, home, layout, now=NOW + timedelta(days=3))

@@ -110,10 +110,13 @@ test: lint typecheck pytest test-python-client test-js test-packages test-consol
 # (BENCH_MAINTENANCE=--quick for 0.3M and 2M).
 BENCH_ROWS ?= 10000000
 BENCH_MAINTENANCE ?=
+# The lake bench keeps every row in memory once and writes them as JSON and Parquet: 1M is its report size.
+BENCH_LAKE_ROWS ?= 1000000
 bench: $(DEV_STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/queries.py --rows $(BENCH_ROWS)
 	$(BIN)/python bench/search.py --rows $(BENCH_ROWS)
+	$(BIN)/python bench/lake.py --rows $(BENCH_LAKE_ROWS)
 	$(BIN)/python bench/archive.py
 	$(BIN)/python bench/maintenance.py $(BENCH_MAINTENANCE)
 	$(BIN)/python bench/parameters.py

@@ -453,3 +453,18 @@ def test_block_kit_stays_within_slacks_limits_and_escapes_mrkdwn() -> None:
     assert "&lt;!channel&gt;" in rendered
     assert "490 more rows" in rendered and "14 more columns" in rendered
     assert len(message["text"]) <= 3000
+
+
+def test_a_text_only_answer_is_posted_whole_without_an_hourglass() -> None:
+    # A declined request (or one that needed no SQL) is a complete answer: no SQL, no table, no hourglass
+    declined = Answer(
+        question="delete the logs of u-1",
+        explanation=Explanation(summary="I can only read logs; I will not delete them."),
+        steps=1,
+    )
+    message = answer_message(declined)
+    rendered = json.dumps(message["blocks"])
+    assert "I can only read logs" in rendered
+    assert ":hourglass:" not in rendered and "```" not in rendered
+    incomplete = declined.model_copy(update={"complete": False})
+    assert ":hourglass:" in json.dumps(answer_message(incomplete)["blocks"])

@@ -160,7 +160,7 @@ def answer_message(answer: Answer) -> dict[str, Any]:
         blocks.append(_section(_code(compact_table(answer.columns, answer.rows))))
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _clip(escape(answer.figures()), 2000)}]})
     if not answer.complete:
-        blocks.append(_section(":hourglass: The agent ran out of steps; this answer may be incomplete."))
+        blocks.append(_section(":hourglass: The agent stopped before it finished; this answer may be incomplete."))
     return {
         "response_type": "in_channel",
         "text": _clip(f"{answer.question}: {explanation.summary}", FALLBACK_CHARS),

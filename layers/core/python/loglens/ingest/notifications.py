@@ -29,6 +29,7 @@ from loglens.ingest.envelope import Sealer
 from loglens.ingest.load import RAW_PREFIX, LoadResult, load_object
 from loglens.ingest.objects import ObjectInfo, ObjectMissing, ObjectStore
 from loglens.ingest.privacy import Redactor
+from loglens.lake.forward import LakeSink
 from loglens.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -91,13 +92,21 @@ class Loader:
     redactor: Redactor | None = None
     sealer: Sealer | None = None
     on_result: Callable[[LoadResult], None] | None = None
+    # With the lake on: a fresh sink per object, which load_object feeds and flushes (loglens.lake.forward).
+    lake: Callable[[], LakeSink] | None = None
 
     def load(self, ref: ObjectRef) -> LoadResult | None:
         """Load one object; None when it no longer exists (nothing to do). Raises on database errors."""
         try:
             info = ref.info() or self.store.head(ref.key)
             result = load_object(
-                self.connections.get(), self.store, info, self.settings, redactor=self.redactor, sealer=self.sealer
+                self.connections.get(),
+                self.store,
+                info,
+                self.settings,
+                redactor=self.redactor,
+                sealer=self.sealer,
+                lake=self.lake() if self.lake is not None else None,
             )
         except ObjectMissing:  # the load's transaction, claim included, was rolled back
             log.warning("object %s is gone; nothing to load", ref.key)

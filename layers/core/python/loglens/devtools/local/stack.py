@@ -1,7 +1,8 @@
 """`loglens dev`: the whole system on one machine, wired from the same core pieces as the Lambdas.
 
 HTTP (API Gateway) → CollectApi → SpoolSink (Firehose → S3) → queue files (S3 → SQS) →
-SpoolConsumer → Loader (load Lambda) → PostgreSQL (embedded, or DATABASE_URL).
+SpoolConsumer → Loader (load Lambda) → PostgreSQL (embedded, or DATABASE_URL), and with the lake on
+(the default here) also → the local lake's buffer → LakeFlusher → Parquet under LOGLENS_HOME/lake.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +18,10 @@ from loglens.db.connect import ConnectionProvider
 from loglens.db.prepare import prepare
 from loglens.devtools.database import admin_url, embedded
 from loglens.devtools.home import HomeLock
+from loglens.devtools.lake import wiring as lake_wiring
+from loglens.devtools.lake.buffer import BufferSink
+from loglens.devtools.lake.flusher import LakeFlusher
+from loglens.devtools.lake.local import LocalLake
 from loglens.devtools.local.ask import local_ask_api
 from loglens.devtools.local.server import LocalApi, LocalHttpServer
 from loglens.devtools.local.spool import SpoolConsumer
@@ -26,6 +32,7 @@ from loglens.ingest.notifications import Loader
 from loglens.ingest.objects import LocalObjectStore
 from loglens.ingest.privacy import redactor_from_env
 from loglens.ingest.sinks import SpoolSink
+from loglens.lifecycle.archive import LakeTier
 from loglens.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -55,6 +62,7 @@ class LocalStack:
     server: LocalHttpServer | None = None
     consumer: SpoolConsumer | None = None
     timers: MaintenanceTimers | None = None
+    lake_flusher: LakeFlusher | None = None
     lock: HomeLock | None = None
     _started_db: bool = False
 
@@ -87,6 +95,7 @@ class LocalStack:
             log.warning("LOGLENS_ANALYST_DATABASE_URL is not set: /api/v1/ask runs agent SQL as the DATABASE_URL user")
         redactor = redactor_from_env()
         sealer = sealer_from_env(self.settings.home)
+        lake_sinks, lake, lake_tier = self._start_lake()
         collect = CollectApi(
             CollectService(SpoolSink(self.spool), self.settings, redactor=redactor, sealer=sealer),
             cors_origin=self.settings.cors_origin,
@@ -96,8 +105,14 @@ class LocalStack:
             api.add(path, collect.handle)
         api.add("/api/v1/health", collect.handle, api_key_required=False)
         api.add("/api/v1/openapi.json", collect.handle, api_key_required=False)
-        ask = local_ask_api(self.settings, analyst_url=analyst_url, writer_url=writer_url)
+        ask = local_ask_api(
+            self.settings,
+            analyst_url=analyst_url,
+            writer_url=writer_url,
+            lake=lake,
+        )
         api.add("/api/v1/ask", ask.handle)
+        api.add("/api/v1/ask/{id}", ask.handle)
         api.add("/slack/commands", ask.handle, api_key_required=False)  # Slack signs instead of sending a key
         loader = Loader(
             LocalObjectStore(self.spool),
@@ -105,16 +120,32 @@ class LocalStack:
             self.settings,
             redactor=redactor,
             sealer=sealer,
+            lake=lake_sinks,
         )
         self.server = LocalHttpServer(api, self.port)  # binds first: a busy port fails before anything starts
         self.consumer = SpoolConsumer(self.spool, loader)
         self.consumer.start()
         self.server.start()
         # The EventBridge schedules, locally: partitions now and daily, views hourly, archive daily.
-        self.timers = start_timers(self.settings, url, archive_bucket=os.environ.get("LOGLENS_ARCHIVE_BUCKET") or None)
+        self.timers = start_timers(
+            self.settings, url, archive_bucket=os.environ.get("LOGLENS_ARCHIVE_BUCKET") or None, lake=lake_tier
+        )
         if self.lock is not None:
             self.lock.announce(self.server.url)
         return self.server.url
+
+    def _start_lake(self) -> tuple[Callable[[], BufferSink] | None, LocalLake | None, LakeTier | None]:
+        """The local lake, on unless LOGLENS_LAKE=off: the loader feeds it, a flusher delivers the buffer by
+        size or age, and the agent and the archive job read it."""
+        if not lake_wiring.lake_enabled(self.settings, starting_dev=True):
+            return None, None, None
+        from loglens.devtools.lake.flush import flush
+
+        sinks = lake_wiring.buffer_sinks(self.settings)
+        self.lake_flusher = lake_wiring.flusher(self.settings).start()
+        layout = lake_wiring.layout_of(self.settings)
+        lake = lake_wiring.local_lake(self.settings)
+        return sinks, lake, LakeTier(lake, deliver_pending=lambda: flush(layout))
 
     def stop(self) -> None:
         if self.timers is not None:  # before the database: a running job finishes first
@@ -123,6 +154,9 @@ class LocalStack:
             self.server.stop()
         if self.consumer is not None:
             self.consumer.stop()
+        if self.lake_flusher is not None:  # after the loader: what it delivered last is flushed too
+            self.lake_flusher.stop()
+            self.lake_flusher = None
         if self._started_db:  # leave a server we found running as it was
             embedded(self.settings).stop()
             self._started_db = False

@@ -27,7 +27,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import psycopg
 
@@ -35,6 +35,9 @@ from loglens.ingest.objects import ObjectStore
 from loglens.lifecycle.archive.export import DEFAULT_LIMITS, PartLimits
 from loglens.lifecycle.archive.run import Archiver, ArchiveResult, plan_archive
 from loglens.settings import Settings
+
+if TYPE_CHECKING:
+    from loglens.lifecycle.archive.lake_step import LakeTier
 
 # 15-minute invocations: a day of continuations for one worker. A backlog still there after that needs a
 # person (the alarm on ArchiveBacklogSeconds says so), not more invocations.
@@ -116,6 +119,7 @@ def archive_in_parallel(
     now: datetime | None = None,
     limits: PartLimits = DEFAULT_LIMITS,
     time_left: Callable[[], float] | None = None,
+    lake: LakeTier | None = None,
 ) -> ArchiveResult:
     """`workers` Archiver runs at once, each in a thread on its own connection (autocommit, as the owner)."""
     if workers < 1:
@@ -128,7 +132,7 @@ def archive_in_parallel(
     def work() -> None:
         try:
             with connect() as conn:
-                result = Archiver(conn, store, settings, limits=limits, time_left=time_left).run(now=now)
+                result = Archiver(conn, store, settings, limits=limits, time_left=time_left, lake=lake).run(now=now)
             with lock:
                 results.append(result)
         except BaseException as exc:  # raised in the caller's thread below

@@ -15,12 +15,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from loglens.ingest.envelope import Sealer
 from loglens.ingest.limits import MAX_FIREHOSE_BATCH_RECORDS
 from loglens.ingest.sinks import Sink
 from loglens.lake.rows import lake_records
+
+
+class LakeSink(Protocol):
+    """Where the load path hands the rows it validated (LOG_COLUMNS order): the lake stream in AWS,
+    the local lake's buffer under `loglens dev`. `flush` runs before the load commits."""
+
+    def add(self, rows: Sequence[Sequence[Any]]) -> None: ...
+
+    def flush(self) -> None: ...
 
 
 @dataclass

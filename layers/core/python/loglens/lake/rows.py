@@ -19,7 +19,6 @@ from datetime import UTC, datetime, timedelta
 from ipaddress import IPv4Address, IPv6Address
 from typing import Any, Final
 
-import msgspec
 import orjson
 
 from loglens.ingest.envelope import Sealer
@@ -50,7 +49,7 @@ def _value(value: Any) -> Any:
         return micros(value)
     if isinstance(value, uuid.UUID | IPv4Address | IPv6Address):
         return str(value)
-    if isinstance(value, msgspec.Raw):
+    if type(value).__module__ == "msgspec":  # msgspec.Raw: a sealed block's metadata, already JSON text
         return bytes(value).decode()
     if isinstance(value, dict | list):
         return orjson.dumps(value).decode()

@@ -3,8 +3,9 @@
 What the Lambdas reach, and how, with no route to the internet:
 - S3 (load, archive, the custom-resource framework's response): the S3 gateway endpoint.
 - Secrets Manager (ask's API keys, migrate's master secret, the hosted rotation function),
-  Firehose (collect), Lambda (ask re-invoking itself, the custom-resource framework), Bedrock
-  runtime (ask, when that provider is chosen): interface endpoints.
+  Firehose (collect; load forwarding to the lake), Lambda (ask re-invoking itself, the
+  custom-resource framework), Bedrock runtime (ask, when that provider is chosen), Athena (ask,
+  when the lake is on): interface endpoints.
 - Not needed: SQS (the Lambda service polls the load queue; no handler calls SQS), CloudWatch
   Logs and metrics (Lambda's own service ships stdout, and Powertools metrics are EMF lines in
   that stdout), X-Ray (the Lambda service runs the daemon), STS and RDS (IAM database auth
@@ -96,6 +97,8 @@ class IsolatedNetwork(Construct):
         }
         if config.model.provider == "bedrock":
             services["BedrockRuntime"] = ec2.InterfaceVpcEndpointAwsService.BEDROCK_RUNTIME
+        if config.lake.enabled:
+            services["Athena"] = ec2.InterfaceVpcEndpointAwsService.ATHENA  # ask's lake queries
         for name, service in services.items():
             self.vpc.add_interface_endpoint(
                 name,

@@ -168,13 +168,17 @@ def cloudwatch_logs(records_per_day: int) -> Bill:
     return bill
 
 
+def _volume(records_per_day: int) -> str:
+    return f"{records_per_day / 1e9:g}B" if records_per_day >= 1e9 else f"{records_per_day / 1e6:g}M"
+
+
 def _usd(value: float) -> str:
     return f"${value:,.0f}" if value >= 10 else f"${value:,.2f}"
 
 
 def markdown_table() -> str:
     """The guide's table: one row per preset, one column per volume (— where the preset does not reach)."""
-    header = "| preset | " + " | ".join(f"{v / 1e6:,.0f}M records/day" for v in VOLUMES) + " |"
+    header = "| preset | " + " | ".join(f"{_volume(v)} records/day" for v in VOLUMES) + " |"
     lines = [header, "| --- |" + " ---: |" * len(VOLUMES)]
     lines.append("| lake-only | " + " | ".join(_usd(lake_only(v).total) for v in VOLUMES) + " |")
     for preset in DATABASE_PRESETS:

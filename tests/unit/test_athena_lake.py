@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
-import sqlglot
 from moto.athena.models import QueryResults, athena_backends
 
-from loglens.lake.athena import _CHECKSUM_SQL, AthenaLake
+from loglens.lake.athena import AthenaLake
 from loglens.lake.query import (
     ATHENA_MIN_BYTES,
     LakeQueryError,
@@ -21,7 +18,6 @@ from loglens.lake.query import (
     LakeQueryTimeout,
     athena_cost_usd,
 )
-from loglens.lifecycle.archive.format import MOD64, row_hash
 from tests.aws_fakes import REGION, FakeAws, athena_json_client
 
 ACCOUNT = "123456789012"
@@ -86,10 +82,19 @@ def test_a_guarded_query_runs_in_the_workgroup_and_returns_typed_rows(athena: An
 
 def test_sql_the_guard_refuses_never_reaches_athena(athena: Any) -> None:
     with pytest.raises(LakeQueryRefused, match="created_at"):
-        lake(athena).run("SELECT * FROM logs LIMIT 10")  # no partition predicate
+        lake(athena).run_checked("SELECT * FROM logs LIMIT 10")  # no partition predicate
     with pytest.raises(LakeQueryRefused):
-        lake(athena).run("DROP TABLE logs")
+        lake(athena).run_checked("DROP TABLE logs")
     assert athena.list_query_executions(WorkGroup=WORKGROUP)["QueryExecutionIds"] == []
+
+
+def test_checked_sql_runs_as_the_guard_rewrote_it(athena: Any) -> None:
+    queue_result([column("n", "bigint")], [["3"]])
+    unlimited = GOOD_SQL.replace(" LIMIT 10", "")
+    assert lake(athena).run_checked(unlimited).rows == [[3]]
+    [execution_id] = athena.list_query_executions(WorkGroup=WORKGROUP)["QueryExecutionIds"]
+    query = athena.get_query_execution(QueryExecutionId=execution_id)["QueryExecution"]["Query"]
+    assert "LIMIT" in query.upper()  # the guard adds the row cap
 
 
 def test_timestamps_dates_and_decimals_are_converted(athena: Any) -> None:
@@ -176,37 +181,21 @@ def test_athena_price_rounds_up_to_the_megabyte_with_a_10_mb_minimum(scanned: in
     assert athena_cost_usd(scanned) == pytest.approx(usd)
 
 
-def test_the_day_checksum_sql_computes_the_archives_row_hash() -> None:
-    # Given rows, the Trino checksum is run on DuckDB (only from_big_endian_64 is supplied) and
-    # compared with row_hash, the archive's and PostgreSQL's definition
-    rows = [
-        (datetime(2026, 3, 1, 0, 0, 0, 0, tzinfo=UTC), uuid.uuid4()),
-        (datetime(2026, 3, 1, 12, 30, 5, 999999, tzinfo=UTC), uuid.uuid4()),
-        (datetime(2026, 3, 1, 23, 59, 59, 123456, tzinfo=UTC), uuid.uuid4()),
-        (datetime(2026, 3, 2, 0, 0, 0, 1, tzinfo=UTC), uuid.uuid4()),  # the next day: left out
-    ]
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    # Trino's from_big_endian_64(substr(b, 1, 8)) as a DuckDB macro: the first 8 bytes, two's complement
-    con.execute(
-        "CREATE MACRO be64_prefix(b, s, n) AS (CAST(('0x' || substr(hex(b), 1, 16)) AS UBIGINT)::HUGEINT - CASE WHEN "
-        "CAST(('0x' || substr(hex(b), 1, 16)) AS UBIGINT) >= 9223372036854775808 "
-        "THEN 18446744073709551616::HUGEINT ELSE 0 END)::BIGINT"
+def test_the_extent_is_read_from_icebergs_partitions_table(athena: Any) -> None:
+    queue_result(
+        [column("first_day", "date"), column("last_day", "date"), column("row_count", "bigint")],
+        [["2026-01-01", "2026-03-01", "123456"]],
     )
-    con.execute("CREATE TABLE logs (created_at TIMESTAMPTZ, event_id VARCHAR)")
-    con.executemany("INSERT INTO logs VALUES (?, ?)", [(t, str(e)) for t, e in rows])
-    trino = _CHECKSUM_SQL.format(time="created_at", table="logs", day="2026-03-01", next="2026-03-02")
-    duck = sqlglot.transpile(trino, read="trino", write="duckdb")[0]
-    # DuckDB slices no BLOB: the first 8 bytes are taken from the hex text instead (the test's only stand-in)
-    duck = duck.replace("FROM_BIG_ENDIAN_64(SUBSTRING(", "BE64_PREFIX(").replace(", 1, 8))", ", 1, 8)")
-    count, total = con.execute(duck).fetchone()  # type: ignore[misc]
-    assert count == 3
-    assert int(total) % MOD64 == sum(row_hash(t, e) for t, e in rows[:3]) % MOD64
-
-
-def test_day_checksum_reads_athenas_answer(athena: Any) -> None:
-    queue_result([column("row_count", "bigint"), column("row_sum", "decimal")], [["3", str(-5)]])
-    assert lake(athena).day_checksum(date(2026, 3, 1)) == (3, MOD64 - 5)
+    extent = lake(athena).extent()
+    assert (extent.first_day, extent.last_day, extent.rows) == (date(2026, 1, 1), date(2026, 3, 1), 123456)
     [execution_id] = athena.list_query_executions(WorkGroup=WORKGROUP)["QueryExecutionIds"]
     query = athena.get_query_execution(QueryExecutionId=execution_id)["QueryExecution"]["Query"]
-    assert "2026-03-01T00:00:00Z" in query and "2026-03-02T00:00:00Z" in query
+    assert '"logs$partitions"' in query and "partition.created_at_day" in query
+
+
+def test_an_empty_lake_has_an_empty_extent(athena: Any) -> None:
+    queue_result(
+        [column("first_day", "date"), column("last_day", "date"), column("row_count", "bigint")],
+        [[None, None, "0"]],
+    )
+    assert lake(athena).extent().empty

@@ -21,17 +21,19 @@ The contract between the AWS side (Firehose → Iceberg, Athena) and the local s
   record is one row, sealed (``loglens.ingest.envelope``) so the gate can tell collect's and
   load's rows from anything an ECS task could send.
 - **Query**: ``LakeQuery.run(sql)`` takes SQL the guard allowed in the Trino dialect
-  (``loglens.sqlguard.check_sql(..., dialect="trino")`` over ``agent.catalog.lake_catalog()``)
-  and returns a ``LakeResult``: columns, rows, bytes scanned, cost in USD, elapsed ms and the
-  engine. ``AthenaLake`` (``loglens.lake.athena``) runs it in a workgroup with a bytes-scanned
-  cutoff and encrypted results; ``LocalLake`` (devtools) runs ``sqlguard.to_duckdb`` of it.
+  (``loglens.sqlguard.check_sql(..., dialect="trino")`` over ``agent.catalog.lake_catalog()``), or
+  that loglens wrote itself, and returns a ``LakeResult``: columns, rows, bytes scanned, cost in
+  USD, elapsed ms and the engine. ``AthenaLake`` (``loglens.lake.athena``) runs it in a workgroup
+  with a bytes-scanned cutoff and encrypted results, as a role that can only read the table
+  (``run_checked`` guards first, for SQL from a model or a person); ``LocalLake`` (devtools) runs
+  ``sqlguard.to_duckdb`` of it.
 - **Settings** (``loglens.lake.settings.LakeSettings``): ``LOGLENS_LAKE`` (``off``, ``athena``,
   ``local``), ``LAKE_DATABASE``, ``LAKE_TABLE``, ``ATHENA_WORKGROUP``, ``LAKE_STREAM_NAME``,
   ``LAKE_QUERY_TIMEOUT_S``. Which tiers a deployment has decides which tools the agent gets:
   ``tiers()`` there is the one answer (lake-only stages have no database, so no ``run_query``).
 - **Verification per day**: row count and the archive's checksum (``loglens.lifecycle.archive``'s
   ``row_hash``: sum mod 2^64 of md5(created_at_us|event_id)[0:8]) computed on both sides
-  (``loglens.lake.schema.CHECKSUM_SQL_TRINO`` for Athena) and recorded in the ledger (0013).
+  (``loglens.lake.verify``: one Trino statement, run by Athena as written) and recorded (0013).
 
 The AWS modules import boto3 lazily; DuckDB never ships in a Lambda.
 """

@@ -3,9 +3,8 @@
 The workgroup (infra/components/lake.py) enforces its own settings on every query: a bytes-scanned
 cutoff (a query that would read more is cancelled by Athena, and the model is told to narrow its
 time range), results written encrypted to a bucket that expires them. This client adds what the
-workgroup cannot: the SQL guard again (defence in depth: nothing the guard refuses is sent, whoever
-calls), a deadline after which the query is stopped rather than waited for, and the answer's bytes
-scanned and price.
+workgroup cannot: the SQL guard on request (``run_checked``), a deadline after which the query is
+stopped rather than waited for, and the answer's bytes scanned and price.
 
 Athena returns every value as text; columns are converted by the type Athena reports for them.
 """
@@ -19,8 +18,15 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Final
 
-from loglens.lake.query import LakeQueryError, LakeQueryRefused, LakeQueryTimeout, LakeResult, athena_cost_usd
-from loglens.lake.schema import TIME_COLUMN
+from loglens.lake.query import (
+    LakeExtent,
+    LakeQueryError,
+    LakeQueryRefused,
+    LakeQueryTimeout,
+    LakeResult,
+    athena_cost_usd,
+)
+from loglens.lake.schema import PARTITION_TRANSFORM, TABLE, TIME_COLUMN
 
 ENGINE: Final = "athena"
 _DONE: Final = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
@@ -28,16 +34,13 @@ _INTEGERS: Final = frozenset({"tinyint", "smallint", "integer", "int", "bigint"}
 _FLOATS: Final = frozenset({"double", "float", "real"})
 _PAGE: Final = 1000
 
-# The archive's row checksum (loglens.lifecycle.archive.format.row_hash) in Trino: the first 8 bytes
-# of md5("<created_at in µs>|<event_id>") as a signed 64-bit number, summed as a decimal (a bigint
-# sum would overflow) and reduced mod 2^64 in Python. to_unixtime is a double: whole seconds and the
-# fraction are taken apart so no microsecond is lost to rounding.
-_CHECKSUM_SQL: Final = """SELECT count(*) AS row_count, coalesce(sum(cast(from_big_endian_64(substr(md5(to_utf8(
-  cast(cast(to_unixtime(date_trunc('second', {time})) AS bigint) * 1000000
-       + cast(round((to_unixtime({time}) - to_unixtime(date_trunc('second', {time}))) * 1e6) AS bigint) AS varchar)
-  || '|' || event_id)), 1, 8)) AS decimal(38, 0))), 0) AS row_sum
-FROM {table}
-WHERE {time} >= from_iso8601_timestamp('{day}T00:00:00Z') AND {time} < from_iso8601_timestamp('{next}T00:00:00Z')"""
+# Iceberg's partitions metadata table: one row per partition with its row count, read from the
+# table's manifests, so the prompt learns which days the lake holds without a scan of the data.
+_EXTENT_SQL: Final = (
+    f"SELECT min(partition.{TIME_COLUMN}_{PARTITION_TRANSFORM}) AS first_day, "
+    f"max(partition.{TIME_COLUMN}_{PARTITION_TRANSFORM}) AS last_day, "
+    f'coalesce(sum(record_count), 0) AS row_count FROM "{TABLE}$partitions"'
+)
 
 
 def _convert(kind: str, text: str | None) -> Any:
@@ -80,25 +83,28 @@ class AthenaLake:
             self.client = client("athena")
 
     def run(self, sql_trino_guarded: str) -> LakeResult:
-        """Guard `sql` (Trino dialect, the lake's catalog), run it, and return its rows and price."""
+        """Run SQL the guard allowed (or loglens wrote: loglens.lake.verify) and return its rows and price.
+
+        Like LocalLake, this trusts its caller; what stops anything else is below it: the workgroup's
+        cutoff, and IAM (the ask role may read the table, never write it or its catalog entry).
+        """
+        return self._execute(sql_trino_guarded)
+
+    def run_checked(self, sql: str) -> LakeResult:
+        """Guard `sql` (Trino dialect, the lake's catalog) first: for SQL from a model or a person."""
         from loglens.agent.catalog import lake_catalog
         from loglens.sqlguard import check_sql
 
-        verdict = check_sql(sql_trino_guarded, lake_catalog(), dialect="trino", max_rows=self.max_rows)
+        verdict = check_sql(sql, lake_catalog(), dialect="trino", max_rows=self.max_rows)
         if not verdict.allowed or verdict.sql is None:
             raise LakeQueryRefused(verdict.reason or "the SQL guard refused the statement")
         return self._execute(verdict.sql)
 
-    def day_checksum(self, day: date) -> tuple[int, int]:
-        """(rows, checksum mod 2^64) of one UTC day, comparable with PostgreSQL's (lifecycle.archive)."""
-        if not isinstance(day, date) or isinstance(day, datetime):
-            raise TypeError("day must be a date")
-        sql = _CHECKSUM_SQL.format(
-            time=TIME_COLUMN, table="logs", day=day.isoformat(), next=date.fromordinal(day.toordinal() + 1).isoformat()
-        )
-        result = self._execute(sql)
-        rows, total = result.rows[0]
-        return int(rows), int(total) % (1 << 64)
+    def extent(self) -> LakeExtent:
+        """The first and last day the table holds and about how many rows (equality deletes of
+        upserted rows are not subtracted), from Iceberg's metadata rather than a scan."""
+        [[first, last, rows]] = self._execute(_EXTENT_SQL).rows
+        return LakeExtent(first, last, int(rows or 0))
 
     def _execute(self, sql: str) -> LakeResult:
         from botocore.exceptions import BotoCoreError, ClientError

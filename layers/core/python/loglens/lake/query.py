@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import date
 from typing import Any, Final, Protocol
 
 # Athena's price (us-east-1 and most regions): $5 per TB scanned, each query rounded up to the
@@ -44,3 +45,17 @@ def athena_cost_usd(bytes_scanned: int) -> float:
     """What Athena charges for one query that read `bytes_scanned`."""
     billed = max(ATHENA_MIN_BYTES, math.ceil(max(0, bytes_scanned) / _MB) * _MB)
     return billed / _TB * ATHENA_USD_PER_TB
+
+
+@dataclass(frozen=True)
+class LakeExtent:
+    """The days the lake holds (UTC) and about how many rows: for the prompt, read without a charged scan
+    (Athena: the table's ``"logs$partitions"`` metadata; locally: the snapshot)."""
+
+    first_day: date | None
+    last_day: date | None
+    rows: int
+
+    @property
+    def empty(self) -> bool:
+        return self.first_day is None

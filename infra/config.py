@@ -174,7 +174,9 @@ class LakeSettings(_Settings):
     bytes_scanned_cutoff_gib: int = Field(default=10, ge=1, le=10240)
     results_expire_days: int = Field(default=7, ge=1, le=90)
     # Firehose's Iceberg buffering: a flush writes one file per day touched and commits a snapshot;
-    # fewer, larger flushes are cheaper to query, more frequent ones fresher.
+    # fewer, larger flushes are cheaper to query, more frequent ones fresher (compaction merges the
+    # small files). A record is in the lake about 10 s (the gate's batch) + this + the commit after
+    # collect answered; the lake-only stage uses 15 s, where the lake is the only store.
     buffer_interval_seconds: int = Field(default=60, ge=0, le=900)
     buffer_size_mib: int = Field(default=64, ge=1, le=128)
     snapshot_retention_days: int = Field(default=5, ge=1, le=90)

@@ -239,6 +239,12 @@ def test_the_lake_only_stage_has_no_database_no_proxy_and_no_vpc(lake_only: tupl
         },
     )
     ingest.resource_count_is("AWS::KinesisFirehose::DeliveryStream", 1)
+    # the lake is the only store here: short buffers (the gate's batch, then Firehose's flush)
+    [stream] = _resources(templates["ingest"], "AWS::KinesisFirehose::DeliveryStream")
+    iceberg = stream["Properties"]["IcebergDestinationConfiguration"]
+    assert iceberg["BufferingHints"]["IntervalInSeconds"] == built.config.lake.buffer_interval_seconds == 15
+    [processor] = iceberg["ProcessingConfiguration"]["Processors"]
+    assert {"ParameterName": "BufferIntervalInSeconds", "ParameterValue": "10"} in processor["Parameters"]
     ingest.has_output("FireLensSenderPolicyArn", Match.any_value())
     # the agent has the lake alone: no database variables, the lake's
     asks = [

@@ -138,3 +138,54 @@ def test_lake_settings_and_the_tiers_the_agent_gets() -> None:
     assert tiers(athena, has_database=False) == (Tier.LAKE,)  # lake-only: the lake tool alone
     with pytest.raises(ValueError, match="nothing to ask"):
         tiers({}, has_database=False)
+
+
+class _Context:
+    function_name = "loglens-lakegate"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:loglens-lakegate"
+    aws_request_id = "req-1"
+
+
+def test_the_lakegate_handler_answers_firehose_record_for_record(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {
+        "LAKE_DATABASE": "loglens_test_lake",
+        "LAKE_TABLE": "logs",
+        "LOGLENS_ENVELOPE_KEY": "s" * 32,
+        "POWERTOOLS_SERVICE_NAME": "lakegate",
+        "POWERTOOLS_METRICS_NAMESPACE": "loglens",
+    }.items():
+        monkeypatch.setenv(name, value)
+    from functions import lakegate
+
+    lakegate._gate = None
+    sealed = KEY.seal(b'{"event_id":"e","created_at":1,"received_at":1,"level":"INFO","service":"s","message":"m"}\n')
+    firelens = b'{"log":"ERROR boom","container_name":"app","source":"stderr"}\n'
+    event = {
+        "records": [
+            {"recordId": rid, "approximateArrivalTimestamp": 0, "data": base64.b64encode(data).decode()}
+            for rid, data in (("a", sealed), ("b", firelens), ("c", b"junk"))
+        ]
+    }
+    try:
+        response = lakegate.handler(event, _Context())  # type: ignore[arg-type]
+    finally:
+        lakegate._gate = None
+    assert [(r["recordId"], r["result"]) for r in response["records"]] == [
+        ("a", "Ok"),
+        ("b", "Ok"),
+        ("c", "ProcessingFailed"),
+    ]
+    assert response["records"][0]["metadata"]["otfMetadata"]["destinationDatabaseName"] == "loglens_test_lake"
+
+
+def test_a_misconfigured_lakegate_fails_the_batch_so_firehose_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LAKE_TABLE", raising=False)
+    monkeypatch.setenv("LAKE_DATABASE", "db")
+    monkeypatch.setenv("LOGLENS_ENVELOPE_KEY", "s" * 32)
+    from functions import lakegate
+
+    lakegate._gate = None
+    with pytest.raises(ConfigError, match="LAKE_TABLE"):
+        lakegate.handler({"records": []}, _Context())  # type: ignore[arg-type]
+    lakegate._gate = None

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from moto.athena.models import QueryResults, athena_backends
 
-from loglens.lake.athena import AthenaLake
+from loglens.lake.athena import AthenaLake, athena_lake_from_env
 from loglens.lake.query import (
     ATHENA_MIN_BYTES,
     LakeQueryError,
@@ -18,6 +18,7 @@ from loglens.lake.query import (
     LakeQueryTimeout,
     athena_cost_usd,
 )
+from loglens.settings import ConfigError
 from tests.aws_fakes import REGION, FakeAws, athena_json_client
 
 ACCOUNT = "123456789012"
@@ -199,3 +200,18 @@ def test_an_empty_lake_has_an_empty_extent(athena: Any) -> None:
         [[None, None, "0"]],
     )
     assert lake(athena).extent().empty
+
+
+def test_the_ask_functions_lake_comes_from_its_environment(athena: Any) -> None:
+    assert athena_lake_from_env({}) is None
+    env = {"LOGLENS_LAKE": "athena", "ATHENA_WORKGROUP": WORKGROUP, "LAKE_DATABASE": "loglens_prod_lake"}
+    built = athena_lake_from_env({**env, "LAKE_QUERY_TIMEOUT_S": "30", "LAKE_MAX_ROWS": "200"}, client=athena)
+    assert built is not None
+    assert (built.workgroup, built.database, built.timeout_s, built.max_rows) == (
+        WORKGROUP,
+        "loglens_prod_lake",
+        30,
+        200,
+    )
+    with pytest.raises(ConfigError, match="ATHENA_WORKGROUP"):
+        athena_lake_from_env({"LOGLENS_LAKE": "athena"})

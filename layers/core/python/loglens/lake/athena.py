@@ -12,7 +12,7 @@ Athena returns every value as text; columns are converted by the type Athena rep
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -27,6 +27,7 @@ from loglens.lake.query import (
     athena_cost_usd,
 )
 from loglens.lake.schema import PARTITION_TRANSFORM, TABLE, TIME_COLUMN
+from loglens.lake.settings import LakeMode, LakeSettings
 
 ENGINE: Final = "athena"
 _DONE: Final = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
@@ -172,3 +173,18 @@ class AthenaLake:
             token = page.get("NextToken")
             if not token:
                 return columns, rows
+
+
+def athena_lake_from_env(environ: Mapping[str, str] | None = None, client: Any = None) -> AthenaLake | None:
+    """The ask function's lake (LOGLENS_LAKE=athena: its workgroup, database, deadline and row cap), or
+    None when this stage has no lake; a half-configured lake raises ConfigError naming the variable."""
+    settings = LakeSettings.from_env(environ)
+    if settings.mode is not LakeMode.ATHENA or settings.workgroup is None:
+        return None
+    return AthenaLake(
+        settings.workgroup,
+        settings.database,
+        client=client,
+        timeout_s=settings.query_timeout_s,
+        max_rows=settings.max_rows,
+    )

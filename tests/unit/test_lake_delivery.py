@@ -168,7 +168,7 @@ def test_the_lakegate_handler_answers_firehose_record_for_record(monkeypatch: py
         ]
     }
     try:
-        response = lakegate.handler(event, _Context())  # type: ignore[arg-type]
+        response = lakegate.handler(event, _Context())
     finally:
         lakegate._gate = None
     assert [(r["recordId"], r["result"]) for r in response["records"]] == [
@@ -187,5 +187,5 @@ def test_a_misconfigured_lakegate_fails_the_batch_so_firehose_retries(monkeypatc
 
     lakegate._gate = None
     with pytest.raises(ConfigError, match="LAKE_TABLE"):
-        lakegate.handler({"records": []}, _Context())  # type: ignore[arg-type]
+        lakegate.handler({"records": []}, _Context())
     lakegate._gate = None

@@ -201,9 +201,13 @@ class QueryTools:
             raise QueryFailed("database", error.sqlstate or "", _database_message(error)) from error
 
 
+# The server ended the session: terminated by an administrator or a failover, crashed, or still starting up.
+_SESSION_ENDED = frozenset({"57P01", "57P02", "57P03"})
+
+
 def _is_connection_lost(error: psycopg.OperationalError) -> bool:
     # QueryCanceled and friends are OperationalErrors too, but with a SQLSTATE from the server.
-    return error.sqlstate is None or error.sqlstate.startswith("08")
+    return error.sqlstate is None or error.sqlstate.startswith("08") or error.sqlstate in _SESSION_ENDED
 
 
 def _first_line(error: BaseException) -> str:

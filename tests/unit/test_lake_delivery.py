@@ -61,7 +61,7 @@ def test_lake_only_collect_sends_one_sealed_row_per_record(fake_aws: FakeAws) ->
             {"level": "INFO", "service": "web", "message": f"m{i}", "event_id": f"00000000-0000-4000-8000-{i:012d}"}
             for i in range(3)
         ]
-        + [{"level": "INFO", "message": "no service"}]
+        + [{"level": "INFO", "service": "web", "message": "bad", "http_status_code": "abc"}]
     }
     response = CollectApi(service).handle(api_event("/api/v1/logs/batch", batch))
     # Then the client hears about each record as always, and the stream got one row per accepted record

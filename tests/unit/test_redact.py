@@ -22,6 +22,21 @@ from loglens.redact import (
     RedactionSettings,
     Redactor,
 )
+from tests.unit.redaction_corpus import (
+    ANTHROPIC,
+    DISCORD_HOOK,
+    GITHUB,
+    GITHUB_FINE,
+    GOOGLE_KEY,
+    K8S_KEY,
+    NPM,
+    RSA_KEY,
+    SLACK_BOT,
+    SLACK_HOOK,
+    STRIPE_LIVE,
+    STRIPE_WEBHOOK,
+    TELEGRAM,
+)
 
 KEY = b"unit-test-hash-key-0123456789abcdef"
 OTHER_KEY = b"another-hash-key-fedcba9876543210"
@@ -512,6 +527,252 @@ CASES = [
         field="metadata",
         custom=(("employee_id", r"EMP-[0-9]{6}"),),
     ),
+    # private keys, wherever they are
+    case(
+        "private-key-pem-in-message",
+        f"loaded\n{RSA_KEY}\ndone",
+        f"loaded\n{m('private_key')}\ndone",
+        {"private_key": 1},
+    ),
+    case(
+        "private-key-pem-under-any-key",
+        {"tls": {"pem": RSA_KEY, "cert_id": "c-1"}},
+        {"tls": {"pem": m("private_key"), "cert_id": "c-1"}},
+        {"private_key": 1},
+        field="metadata",
+    ),
+    case(
+        "private-key-truncated-runs-to-end",
+        "key -----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIBkg4LVWM9nuwNSk3yByxZpYRTBnVJk5",
+        f"key {m('private_key')}",
+        {"private_key": 1},
+    ),
+    case("private-key-base64-pem", f"data {K8S_KEY}", f"data {m('private_key')}", {"private_key": 1}),
+    case(
+        "private-key-lookalike-public-blocks",
+        "-----BEGIN PUBLIC KEY-----\nMIIBIj\n-----END PUBLIC KEY----- LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUI=",
+        "-----BEGIN PUBLIC KEY-----\nMIIBIj\n-----END PUBLIC KEY----- LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUI=",
+    ),
+    # vendor tokens
+    case("stripe-secret-key", f"key {STRIPE_LIVE} set", f"key {m('stripe_key')} set", {"stripe_key": 1}),
+    case("stripe-webhook-secret", f"whsec={STRIPE_WEBHOOK}", f"whsec={m('stripe_key')}", {"stripe_key": 1}),
+    case(
+        "stripe-lookalike-identifiers",
+        "sk_test_helpers sk_live_connectionpool pk_test_fixtures_module",
+        "sk_test_helpers sk_live_connectionpool pk_test_fixtures_module",
+    ),
+    case("slack-bot-token", f"token={SLACK_BOT}", f"token={m('slack_token')}", {"slack_token": 1}),
+    case(
+        "slack-webhook-keeps-host",
+        f"POST https://hooks.slack.com/services/{SLACK_HOOK} ok",
+        f"POST https://hooks.slack.com/services/{m('webhook_url')} ok",
+        {"webhook_url": 1},
+    ),
+    case(
+        "discord-webhook-keeps-host",
+        f'"https://discord.com/api/webhooks/{DISCORD_HOOK}"',
+        f'"https://discord.com/api/webhooks/{m("webhook_url")}"',
+        {"webhook_url": 1},
+    ),
+    case(
+        "github-tokens",
+        f"{GITHUB['ghp_']} {GITHUB['ghs_']} {GITHUB_FINE}",
+        f"{m('github_token')} {m('github_token')} {m('github_token')}",
+        {"github_token": 3},
+    ),
+    case(
+        "api-tokens",
+        f"{GOOGLE_KEY} {NPM} {ANTHROPIC} bot{TELEGRAM}",
+        f"{m('api_token')} {m('api_token')} {m('api_token')} bot{m('api_token')}",
+        {"api_token": 4},
+    ),
+    case(
+        "token-lookalikes",
+        "ghp_short npm_install_hook gh_pages sk-learn task-runner hf_hub_download xoxo-hugs",
+        "ghp_short npm_install_hook gh_pages sk-learn task-runner hf_hub_download xoxo-hugs",
+    ),
+    # IBANs
+    case(
+        "iban-grouped-and-contiguous",
+        "DE89 3704 0044 0532 0130 00 or GB82WEST12345698765432.",
+        f"{m('iban')} or {m('iban')}.",
+        {"iban": 2},
+    ),
+    case(
+        "iban-hash-ignores-grouping",
+        "NL91 ABNA 0417 1643 00 = NL91ABNA0417164300",
+        f"{h('iban', 'NL91ABNA0417164300')} = {h('iban', 'NL91ABNA0417164300')}",
+        {"iban": 2},
+        rules={"iban": "hash"},
+    ),
+    case(
+        "iban-lookalikes",
+        "DE89 3704 0044 0532 0130 02 (bad checksum) XX89370400440532013000 DE8937040044 AB12CDEFGHIJKLMNOP",
+        "DE89 3704 0044 0532 0130 02 (bad checksum) XX89370400440532013000 DE8937040044 AB12CDEFGHIJKLMNOP",
+    ),
+    # US social security numbers
+    case("ssn", "SSN 123-45-6789 ok", f"SSN {m('us_ssn')} ok", {"us_ssn": 1}),
+    case("ssn-named-without-hyphens", "ssn: 536221234", f"ssn: {m('us_ssn')}", {"us_ssn": 1}),
+    case(
+        "ssn-lookalikes-never-issued",
+        "000-12-3456 666-12-3456 900-12-3456 123-00-4567 123-45-0000 2024-05-01 v123-45-6789",
+        "000-12-3456 666-12-3456 900-12-3456 123-00-4567 123-45-0000 2024-05-01 v123-45-6789",
+    ),
+    # Korean resident registration numbers
+    case("rrn-check-digit", "주민등록번호 900101-1234568", f"주민등록번호 {m('kr_rrn')}", {"kr_rrn": 1}),
+    case("rrn-without-hyphen-named", "RRN 9001011234568", f"RRN {m('kr_rrn')}", {"kr_rrn": 1}),
+    case("rrn-since-2020-named", "주민번호: 210315-3123456", f"주민번호: {m('kr_rrn')}", {"kr_rrn": 1}),
+    case(
+        "rrn-lookalikes",
+        "900101-1234567 (bad check) 901301-1234568 (month 13) 261207-3000042 (unnamed, no check digit)"
+        " 9001011234568 (no hyphen, unnamed) 990229-1234567 (no 29 Feb 1999)",
+        "900101-1234567 (bad check) 901301-1234568 (month 13) 261207-3000042 (unnamed, no check digit)"
+        " 9001011234568 (no hyphen, unnamed) 990229-1234567 (no 29 Feb 1999)",
+    ),
+    # cards: groupings, identifiers and context
+    case("card-dots", "card 4111.1111.1111.1111.", f"card {m('card')}.", {"card": 1}),
+    case("card-diners-short-last-group", "diners 3622 7206 2716 67", f"diners {m('card')}", {"card": 1}),
+    case(
+        "card-in-identifier-is-an-id",
+        "order-4242424242424242 ord_4242424242424242 #4242424242424242 order_id=4242424242424242",
+        "order-4242424242424242 ord_4242424242424242 #4242424242424242 order_id=4242424242424242",
+    ),
+    case(
+        "card-in-identifier-with-card-word",
+        "card-4242424242424242 pan:4242424242424242",
+        f"card-{m('card')} pan:{m('card')}",
+        {"card": 2},
+    ),
+    case("card-grouped-is-a-card-anywhere", "order-4242 4242 4242 4242", f"order-{m('card')}", {"card": 1}),
+    case(
+        "card-numbers-under-id-or-quantity-keys",
+        {"order_id": 4242424242424242, "ref": "4242424242424242", "bytes": 4242424242424242, "n": 4242424242424242},
+        {"order_id": 4242424242424242, "ref": "4242424242424242", "bytes": 4242424242424242, "n": m("card")},
+        {"card": 1},
+        field="metadata",
+    ),
+    # e-mail, URL-encoded
+    case(
+        "email-url-encoded-hash-matches-plain",
+        "?e=Jane%40Example.com vs jane@example.com",
+        f"?e={h('email', 'jane@example.com')} vs {h('email', 'jane@example.com')}",
+        {"email": 2},
+        rules={"email": "hash"},
+    ),
+    case("email-scp-target-is-not-a-mailbox", "git@github.com:org/repo.git", "git@github.com:org/repo.git"),
+    # cookies, command lines, XML, env-style names
+    case(
+        "cookie-header-to-end-of-line",
+        "Cookie: sid=abc; csrftoken=xyz\nHost: x",
+        f"Cookie: {m('secret_pair')}\nHost: x",
+        {"secret_pair": 1},
+    ),
+    case(
+        "argv-secret-flags",
+        "app --password hunter2 --api-key 'k y' --token-file /run/t --password-stdin",
+        f"app --password {m('secret_pair')} --api-key '{m('secret_pair')}' --token-file /run/t --password-stdin",
+        {"secret_pair": 2},
+    ),
+    case(
+        "argv-tools-short-flags",
+        "sshpass -phunter2 ssh h; mysql -h db -P3306 -pmysqlpw; redis-cli -a r3d; curl -u bob:cpw https://x",
+        f"sshpass -p{m('secret_pair')} ssh h; mysql -h db -P3306 -p{m('secret_pair')}; "
+        f"redis-cli -a {m('secret_pair')}; curl -u bob:{m('secret_pair')} https://x",
+        {"secret_pair": 4},
+    ),
+    case(
+        "argv-lookalikes",
+        "ssh -p 2222 host; mysql -p shop; docker run -p 8080:80 x; --password is deprecated; --password $DB_PASS",
+        "ssh -p 2222 host; mysql -p shop; docker run -p 8080:80 x; --password is deprecated; --password $DB_PASS",
+    ),
+    case(
+        "argv-list-in-metadata",
+        {"argv": ["app", "--password", "hunter2", "--port", "80"], "cmd": ["/usr/bin/sshpass", "-p", "pw9", "ssh"]},
+        {
+            "argv": ["app", "--password", m("secret_pair"), "--port", "80"],
+            "cmd": ["/usr/bin/sshpass", "-p", m("secret_pair"), "ssh"],
+        },
+        {"secret_pair": 2},
+        field="metadata",
+    ),
+    case(
+        "xml-secret-element",
+        "<user>bob</user><Password>hunter2</Password>",
+        f"<user>bob</user><Password>{m('secret_pair')}</Password>",
+        {"secret_pair": 1},
+    ),
+    case(
+        "env-style-names-in-text",
+        "DB_PASS=a1 SMTP_PW=b2 STRIPE_KEY=c3 cache_key=d4 partition-key: e5 first_pass=f6",
+        f"DB_PASS={m('secret_pair')} SMTP_PW={m('secret_pair')} STRIPE_KEY={m('secret_pair')} cache_key=d4"
+        " partition-key: e5 first_pass=f6",
+        {"secret_pair": 3},
+    ),
+    case(
+        "pair-placeholders-kept",
+        "password=*** token: ${TOKEN} secret=<secret> api_key=null password: [hidden]",
+        "password=*** token: ${TOKEN} secret=<secret> api_key=null password: [hidden]",
+    ),
+    case(
+        "pair-arn-segment-is-not-a-pair",
+        "arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/db",
+        "arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/db",
+    ),
+    # sensitive key names: words, globs and descriptions
+    case(
+        "key-env-style-names-at-depth",
+        {"env": {"DB_PASS": "a", "SMTP_PW": "b", "STRIPE_KEY": "c", "dbCreds": "d", "HOME": "/root"}},
+        {"env": {k: m("sensitive_key") for k in ("DB_PASS", "SMTP_PW", "STRIPE_KEY", "dbCreds")} | {"HOME": "/root"}},
+        {"sensitive_key": 4},
+        field="metadata",
+    ),
+    case(
+        "key-descriptions-and-non-secret-keys",
+        {
+            "token_type": "Bearer",
+            "max_tokens": 1024,
+            "password_length": 12,
+            "secret_name": "prod/db",
+            "cache_key": "u:1",
+            "public_key": "ssh-ed25519 AAAA",
+            "passenger": "Bob",
+            "classname": "Foo",
+            "key": "x",
+        },
+        {
+            "token_type": "Bearer",
+            "max_tokens": 1024,
+            "password_length": 12,
+            "secret_name": "prod/db",
+            "cache_key": "u:1",
+            "public_key": "ssh-ed25519 AAAA",
+            "passenger": "Bob",
+            "classname": "Foo",
+            "key": "x",
+        },
+        field="metadata",
+    ),
+    case(
+        "key-placeholder-value-not-counted",
+        {"password": "***", "token": "${TOKEN}"},
+        {"password": "***", "token": "${TOKEN}"},
+        field="metadata",
+    ),
+    case(
+        "key-custom-glob",
+        {"user_pin": "1234", "pinned": True, "spin": "x"},
+        {"user_pin": m("sensitive_key"), "pinned": True, "spin": "x"},
+        {"sensitive_key": 1},
+        field="metadata",
+        keys=("*_pin",),
+    ),
+    # optional rules: look-alikes with every rule on
+    case(
+        "optional-rules-lookalikes",
+        "bind 0.0.0.0:8080 mask 255.255.255.0 job 2026-1207-0042 order-4242424242424242 ticket 123-456-7890",
+        "bind 0.0.0.0:8080 mask 255.255.255.0 job 2026-1207-0042 order-4242424242424242 ticket 123-456-7890",
+        rules=ALL_ON,
+    ),
     # look-alikes that must survive the default rules
     case(
         "lookalike-uuid",
@@ -828,8 +1089,31 @@ CLEAN_LOG = (
 # Each entry is (unit, tail): the unit repeated to the size, then the tail, which wakes the rule's cheap
 # pre-check up so that the pattern itself has to scan the whole run.
 HOSTILE: dict[str, tuple[tuple[str, str], ...]] = {
-    "email": (("a", ""), ("@", ""), ("a@", ""), ("a@a.", ""), (".a@", ""), ("a@1.", ""), ("a", "@"), ("a.", "@a")),
-    "card": (("4", ""), ("4 ", ""), ("4444 ", ""), ("4444-", ""), ("1 ", ""), ("4111 1111 1111 1111 ", "")),
+    "email": (
+        ("a", ""),
+        ("@", ""),
+        ("a@", ""),
+        ("a@a.", ""),
+        (".a@", ""),
+        ("a@1.", ""),
+        ("a", "@"),
+        ("a.", "@a"),
+        ("%41", "@"),
+        ("a%40", ""),
+        ("%4", "%40"),
+    ),
+    "card": (
+        ("4", ""),
+        ("4 ", ""),
+        ("4444 ", ""),
+        ("4444-", ""),
+        ("1 ", ""),
+        ("4111 1111 1111 1111 ", ""),
+        ("4.", ""),
+        ("4111.1111.", ""),
+        ("order-4242424242424242 ", ""),
+        ("id=4242424242424242 ", ""),
+    ),
     "jwt": (("eyJ", ""), ("eyJ.", ""), ("eyJa.", ""), ("eyJaa.a.a", ""), ("a", "eyJ"), ("eyJaa.", "")),
     "bearer": (("Bearer ", ""), ("a", " bearer "), ("authorization: ", ""), ("Authorization: Bearer ", "")),
     "aws_access_key": (("AKIA", ""), ("A", "AKIA"), ("ASIA1", ""), ("secret_access_key: ", "")),
@@ -843,9 +1127,48 @@ HOSTILE: dict[str, tuple[tuple[str, str], ...]] = {
         ("a://a:", ""),
         ("://a:a@", ""),
         (":", "://@"),
+        ("cookie: ", ""),
+        ("a", " cookie="),
+        ("--password ", ""),
+        ("--a ", ""),
+        ("-", " --"),
+        ("mysql ", ""),
+        ("mysql -u ", ""),
+        ("curl -u ", ""),
+        ("sshpass a ", ""),
+        ("<password>", ""),
+        ("<a", "password></"),
+        ("a_key=a ", ""),
+        ("db_pass=", ""),
+        ("_", "key="),
     ),
+    "private_key": (
+        ("-----BEGIN PRIVATE KEY-----", ""),
+        ("-----BEGIN PRIVATE KEY-----a-", ""),
+        ("-----BEGIN A", " PRIVATE KEY"),
+        ("-", "PRIVATE KEY"),
+        ("LS0tLS1CRUdJTi", ""),
+        ("LS0tLS1CRUdJTiAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA ", ""),
+    ),
+    "stripe_key": (("sk_live_", ""), ("sk_live_a", ""), ("sk_live_" + "a1" * 10 + "_", ""), ("a", "whsec_")),
+    "slack_token": (("xoxb-", ""), ("xoxb-1", ""), ("xoxb-1-1-", ""), ("-1", "xoxb")),
+    "webhook_url": (("hooks.slack.com/services/", ""), ("a", "hooks.slack.com/services/"), ("/api/webhooks/", "")),
+    "github_token": (("ghp_", ""), ("ghp_a", ""), ("github_pat_", ""), ("a", "ghp_")),
+    "api_token": (
+        ("AIza", ""),
+        ("sk-", ""),
+        ("sk-ant-aa00-", ""),
+        ("1", ":AA"),
+        ("bot1234567890:AA", ""),
+        ("SG.", ""),
+        ("gl", ""),
+        ("hvs.", ""),
+    ),
+    "iban": (("DE89 ", ""), ("DE89", ""), ("A", "DE89"), ("DE89 AAAA ", ""), ("D", "")),
+    "us_ssn": (("123-45-", ""), ("1-", ""), ("ssn ", ""), ("ssn: 123", "")),
+    "kr_rrn": (("900101-", ""), ("1-", ""), ("주민", ""), ("주민번호 ", ""), ("a", "rrn")),
     "phone": (("+1", ""), ("1 ", ""), ("+1 ", ""), ("(1", ""), ("(12) ", ""), ("123-", ""), ("+1-(1)", "")),
-    "ipv4": (("1.", ""), ("255.", ""), ("1.1.1.1.", ""), ("256.", "")),
+    "ipv4": (("1.", ""), ("255.", ""), ("1.1.1.1.", ""), ("256.", ""), ("0.0.0.0 ", "")),
     "ipv6": ((":", ""), ("a:", ""), ("1:", ""), ("::1:", ""), ("ffff:", ""), ("1.1.1.1:", "")),
 }
 

@@ -101,6 +101,13 @@ HUGGING_FACE = fake("hf_", 34, string.ascii_letters)
 PYPI = fake("pypi-AgEIcHlwaS5vcmc", 80, URLSAFE)
 TELEGRAM = fake("", 10, string.digits, seed="bot") + ":AA" + fake("", 33, URLSAFE)
 VAULT = fake("hvs.", 90, URLSAFE)
+SQUARE = fake("sq0atp-", 22, URLSAFE)
+ATLASSIAN = fake("ATATT3", 180, URLSAFE + "=")
+POSTMAN = fake("PMAK-", 24, HEX) + fake("-", 34, HEX)
+SENTRY = fake("sntrys_", 80, ALNUM + "+/=_")
+DATABRICKS = fake("dapi", 32, HEX)
+LINEAR = fake("lin_api_", 40)
+NEW_RELIC = fake("NRAK-", 27, string.ascii_uppercase + string.digits)
 OPAQUE = fake("", 32, seed="opaque")  # a token with no vendor prefix: only its key name gives it away
 
 LEAKS: list[Leak] = [
@@ -160,6 +167,7 @@ LEAKS: list[Leak] = [
         "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b",
     ),
     leak("bearer", "retrying with bearer mF_9.B5f-4.1JqM now", "mF_9.B5f-4.1JqM"),
+    leak("bearer", "upstream sent Basic Ym9iOnMzY3IzdC1wYXNz to /login", "Ym9iOnMzY3IzdC1wYXNz"),
     leak("bearer", "headers={'Authorization': 'Bearer tok_9f8e7d6c5b', 'Accept': '*/*'}", "tok_9f8e7d6c5b"),
     leak("bearer", {"headers": {"authorization": "Bearer 4f2c9a7e1b"}}, "4f2c9a7e1b"),
     leak(
@@ -177,6 +185,8 @@ LEAKS: list[Leak] = [
     leak("secret pair", "login password=hunter2 ok", "hunter2"),
     leak("secret pair", "password: hunter2", "hunter2"),
     leak("secret pair", "pwd=letmein&next=/", "letmein"),
+    leak("secret pair", "login user=bob pass=hunter2", "hunter2"),
+    leak("secret pair", "{'user': 'bob', 'pw': 'pw-value-9'}", "pw-value-9"),
     leak("secret pair", '{"password": "correct horse battery staple", "user": "bob"}', "correct horse battery staple"),
     leak("secret pair", "/cb?access_token=ya-opaque-123&page=2", "ya-opaque-123", field="page_url"),
     leak("secret pair", "client_id=app&client_secret=s3cr3t-value&grant_type=x", "s3cr3t-value"),
@@ -248,6 +258,7 @@ LEAKS: list[Leak] = [
     leak("key name", {"response": {"set-cookie": ["a=one1", "b=two2"]}}, "one1", "two2"),
     leak("key name", {"db": {"credentials": {"user": "bob", "pass": "credpass"}}}, "credpass"),
     leak("key name", {"auth": {"user": "bob", "pass": "authpass"}}, "authpass"),
+    leak("key name", {"login": {"user": "bob", "pass": "plainpass"}}, "plainpass"),
     leak("key name", {"applicant": {"ssn": "536221234"}}, "536221234"),
     leak("key name", {"user_ssn": 536221234}, "536221234"),
     leak("key name", {"citizen": {"rrn": "9001011234568"}}, "9001011234568"),
@@ -294,6 +305,13 @@ LEAKS: list[Leak] = [
     leak("api token", f"twine upload -p {PYPI}", PYPI),
     leak("api token", f"https://api.telegram.org/bot{TELEGRAM}/sendMessage", TELEGRAM),
     leak("api token", f"vault token {VAULT}", VAULT),
+    leak("api token", f"square client {SQUARE}", SQUARE),
+    leak("api token", {"jira": {"api": ATLASSIAN}}, ATLASSIAN),
+    leak("api token", f"newman --postman-api-key {POSTMAN}", POSTMAN),
+    leak("api token", f"sentry-cli using {SENTRY}", SENTRY),
+    leak("api token", f"databricks host=x {DATABRICKS}", DATABRICKS),
+    leak("api token", f"linear {LINEAR}", LINEAR),
+    leak("api token", f"newrelic {NEW_RELIC}", NEW_RELIC),
     # bank accounts and national identifiers
     leak("iban", "refund to DE89 3704 0044 0532 0130 00 today", "DE89 3704 0044 0532 0130 00"),
     leak("iban", "iban=GB82WEST12345698765432", "GB82WEST12345698765432"),
@@ -398,6 +416,14 @@ LOOK_ALIKES: list[LookAlike] = [
     alike("key name", {"partition_key": "tenant-42", "routing_key": "orders.created"}),
     alike("key name", "read arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/db-AbCdEf"),
     alike("key name", [{"key": "http.route", "value": "/api/v1/orders"}]),
+    alike("key name", {"author": "Jane", "tokenizer": "cl100k_base", "secretary": "Bob", "passenger": "Kim"}),
+    alike("key name", {"nextPageToken": "CiAKGjBlOWI0", "page_token": "p2", "continuation_token": "c7"}),
+    alike("key name", "GET /v1/items?next_page_token=CiAKGjBl&limit=50"),
+    alike("path", "env PWD=/home/app OLDPWD=/tmp HOME=/root"),
+    alike("path", {"env": {"PWD": "/app", "OLDPWD": "/"}, "GOOGLE_APPLICATION_CREDENTIALS": "/var/secrets/sa.json"}),
+    alike("path", {"ssh_key": "~/.ssh/id_ed25519", "tls_key_file": "/etc/ssl/private/key.pem"}),
+    alike("at sign", "cloning ssh://git@github.com/org/repo.git"),
+    alike("prose", "tests pass=12 fail=0; Basic authentication required; basic auth disabled"),
     alike("key name", "cache_key=user:123 partition_key=p7 idempotency-key: abc-123"),
     alike("placeholder", "password: *** token=[FILTERED] secret=${DB_SECRET} api_key=<your-api-key>"),
     alike("placeholder", '{"password": null, "token": "", "auth_enabled": true}'),

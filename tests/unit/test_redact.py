@@ -766,6 +766,50 @@ CASES = [
         field="metadata",
         keys=("*_pin",),
     ),
+    case(
+        "key-glob-words",
+        {"pass": "a", "db_pass": "b", "bypass": "c", "compass": "d", "x_ssn": "e", "classname": "f"},
+        {"pass": m("sensitive_key"), "db_pass": m("sensitive_key"), "bypass": "c", "compass": "d"}
+        | {"x_ssn": m("sensitive_key"), "classname": "f"},
+        {"sensitive_key": 3},
+        field="metadata",
+    ),
+    case(
+        "key-words-that-only-look-secret",
+        {"author": "Jane", "secretary": "Bob", "tokenizer": "cl100k", "nextPageToken": "c2", "auth_header": "x"},
+        {"author": "Jane", "secretary": "Bob", "tokenizer": "cl100k", "nextPageToken": "c2"}
+        | {"auth_header": m("sensitive_key")},
+        {"sensitive_key": 1},
+        field="metadata",
+    ),
+    case(
+        "key-paths-are-not-secrets",
+        {"PWD": "/app", "ssh_key": "~/.ssh/id_rsa", "win_password": "C:\\secrets\\pw.txt", "pwd2": "/x y"},
+        {"PWD": "/app", "ssh_key": "~/.ssh/id_rsa", "win_password": "C:\\secrets\\pw.txt"}
+        | {"pwd2": m("sensitive_key")},
+        {"sensitive_key": 1},
+        field="metadata",
+    ),
+    case(
+        "pair-bare-pass-and-pw",
+        "user=bob pass=hunter2 pw: s3cret tests pass=12",
+        f"user=bob pass={m('secret_pair')} pw: {m('secret_pair')} tests pass=12",
+        {"secret_pair": 2},
+    ),
+    case(
+        "pair-cursor-tokens-kept",
+        "next_page_token=abc nextPageToken=def access_token=ghi",
+        f"next_page_token=abc nextPageToken=def access_token={m('secret_pair')}",
+        {"secret_pair": 1},
+    ),
+    case("pair-path-values-kept", "PWD=/home/app key_file=/etc/k.pem", "PWD=/home/app key_file=/etc/k.pem"),
+    case(
+        "basic-credentials-without-header",
+        "sent Basic Ym9iOnMzY3IzdA== then Basic authentication failed",
+        f"sent Basic {m('bearer')} then Basic authentication failed",
+        {"bearer": 1},
+    ),
+    case("email-ssh-url-user", "ssh://git@github.com/org/repo", "ssh://git@github.com/org/repo"),
     # optional rules: look-alikes with every rule on
     case(
         "optional-rules-lookalikes",
@@ -1115,7 +1159,15 @@ HOSTILE: dict[str, tuple[tuple[str, str], ...]] = {
         ("id=4242424242424242 ", ""),
     ),
     "jwt": (("eyJ", ""), ("eyJ.", ""), ("eyJa.", ""), ("eyJaa.a.a", ""), ("a", "eyJ"), ("eyJaa.", "")),
-    "bearer": (("Bearer ", ""), ("a", " bearer "), ("authorization: ", ""), ("Authorization: Bearer ", "")),
+    "bearer": (
+        ("Bearer ", ""),
+        ("a", " bearer "),
+        ("authorization: ", ""),
+        ("Authorization: Bearer ", ""),
+        ("Basic ", ""),
+        ("basic YWJj", ""),
+        ("a", " basic "),
+    ),
     "aws_access_key": (("AKIA", ""), ("A", "AKIA"), ("ASIA1", ""), ("secret_access_key: ", "")),
     "secret_pair": (
         ("=", " token"),
@@ -1140,6 +1192,9 @@ HOSTILE: dict[str, tuple[tuple[str, str], ...]] = {
         ("<a", "password></"),
         ("a_key=a ", ""),
         ("db_pass=", ""),
+        ("pass=", ""),
+        ("next_page_token=", ""),
+        ("PWD=/", ""),
         ("_", "key="),
     ),
     "private_key": (

@@ -101,7 +101,8 @@ DEFAULT_ACTIONS: Final[Mapping[str, Action]] = MappingProxyType(
 
 # A plain entry matches any key name that contains it once everything but letters and digits is
 # dropped ("x-api-key" contains "apikey"). An entry with * is a glob over the name's words joined by
-# "_" ("DB_PASS" and "dbPass" are both "db_pass", which "*_pass" matches but "passenger" does not).
+# "_": "DB_PASS" and "dbPass" are both "db_pass", and "*_pass" matches it and "pass" (a leading "*_"
+# stands for any words or none; a trailing "_*" likewise) but not "bypass" or "passenger".
 DEFAULT_SENSITIVE_KEYS: Final[tuple[str, ...]] = (
     "password",
     "passwd",
@@ -127,10 +128,10 @@ DEFAULT_SENSITIVE_KEYS: Final[tuple[str, ...]] = (
     "*_pw",
     "*_key",
     "*_keys",
-    "*creds",
-    "*ssn",
-    "*rrn",
-    "*national_id",
+    "*_creds",
+    "*_ssn",
+    "*_rrn",
+    "*_national_id",
 )
 
 TEXT_FIELDS: Final[tuple[str, ...]] = (
@@ -183,6 +184,13 @@ _NON_SECRET_KEY_WORDS: Final = _word_set(
     "table dict json yaml kms sorting hotkey"
 )
 _NOT_A_PASS_WORDS: Final = _word_set("first second third last next final single multi by test tests render")
+# Words that contain a sensitive entry but mean something else: a name made of them is not a secret's.
+_NOT_SECRET_WORDS: Final = _word_set(
+    "author authors authored authority authorities secretary secretaries secretariat tokenizer tokenizers "
+    "tokenize tokenized tokenization passenger passengers passage passages"
+)
+# A token after one of these words is a cursor into a listing, not a credential (next_page_token).
+_CURSOR_WORDS: Final = ("page", "pagination", "continuation", "cursor", "next", "sync", "resume", "scroll", "delta")
 # The last word of a key naming an identifier or a quantity: a number under it is that, not a card.
 _ID_WORDS: Final = _word_set("id ids uid uuid guid ref no nr num seq sequence")
 _NUMBER_WORDS: Final = _ID_WORDS | _word_set(
@@ -200,6 +208,7 @@ _PLACEHOLDER_VALUE = re.compile(
     r"|\$\{?[a-z_][a-z0-9_]*\}?|%[a-z_][a-z0-9_]*%",
     re.IGNORECASE,
 )
+_PATH_VALUE = re.compile(r"(?:/|~/|[A-Za-z]:\\)[\w.@+~/\\-]*")  # PWD=/app, ssh_key=~/.ssh/id_rsa
 _ARGV_STOPWORDS: Final = _word_set(
     "is are was be to for and or the a an in on of with not must should flag option argument value instead only from"
 )
@@ -265,8 +274,19 @@ _VENDOR_PREFIXED = (
     r"|shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}"  # Shopify
     r"|dop_v1_[a-f0-9]{64}"  # DigitalOcean
     r"|hv[sb]\.[A-Za-z0-9_-]{24,}+"  # HashiCorp Vault
+    r"|sq0(?:atp|csp)-[0-9A-Za-z_-]{22,}+"  # Square
+    r"|ATATT3[A-Za-z0-9_=-]{40,}+"  # Atlassian
+    r"|lin_api_[A-Za-z0-9]{40}"  # Linear
+    r"|PMAK-[0-9a-f]{24}-[0-9a-f]{34}"  # Postman
+    r"|sntry[su]_[A-Za-z0-9+/=_-]{40,}+"  # Sentry
+    r"|dapi[0-9a-f]{32}(?:-[0-9])?+"  # Databricks
+    r"|NRAK-[A-Z0-9]{27}"  # New Relic
     r")(?![A-Za-z0-9_-])"
     r"|(?:(?<=bot)|(?<![A-Za-z0-9_-]))(?P<bot>[0-9]{8,10}:AA[0-9A-Za-z_-]{33})(?![A-Za-z0-9_-])"  # Telegram
+)
+_VENDOR_NEEDLES: Final = (
+    *("AIza", "GOCSPX-", "ya29.", "npm_", "gl", "sk-", "SG.", "pypi-", "hf_", "shp", "dop_v1_", "hvs.", "hvb."),
+    *(":AA", "sq0", "ATATT3", "lin_api_", "PMAK-", "sntr", "dapi", "NRAK-"),
 )
 # Keyword patterns are written in lower case; see _Spec.folded.
 _AUTH_HEADER = (
@@ -277,6 +297,7 @@ _AUTH_HEADER = (
     + r"""(?P<cred>[^\s"',;\\]++)"""
 )
 _BEARER = r"\bbearer[ \t]++" + _NOT_PLACEHOLDER + r"(?P<cred>[A-Za-z0-9._~+/-]{8,}+=*+)"
+_BASIC = r"\bbasic[ \t]++(?P<cred>[A-Za-z0-9+/]{8,}+={0,2}+)(?![A-Za-z0-9+/=])"  # base64 of user:password
 # "Bearer authentication_required" is prose; a credential has a digit, a symbol or inner capitals.
 _CREDENTIAL_HINT = r"[0-9.~+/=]|.[A-Z]"
 _AWS_KEY_ID = r"(?<![A-Za-z0-9])A[KS]IA[A-Z0-9]{16}(?![A-Za-z0-9])"
@@ -290,7 +311,8 @@ _COOKIE = (
 # do not match, and the word before a _key or _pass decides whether it names a secret.
 _SECRET_PAIR = (
     r"(?P<kw>pass(?:word|wd|phrase)|pwd|secret(?:[_-]?key)?|token|api[_-]?key|private[_-]?key"
-    r"|(?:account|shared[_-]?access)[_-]?key|[_.-](?:pass|pw|keys?)|x-(?:amz|goog)-signature|cvv2?|cvc)" + _SEP + _VALUE
+    r"|(?:account|shared[_-]?access)[_-]?key|[_.-](?:pass|pw|keys?)|(?<![a-z0-9_.-])(?:pass|pw)"
+    r"|x-(?:amz|goog)-signature|cvv2?|cvc)" + _SEP + _VALUE
 )
 _XML_SECRET = (
     r"<[a-z0-9_.:-]{0,40}?(?:password|passwd|pwd|secret|token|api[_-]?key|private[_-]?key)>"
@@ -477,6 +499,12 @@ def _normalise_entry(entry: str) -> str:
     return "*".join(_KEY_NOISE.sub("_", piece.lower()) for piece in entry.split("*"))
 
 
+def _glob_pattern(glob: str) -> str:
+    """A sensitive-key glob as a regex over the words of a name joined by "_"."""
+    pattern = re.escape(glob).replace(r"\*_", "(?:.*_)?").replace(r"_\*", "(?:_.*)?")
+    return pattern.replace(r"\*", ".*")
+
+
 def _names_secret_key(words: list[str]) -> bool:
     """Whether a name ending in key (STRIPE_KEY, signingKey) names a secret, not a cache or table key."""
     return len(words) >= 2 and words[-2] not in _NON_SECRET_KEY_WORDS
@@ -530,12 +558,13 @@ def _in_identifier(text: str, start: int) -> bool:
 
 
 def _is_placeholder(value: str) -> bool:
-    return _PLACEHOLDER_VALUE.fullmatch(value) is not None
+    """A value that stands in for a secret: a mask, a reference, a template, or the path of a file."""
+    return _PLACEHOLDER_VALUE.fullmatch(value) is not None or _PATH_VALUE.fullmatch(value) is not None
 
 
 def _argv_value_ok(value: str) -> bool:
     """Whether the argument after a secret flag can be the secret (not a path, a reference or prose)."""
-    if not value or value[0] in "-/~" or value.startswith("./") or _is_placeholder(value):
+    if not value or value[0] == "-" or value.startswith("./") or _is_placeholder(value):
         return False
     return value.lower() not in _ARGV_STOPWORDS
 
@@ -742,9 +771,10 @@ def _accept_card(match: re.Match[str], value: str) -> bool:
 
 
 def _accept_email(match: re.Match[str], value: str) -> bool:
-    after = match.string[match.end() : match.end() + 2]
-    if after[:1] == ":" and after[1:].strip() and not after[1:].isdigit():
-        return False  # git@github.com:org/repo.git is an SSH target, not a mailbox
+    text, start, end = match.string, match.start(), match.end()
+    after = text[end : end + 2]
+    if (after[:1] == ":" and after[1:].strip() and not after[1:].isdigit()) or text.endswith("ssh://", 0, start):
+        return False  # git@github.com:org/repo.git and ssh://git@host are SSH targets, not mailboxes
     return re.fullmatch(_RETINA_ASSET, match.group("domain")) is None
 
 
@@ -784,15 +814,28 @@ def _accept_secret_pair(match: re.Match[str], value: str) -> bool:
     if _is_placeholder(value):
         return False
     keyword = match.group("kw").lower()
-    start = match.start()
-    if start and match.string[start - 1] == ":":
+    text, start = match.string, match.start()
+    if start and text[start - 1] == ":":
         return False  # a segment of a colon path: arn:aws:secretsmanager:…:secret:prod
+    if keyword == "token":
+        before = start - 1 if start and text[start - 1] in "_-." else start
+        return not _word_before(text, before).endswith(_CURSOR_WORDS)
+    if keyword in ("pass", "pw"):  # a bare pass=3 counts tests; a password is longer
+        return not (value.isdigit() and len(value) < 5)
     if keyword[0] not in "_.-":
         return True
-    word = _word_before(match.string, match.start())
+    word = _word_before(text, start)
     if keyword.endswith(("key", "keys")):
         return bool(word) and _names_secret_key([word, "key"])
     return bool(word) and word not in _NOT_A_PASS_WORDS
+
+
+def _accept_basic(match: re.Match[str], value: str) -> bool:
+    try:
+        decoded = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return b":" in decoded and decoded.isascii() and decoded.decode().isprintable()
 
 
 def _accept_argv_flag(match: re.Match[str], value: str) -> bool:
@@ -897,28 +940,14 @@ _BUILTIN_SPECS: Final[tuple[_Spec, ...]] = (
     _Spec(
         "api_token",
         _VENDOR_PREFIXED,
-        (
-            "AIza",
-            "GOCSPX-",
-            "ya29.",
-            "npm_",
-            "gl",
-            "sk-",
-            "SG.",
-            "pypi-",
-            "hf_",
-            "shp",
-            "dop_v1_",
-            "hvs.",
-            "hvb.",
-            ":AA",
-        ),
+        _VENDOR_NEEDLES,
         min_len=25,
         requires=_LONG_RUN,
         accept=_accept_token,
     ),
     _Spec("bearer", _AUTH_HEADER, ("authorization",), min_len=15, folded=True, value_groups=("cred",)),
     _Spec("bearer", _BEARER, ("bearer",), min_len=15, folded=True, value_groups=("cred",), accept=_accept_bearer),
+    _Spec("bearer", _BASIC, ("basic",), min_len=14, folded=True, value_groups=("cred",), accept=_accept_basic),
     _Spec("aws_access_key", _AWS_KEY_ID, ("KIA", "SIA"), min_len=20),
     _Spec("aws_access_key", _AWS_SECRET_PAIR, ("access",), min_len=19, folded=True, value_groups=_VALUE_GROUPS),
     _Spec(
@@ -1041,9 +1070,7 @@ class Redactor:
         self._check_keys = self._sensitive_action is not Action.KEEP
         self._key_words = tuple(k for k in settings.sensitive_keys if "*" not in k)
         globs = [k for k in settings.sensitive_keys if "*" in k]
-        self._key_globs = (
-            re.compile("|".join(".*".join(map(re.escape, glob.split("*"))) for glob in globs)) if globs else None
-        )
+        self._key_globs = re.compile("|".join(map(_glob_pattern, globs))) if globs else None
         self._argv_action = actions["secret_pair"]
         # Metadata keys repeat from record to record: a clean key maps to what it says about its value.
         self._clean_keys: dict[Any, int] = {}
@@ -1183,7 +1210,9 @@ class Redactor:
             kind |= _NUMBERED
         if not self._check_keys or words[-1] in _DESCRIPTOR_WORDS:
             return kind
-        joined = "".join(words)
+        if words[-1] in ("token", "tokens") and len(words) > 1 and words[-2] in _CURSOR_WORDS:
+            return kind
+        joined = "".join(word for word in words if word not in _NOT_SECRET_WORDS)
         if any(word in joined for word in self._key_words):
             return kind | _SENSITIVE
         named = self._key_globs is not None and self._key_globs.fullmatch("_".join(words)) is not None

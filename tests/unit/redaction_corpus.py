@@ -101,6 +101,8 @@ HUGGING_FACE = fake("hf_", 34, string.ascii_letters)
 PYPI = fake("pypi-AgEIcHlwaS5vcmc", 80, URLSAFE)
 TELEGRAM = fake("", 10, string.digits, seed="bot") + ":AA" + fake("", 33, URLSAFE)
 VAULT = fake("hvs.", 90, URLSAFE)
+SHOPIFY = fake("shpat_", 32, HEX)
+DIGITALOCEAN = fake("dop_v1_", 64, HEX)
 SQUARE = fake("sq0atp-", 22, URLSAFE)
 ATLASSIAN = fake("ATATT3", 180, URLSAFE + "=")
 POSTMAN = fake("PMAK-", 24, HEX) + fake("-", 34, HEX)
@@ -306,6 +308,8 @@ LEAKS: list[Leak] = [
     leak("api token", f"https://api.telegram.org/bot{TELEGRAM}/sendMessage", TELEGRAM),
     leak("api token", f"vault token {VAULT}", VAULT),
     leak("api token", f"square client {SQUARE}", SQUARE),
+    leak("api token", f"X-Shopify-Access-Token {SHOPIFY}", SHOPIFY),
+    leak("api token", {"do": {"client": DIGITALOCEAN}}, DIGITALOCEAN),
     leak("api token", {"jira": {"api": ATLASSIAN}}, ATLASSIAN),
     leak("api token", f"newman --postman-api-key {POSTMAN}", POSTMAN),
     leak("api token", f"sentry-cli using {SENTRY}", SENTRY),
@@ -369,6 +373,8 @@ LOOK_ALIKES: list[LookAlike] = [
     alike("order id", "PO-2026-000123 approved, ticket JIRA-4521"),
     alike("order id", "주문번호 261207-3000042 결제 완료"),
     alike("order id", "4242424242424242", field="user_id"),
+    alike("order id", "sess_5d9d1818e811892f902b", field="session_id"),
+    alike("order id", {"customer": "cus_NffrFeUfNV2Hib", "intent": "pi_3MtwBwLkdIwHu7ix28a3tqPa"}),
     alike("order id", {"sku": "SKU-5555555555554444", "qty": 2}),
     alike("phone-like", "ISBN 978-3-16-148410-0, ZIP 94107-1234"),
     alike("phone-like", "ports 8000-8080, pid 12345, build 20261207.1234"),

@@ -748,6 +748,7 @@ Accept = Callable[[re.Match[str], str], bool]  # (match, matched value) -> redac
 _DIGIT = re.compile(r"[0-9]")
 _LONG_RUN = re.compile(r"[A-Za-z0-9+/_-]{20,}")
 _NOT_HEX = re.compile(r"[^0-9A-Fa-f-]")
+_ID_PREFIX = re.compile(r"[a-z]{1,8}[_-]")
 
 
 def _has_digit(text: str) -> bool:
@@ -756,10 +757,15 @@ def _has_digit(text: str) -> bool:
 
 def _has_token_run(text: str) -> bool:
     """Every vendor token, webhook path and base64 key is a run of 20 such characters that is more than
-    hex and dashes (a trace id, a UUID, a hash): one search spares those rules' many needle tests."""
+    hex and dashes (a trace id, a UUID, a hash) after a lower-case prefix (sess_5d9d…, a prefixed id),
+    or has 32 hex after it (shpat_…): this test spares those rules' many needle tests on other text."""
     for chunk in text.split():  # splitting on whitespace first is cheaper than scanning every word
-        if len(chunk) >= 20 and any(_NOT_HEX.search(run) is not None for run in _LONG_RUN.findall(chunk)):
-            return True
+        if len(chunk) >= 20:
+            for run in _LONG_RUN.findall(chunk):
+                prefix = _ID_PREFIX.match(run)
+                body = run[prefix.end() :] if prefix else run
+                if _NOT_HEX.search(body) is not None or (prefix is not None and len(body) >= 32):
+                    return True
     return False
 
 

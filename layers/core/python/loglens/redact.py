@@ -756,9 +756,10 @@ def _has_digit(text: str) -> bool:
 
 
 def _has_token_run(text: str) -> bool:
-    """Every vendor token, webhook path and base64 key is a run of 20 such characters that is more than
-    hex and dashes (a trace id, a UUID, a hash) after a lower-case prefix (sess_5d9d…, a prefixed id),
-    or has 32 hex after it (shpat_…): this test spares those rules' many needle tests on other text."""
+    """Whether a run of 20 token characters could be a vendor token, webhook path or base64 key: more
+    than hex and dashes (a trace id, a UUID, a hash) once a lower-case prefix is set aside (sess_5d9d…,
+    a prefixed id), or at least 32 hex after one (shpat_…). Asked once per text, it spares those rules'
+    many needle tests on ordinary text."""
     for chunk in text.split():  # splitting on whitespace first is cheaper than scanning every word
         if len(chunk) >= 20:
             for run in _LONG_RUN.findall(chunk):
@@ -916,7 +917,8 @@ class _Spec(NamedTuple):
     rule: str
     source: str
     # The pattern runs only if one of these occurs in the text (in the lower-cased text if folded),
-    # the text is at least min_len long, holds a digit when it must, and the gate (if any) agrees.
+    # the text is at least min_len long, meets the requirement (a digit, a token-like run, a short
+    # flag) and, for a pattern without needles, the gate agrees.
     needles: tuple[str, ...] = ()
     gate: Callable[[str], bool] | None = None
     min_len: int = 1

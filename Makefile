@@ -12,10 +12,12 @@ UV_INSTALL := $(UV) pip install --python $(BIN)/python --require-hashes
 LOCAL_STAMP := $(VENV)/.installed-local
 DEV_STAMP := $(VENV)/.installed-dev
 JS := clients/javascript
+CONSOLE := clients/console
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_HOME := $(CURDIR)/build/cdk-home
 
-.PHONY: dev test lint typecheck pytest test-python-client test-js synth deps-layer bench lock clean
+.PHONY: dev test lint typecheck pytest test-python-client test-js packages test-packages console test-console synth \
+	deps-layer bench lock clean
 
 $(UV): requirements/bootstrap.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +44,9 @@ $(DEV_STAMP): requirements/dev.txt pyproject.toml clients/python/pyproject.toml 
 $(JS)/node_modules/.package-lock.json: $(JS)/package-lock.json
 	cd $(JS) && npm ci --no-audit --no-fund
 
+$(CONSOLE)/node_modules/.package-lock.json: $(CONSOLE)/package-lock.json
+	cd $(CONSOLE) && npm ci --no-audit --no-fund
+
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 
@@ -55,7 +60,7 @@ typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 	cd clients/python && ../../$(BIN)/mypy log_collector
 
-pytest: $(DEV_STAMP)
+pytest: $(DEV_STAMP) $(JS)/node_modules/.package-lock.json  # the browser e2e test builds the JS client
 	$(BIN)/pytest
 
 # The client has its own pytest configuration (import mode, timeouts), so it runs on its own.
@@ -65,7 +70,40 @@ test-python-client: $(DEV_STAMP)
 test-js: $(JS)/node_modules/.package-lock.json
 	cd $(JS) && npm test
 
-test: lint typecheck pytest test-python-client test-js
+# The clients as users install them: the npm tarball (dist/ with type declarations, the exports map
+# with the pino and winston transports) and the wheel, built with the locked toolchain.
+PACKAGES := build/packages
+SMOKE := build/smoke
+packages: $(DEV_STAMP) $(JS)/node_modules/.package-lock.json
+	rm -rf $(PACKAGES) && mkdir -p $(PACKAGES)
+	cd $(JS) && npm pack --silent --pack-destination $(CURDIR)/$(PACKAGES)
+	$(BIN)/python -m pip wheel --quiet --disable-pip-version-check --no-deps --no-build-isolation \
+		--wheel-dir $(PACKAGES) clients/python
+
+# Each package installed where nothing else can be imported in its place (a scratch venv, a scratch
+# npm folder with pino and winston at the client's pinned versions), then used once.
+test-packages: packages
+	rm -rf $(SMOKE) && mkdir -p $(SMOKE)/js
+	$(PYTHON) -m venv --without-pip $(SMOKE)/venv
+	$(UV) pip install --quiet --python $(SMOKE)/venv/bin/python --no-deps $(PACKAGES)/loglens_client-*.whl
+	cd $(SMOKE) && venv/bin/python $(CURDIR)/clients/python/smoke/installed_package.py
+	cp $(JS)/smoke/installed-package.mjs $(SMOKE)/js/
+	cd $(SMOKE)/js && echo '{"private": true, "type": "module"}' > package.json && \
+		npm install --silent --no-audit --no-fund --prefer-offline --no-package-lock \
+		$(CURDIR)/$(PACKAGES)/loglens-client-*.tgz \
+		$$(node -p "const d = require('$(CURDIR)/$(JS)/package.json').devDependencies; \
+			['pino', 'winston', 'winston-transport'].map((n) => n + '@' + d[n]).join(' ')")
+	cd $(SMOKE)/js && node installed-package.mjs
+
+# The web console: a static build in clients/console/dist (prints its gzipped size, fails over 250 KB).
+console: $(CONSOLE)/node_modules/.package-lock.json
+	cd $(CONSOLE) && npm run build
+
+# Its unit and component tests, and the built console in headless Chromium against a fake API.
+test-console: $(CONSOLE)/node_modules/.package-lock.json
+	cd $(CONSOLE) && npm test
+
+test: lint typecheck pytest test-python-client test-js test-packages test-console
 
 # Results are tables with ratios against baselines measured in the same run; the query part fills
 # 10M rows by default (BENCH_ROWS=300000 make bench for a quick look).
@@ -73,8 +111,10 @@ BENCH_ROWS ?= 10000000
 bench: $(DEV_STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/queries.py --rows $(BENCH_ROWS)
+	$(BIN)/python bench/search.py --rows $(BENCH_ROWS)
 	$(BIN)/python bench/archive.py
 	$(BIN)/python clients/python/bench_log_call.py
+	$(BIN)/python bench/coldstart.py
 
 # Offline, no AWS credentials, no Docker: cdk.json's "build" step builds the deps layer first.
 synth: $(DEV_STAMP) node_modules/.package-lock.json
@@ -94,4 +134,5 @@ lock: | $(UV)
 		layers/deps/requirements.in -c requirements/dev.txt -o requirements/layer.txt
 
 clean:
-	rm -rf $(VENV) build cdk.out node_modules .mypy_cache .ruff_cache .pytest_cache $(JS)/node_modules $(JS)/dist
+	rm -rf $(VENV) build cdk.out node_modules .mypy_cache .ruff_cache .pytest_cache $(JS)/node_modules $(JS)/dist \
+		$(CONSOLE)/node_modules $(CONSOLE)/dist $(CONSOLE)/test-artifacts

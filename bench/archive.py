@@ -1,7 +1,7 @@
 """Archive benchmark: throughput and peak memory of archiving one daily partition, at two sizes.
 
 For each size, a database on its own embedded PostgreSQL gets one day of generated rows
-(loglens.demo when present, else a simple generator) in a partition past retention, and is cloned
+(loglens.devtools.demo when present, else a simple generator) in a partition past retention, and is cloned
 (CREATE DATABASE ... TEMPLATE) so the archive can be measured twice on identical data:
 
 - once for time: export, re-read and verify, detach, drop; rows/s and MB/s;
@@ -35,14 +35,14 @@ from psycopg import sql
 from rich.console import Console
 from rich.table import Table
 
-from loglens.archive import archive_expired
-from loglens.database import prepare
 from loglens.db.connect import connect, with_database
-from loglens.embedded import EmbeddedPostgres
+from loglens.db.partitions import ensure_partitions, partition_name
+from loglens.db.prepare import prepare
+from loglens.devtools.embedded import EmbeddedPostgres
 from loglens.ingest.objects import LocalObjectStore
 from loglens.ingest.write import COPY_TYPES
-from loglens.maintenance import owner_connection
-from loglens.partitions import ensure_partitions, partition_name
+from loglens.lifecycle.archive import archive_expired
+from loglens.lifecycle.maintenance import owner_connection
 from loglens.record import LOG_COLUMNS
 from loglens.settings import Granularity, Settings
 
@@ -63,14 +63,14 @@ def free_port() -> int:
 def generated_rows(day: date, count: int) -> tuple[str, Iterator[tuple[Any, ...]]]:
     end = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
     try:
-        from loglens.demo import DemoPlan, generate_rows
+        from loglens.devtools.demo import DemoPlan, generate_rows
     except ImportError:
         return "simple generator", simple_rows(end - timedelta(days=1), count)
-    return "loglens.demo", generate_rows(DemoPlan(end=end, days=1, records=count))
+    return "loglens.devtools.demo", generate_rows(DemoPlan(end=end, days=1, records=count))
 
 
 def simple_rows(start: datetime, count: int) -> Iterator[tuple[Any, ...]]:
-    """Rows of a believable size (~500 bytes of JSON) when loglens.demo is not available."""
+    """Rows of a believable size (~500 bytes of JSON) when loglens.devtools.demo is not available."""
     rng = random.Random(7)
     step = timedelta(days=1) / max(count, 1)
     services = ["payment-api", "order-api", "user-api", "search-api", "web-frontend"]
@@ -133,7 +133,7 @@ def clone(admin: str, template: str, name: str) -> str:
 
 
 class Timings:
-    """loglens.archive.Progress that only notes when each step began and ended."""
+    """loglens.lifecycle.archive.Progress that only notes when each step began and ended."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}

@@ -37,17 +37,17 @@ from psycopg.types.json import set_json_dumps
 from rich.console import Console
 from rich.table import Table
 
-from loglens.database import prepare
 from loglens.db.connect import ConnectionProvider, connect, with_database
-from loglens.demo import DemoPlan, generate
-from loglens.embedded import EmbeddedPostgres
+from loglens.db.partitions import ensure_partitions
+from loglens.db.prepare import prepare
+from loglens.devtools.demo import DemoPlan, generate
+from loglens.devtools.embedded import EmbeddedPostgres
 from loglens.ingest.blocks import decode_block
 from loglens.ingest.collect import CollectApi, CollectService
 from loglens.ingest.envelope import Sealer
 from loglens.ingest.notifications import Loader, ObjectRef
 from loglens.ingest.objects import LocalObjectStore
 from loglens.ingest.write import COPY_TYPES
-from loglens.partitions import ensure_partitions
 from loglens.record import LOG_COLUMNS
 from loglens.settings import Settings
 

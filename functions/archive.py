@@ -1,4 +1,4 @@
-"""archive Lambda: EventBridge {"task": "archive"} daily → loglens.archive.archive_expired.
+"""archive Lambda: EventBridge {"task": "archive"} daily → loglens.lifecycle.archive.archive_expired.
 
 Exports the partitions past LOGLENS_RETENTION_DAYS to ARCHIVE_BUCKET under archive/, verifies,
 detaches and drops them. The archive ledger makes every step resumable, so a run that times out
@@ -13,10 +13,10 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from loglens.archive import ArchiveResult, archive_expired, open_archive_store
-from loglens.aws import client, database_conninfo_factory, require
-from loglens.maintenance import owner_connection
-from loglens.settings import Settings
+from loglens.aws import client
+from loglens.environments import ArchiveEnvironment
+from loglens.lifecycle.archive import ArchiveResult, archive_expired, open_archive_store
+from loglens.lifecycle.maintenance import owner_connection
 
 logger = Logger()
 metrics = Metrics(namespace="loglens")
@@ -38,13 +38,13 @@ def _record(result: ArchiveResult) -> None:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if event.get("task", "archive") != "archive":
         raise ValueError(f"unknown archive task {event.get('task')!r}; expected 'archive'")
-    settings = Settings.from_env()
-    store = open_archive_store(settings.home, require("ARCHIVE_BUCKET"), s3_client=client("s3"))
-    with owner_connection(database_conninfo_factory()(), application="loglens-archive") as conn:
+    env = ArchiveEnvironment.from_env()
+    store = open_archive_store(env.settings.home, env.archive_bucket, s3_client=client("s3"))
+    with owner_connection(env.conninfo_factory()(), application="loglens-archive") as conn:
         result = archive_expired(
             conn,
             store,
-            settings,
+            env.settings,
             dry_run=bool(event.get("dry_run", False)),
             time_left=lambda: context.get_remaining_time_in_millis() / 1000,
         )

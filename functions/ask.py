@@ -2,7 +2,7 @@
 
 All logic is in loglens.agent; this module wires AWS to it: the analyst and conversation connections
 through RDS Proxy with IAM auth, the Anthropic key and the Slack signing secret from Secrets Manager
-(cached by Powertools for five minutes, so a rotated value is picked up without a redeploy), the model
+(cached for five minutes, so a rotated value is picked up without a redeploy), the model
 provider from MODEL_PROVIDER/MODEL_ID, and asynchronous self-invocation by the function's own name.
 """
 
@@ -14,16 +14,18 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities import parameters
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loglens.agent.answer import Answer
 from loglens.agent.api import ASYNC_KEY, AskApi, self_invoker
+from loglens.agent.replays import PostgresReplayGuard
 from loglens.agent.service import AskService, BuiltOnFirstUse, build_agent
 from loglens.agent.settings import AgentSettings, Provider
-from loglens.aws import client, database_conninfo_factory, require
+from loglens.aws import client, secret_string
 from loglens.db.connect import ConnectionProvider
-from loglens.settings import ConfigError, Settings
+from loglens.environments import AskEnvironment
+from loglens.http import HttpResponse
+from loglens.settings import ConfigError
 
 logger = Logger()
 metrics = Metrics(namespace="loglens")
@@ -31,33 +33,35 @@ SECRET_MAX_AGE_SECONDS = 300
 _api: AskApi | None = None
 
 
-def _secret(variable: str) -> str:
-    value = parameters.get_secret(require(variable), max_age=SECRET_MAX_AGE_SECONDS)
-    if not isinstance(value, str) or not value.strip():
+def _secret(arn: str | None, variable: str) -> str:
+    if not arn:
+        raise ConfigError(f"{variable} is not set on this function")
+    value = secret_string(arn, max_age_seconds=SECRET_MAX_AGE_SECONDS)
+    if not value.strip():
         raise ConfigError(f"the secret named by {variable} is empty or not a plain string")
     return value.strip()
 
 
-def _conversation_conninfo() -> Any:
-    # Conversation turns are written as their own login (loglens_writer): the analyst login is read-only.
-    environ = {**os.environ, "DB_USER": require("CONVERSATION_DB_USER")}
-    return database_conninfo_factory(environ)
-
-
-def _service() -> AskService:
+def _service(env: AskEnvironment) -> AskService:
     from loglens.agent.client import make_client
     from loglens.agent.conversations import PostgresConversations
 
     settings = AgentSettings.from_env()
-    api_key = None if settings.provider is Provider.BEDROCK else (lambda: _secret("ANTHROPIC_SECRET_ARN"))
+    api_key = (
+        None
+        if settings.provider is Provider.BEDROCK
+        else (lambda: _secret(env.anthropic_secret_arn, "ANTHROPIC_SECRET_ARN"))
+    )
     agent = build_agent(
-        analyst=ConnectionProvider(database_conninfo_factory(), application="loglens-ask"),
+        analyst=ConnectionProvider(env.conninfo_factory(), application="loglens-ask"),
         client=make_client(settings, api_key=api_key),
         settings=settings,
         environ=os.environ,
     )
-    conversations = PostgresConversations(ConnectionProvider(_conversation_conninfo(), application="loglens-ask"))
-    return AskService(agent, conversations)
+    conversations = PostgresConversations(
+        ConnectionProvider(env.conninfo_factory(user=env.conversation_db_user), application="loglens-ask")
+    )
+    return AskService(agent, conversations, answers=conversations)
 
 
 def _record(answer: Answer) -> None:
@@ -70,12 +74,18 @@ def _record(answer: Answer) -> None:
 
 
 def _build(context: LambdaContext) -> AskApi:
+    env = AskEnvironment.from_env()
+    # Opens its connection on the first claim, in the worker, never on the acknowledgement path.
+    replays = PostgresReplayGuard(
+        ConnectionProvider(env.conninfo_factory(user=env.conversation_db_user), application="loglens-ask")
+    )
     return AskApi(
-        service=BuiltOnFirstUse(_service),
-        slack_secret=lambda: _secret("SLACK_SECRET_ARN"),
+        service=BuiltOnFirstUse(lambda: _service(env)),
+        slack_secret=lambda: _secret(env.slack_secret_arn, "SLACK_SECRET_ARN"),
         dispatch_async=self_invoker(client("lambda"), context.function_name),
-        cors_origin=Settings.from_env().cors_origin,
+        cors_origin=env.settings.cors_origin,
         on_answer=_record,
+        replays=lambda: replays,
     )
 
 
@@ -84,6 +94,10 @@ def _build(context: LambdaContext) -> AskApi:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     global _api
     if _api is None:
-        _api = _build(context)
+        try:
+            _api = _build(context)
+        except ConfigError as error:  # answered, not crashed: the caller learns which variable is wrong
+            logger.error("the ask function is misconfigured", extra={"error": str(error)})
+            return HttpResponse.error(503, f"asking is not configured here: {error}").to_proxy("*")
     metrics.add_metric(name="AsyncAnswers" if ASYNC_KEY in event else "Requests", unit=MetricUnit.Count, value=1)
     return _api.handle_invocation(event)

@@ -11,11 +11,13 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from loglens.aws import client, envelope_sealer, require
+from loglens.aws import client
+from loglens.environments import CollectEnvironment
+from loglens.http import HttpResponse
 from loglens.ingest.collect import CollectApi, CollectService
 from loglens.ingest.privacy import redactor_from_env
 from loglens.ingest.sinks import FirehoseSink
-from loglens.settings import Settings
+from loglens.settings import ConfigError
 
 logger = Logger()
 metrics = Metrics(namespace="loglens")
@@ -23,10 +25,10 @@ _api: CollectApi | None = None
 
 
 def _build() -> CollectApi:
-    settings = Settings.from_env()
-    sink = FirehoseSink(require("FIREHOSE_STREAM_NAME"), client("firehose"))
-    service = CollectService(sink, settings, redactor=redactor_from_env(), metrics=metrics, sealer=envelope_sealer())
-    return CollectApi(service, cors_origin=settings.cors_origin)
+    env = CollectEnvironment.from_env()
+    sink = FirehoseSink(env.firehose_stream_name, client("firehose"))
+    service = CollectService(sink, env.settings, redactor=redactor_from_env(), metrics=metrics, sealer=env.sealer())
+    return CollectApi(service, cors_origin=env.settings.cors_origin)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
@@ -34,5 +36,9 @@ def _build() -> CollectApi:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     global _api
     if _api is None:
-        _api = _build()
+        try:
+            _api = _build()
+        except ConfigError as error:  # answered, not crashed: the caller learns which variable is wrong
+            logger.error("the collect function is misconfigured", extra={"error": str(error)})
+            return HttpResponse.error(503, f"collect is not configured: {error}").to_proxy("*")
     return _api.handle(event)

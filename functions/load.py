@@ -12,13 +12,13 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from loglens.aws import client, database_conninfo_factory, envelope_sealer, require
+from loglens.aws import client
 from loglens.db.connect import ConnectionProvider
+from loglens.environments import LoadEnvironment
 from loglens.ingest.load import LoadResult
 from loglens.ingest.notifications import Loader
 from loglens.ingest.objects import S3ObjectStore
 from loglens.ingest.privacy import count_metrics, redactor_from_env
-from loglens.settings import Settings
 
 logger = Logger()
 metrics = Metrics(namespace="loglens")
@@ -34,14 +34,15 @@ def _record(result: LoadResult) -> None:
 
 
 def _build() -> Loader:
-    store = S3ObjectStore(require("RAW_BUCKET"), client("s3"))
-    connections = ConnectionProvider(database_conninfo_factory(), application="loglens-load")
+    env = LoadEnvironment.from_env()
+    store = S3ObjectStore(env.raw_bucket, client("s3"))
+    connections = ConnectionProvider(env.conninfo_factory(), application="loglens-load")
     return Loader(
         store,
         connections,
-        Settings.from_env(),
+        env.settings,
         redactor=redactor_from_env(),
-        sealer=envelope_sealer(),
+        sealer=env.sealer(),
         on_result=_record,
     )
 

@@ -1,6 +1,6 @@
 """maintain Lambda: EventBridge {"task": "partitions"} daily and {"task": "views"} hourly.
 
-All logic is in loglens.maintenance; this module connects as loglens_owner through RDS Proxy
+All logic is in loglens.lifecycle.maintenance; this module connects as loglens_owner through RDS Proxy
 (IAM auth) and returns the task's JSON summary.
 """
 
@@ -11,9 +11,8 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from loglens.aws import database_conninfo_factory
-from loglens.maintenance import MaintainReport, maintain, owner_connection, task_from_event
-from loglens.settings import Settings
+from loglens.environments import MaintainEnvironment
+from loglens.lifecycle.maintenance import MaintainReport, maintain, owner_connection, task_from_event
 
 logger = Logger()
 metrics = Metrics(namespace="loglens")
@@ -31,9 +30,9 @@ def _record(report: MaintainReport) -> None:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     task = task_from_event(event)
-    settings = Settings.from_env()
-    with owner_connection(database_conninfo_factory()(), application="loglens-maintain") as conn:
-        report = maintain(conn, settings, task)
+    env = MaintainEnvironment.from_env()
+    with owner_connection(env.conninfo_factory()(), application="loglens-maintain") as conn:
+        report = maintain(conn, env.settings, task)
     _record(report)
     summary = report.to_dict()
     logger.info("maintenance done", extra={"maintenance": summary})

@@ -13,3 +13,7 @@ DEPS_LAYER_ROOT = REPO_ROOT / "build" / "layers" / "deps"
 
 # Never shipped: bytecode caches and the editable-install metadata pip writes next to the package.
 ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "*.egg-info", "**/*.egg-info"]
+# The developer's tools (CLI, local stack, embedded PostgreSQL, demo, eval) live in one folder that no
+# Lambda imports; the core layer leaves it out (tests/infra/test_assets.py checks the synthesized asset).
+DEVTOOLS_DIR = CORE_LAYER_DIR / "python" / "loglens" / "devtools"
+CORE_LAYER_EXCLUDES = [*ASSET_EXCLUDES, "python/loglens/devtools", "python/loglens/__main__.py"]

@@ -10,9 +10,9 @@ from __future__ import annotations
 from psycopg import sql
 
 from loglens.db.connect import connect
-from loglens.demo import DemoPlan, generate_rows
+from loglens.db.partitions import ensure_partitions
+from loglens.devtools.demo import DemoPlan, generate_rows
 from loglens.ingest.write import COPY_TYPES
-from loglens.partitions import ensure_partitions
 from loglens.record import LOG_COLUMNS
 
 VIEWS = ("daily_log_summary", "error_patterns", "performance_metrics", "hourly_log_rollup", "hourly_latency_histogram")

@@ -3,13 +3,18 @@
 REST (not HTTP) APIs because API keys, usage plans, per-client throttling and request validation
 exist only there. Every method requires an API key unless a route says otherwise and why.
 Defaults: regional endpoint, JSON access logs to our own log group, ERROR execution logs without
-bodies (they may hold personal data), X-Ray, stage throttling, and a parameter validator.
+bodies (they may hold personal data), X-Ray, throttling and a parameter validator.
+
+Throttling has three levels: each API key's usage plan (one client's share), the stage (every client
+together, so above any one key's limit: one key can use its whole share while others still get
+theirs), and a method's own limit for a route that no key protects (Slack's: its callers are
+unauthenticated until the handler checks the signature, so they get a small budget of their own).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
@@ -20,6 +25,7 @@ from constructs import Construct
 from infra.components.common import log_group
 from infra.config import LoglensConfig
 from infra.nag import acknowledge
+from loglens.http.gateway import GATEWAY_ANSWERS
 
 CORS_ALLOW_HEADERS = ["Content-Type", "Content-Encoding", "X-Api-Key", "X-Amz-Date", "Authorization"]
 
@@ -81,10 +87,19 @@ class LoglensRestApi(Construct):
         rate_limit: int,
         burst_limit: int,
         quota_per_day: int,
+        stage_rate_limit: int,
+        stage_burst_limit: int,
+        method_throttles: Mapping[str, tuple[int, int]] | None = None,
         binary_media_types: Sequence[str] = (),
         cors_allow_origin: str | None = None,
     ) -> None:
+        """rate/burst/quota are per API key; stage_* for everyone; method_throttles {"/path/METHOD": (rate, burst)}."""
         super().__init__(scope, construct_id)
+        if stage_rate_limit <= rate_limit or stage_burst_limit <= burst_limit:
+            raise ValueError(f"{name}: the stage's throttle must be above one API key's ({rate_limit}/{burst_limit})")
+        for method, (method_rate, method_burst) in (method_throttles or {}).items():
+            if method_rate > stage_rate_limit or method_burst > stage_burst_limit:
+                raise ValueError(f"{name}: {method}'s throttle must not exceed the stage's")
         self._cors_allow_origin = cors_allow_origin
         self.access_logs = log_group(self, "AccessLogs", config)
         self.api = apigw.RestApi(
@@ -105,8 +120,13 @@ class LoglensRestApi(Construct):
                 data_trace_enabled=False,
                 metrics_enabled=True,
                 tracing_enabled=True,
-                throttling_rate_limit=rate_limit,
-                throttling_burst_limit=burst_limit,
+                throttling_rate_limit=stage_rate_limit,
+                throttling_burst_limit=stage_burst_limit,
+                method_options={
+                    path: apigw.MethodDeploymentOptions(throttling_rate_limit=rate, throttling_burst_limit=burst)
+                    for path, (rate, burst) in (method_throttles or {}).items()
+                }
+                or None,
             ),
         )
         acknowledge(
@@ -128,15 +148,19 @@ class LoglensRestApi(Construct):
             quota=apigw.QuotaSettings(limit=quota_per_day, period=apigw.Period.DAY),
             api_stages=[apigw.UsagePlanPerApiStage(api=self.api, stage=self.api.deployment_stage)],
         )
+        # API Gateway's own answers (no route, no key, too large, throttled, ...) in the one error shape, with
+        # the texts `loglens dev` gives (loglens.http.gateway); browsers can read them only with CORS headers.
+        headers = {"Content-Type": "'application/json'"}
         if cors_allow_origin is not None:
-            # Browsers can only read an error (a missing key, a throttle) if it carries CORS headers too.
-            for kind, response_type in (
-                ("Default4xx", apigw.ResponseType.DEFAULT_4_XX),
-                ("Default5xx", apigw.ResponseType.DEFAULT_5_XX),
-            ):
-                self.api.add_gateway_response(
-                    kind, type=response_type, response_headers={"Access-Control-Allow-Origin": f"'{cors_allow_origin}'"}
-                )
+            headers["Access-Control-Allow-Origin"] = f"'{cors_allow_origin}'"
+        for response_type, answer in GATEWAY_ANSWERS.items():
+            self.api.add_gateway_response(
+                "Gateway" + "".join(part.capitalize() for part in response_type.split("_")),
+                type=apigw.ResponseType.of(response_type),
+                status_code=str(answer.status) if answer.status is not None else None,
+                templates={"application/json": answer.template()},
+                response_headers=headers,
+            )
 
     def resource(self, path: str) -> apigw.IResource:
         return self.api.root.resource_for_path(path)

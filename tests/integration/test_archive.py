@@ -14,7 +14,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from loglens.archive import (
+from loglens.db.partitions import ensure_partitions, list_partitions, partition_name
+from loglens.devtools.cli import maintenance as maintenance_cli
+from loglens.ingest.objects import LocalObjectStore, ObjectInfo, ObjectStore
+from loglens.lifecycle.archive import (
     ArchiveStoreMissing,
     PartLimits,
     State,
@@ -24,12 +27,9 @@ from loglens.archive import (
     row_hash,
     total_of,
 )
-from loglens.cli import maintenance as maintenance_cli
-from loglens.ingest.objects import LocalObjectStore, ObjectInfo, ObjectStore
-from loglens.maintenance import maintain_partitions, owner_connection
-from loglens.partitions import ensure_partitions, list_partitions, partition_name
+from loglens.lifecycle.maintenance import maintain_partitions, owner_connection
+from loglens.lifecycle.restore import restore_day
 from loglens.record import LOG_COLUMNS
-from loglens.restore import restore_day
 from loglens.settings import Granularity, Settings
 from tests.aws_fakes import FakeAws
 from tests.factories import insert_records, make_record
@@ -94,7 +94,9 @@ def seed(url: str, n: int, day: date = OLD_DAY) -> None:
 def day_rows(url: str, day: date = OLD_DAY) -> list[tuple[Any, ...]]:
     with connect_owner(url) as conn:
         return conn.execute(
-            "SELECT * FROM logs WHERE created_at >= %s AND created_at < %s ORDER BY created_at, event_id",
+            # The record's columns: stored_xid says which transaction stored a row, and a restore stores it anew.
+            f"SELECT {', '.join(LOG_COLUMNS)} FROM logs WHERE created_at >= %s AND created_at < %s "
+            "ORDER BY created_at, event_id",
             (_start(day), _start(day) + timedelta(days=1)),
         ).fetchall()
 
@@ -470,7 +472,7 @@ def test_archive_lambda_handles_the_scheduled_event(
 
 
 def test_checksums_add_up() -> None:
-    from loglens.archive import Checksum
+    from loglens.lifecycle.archive import Checksum
 
     parts = [Checksum(2, (1 << 64) - 1), Checksum(1, 5)]
     assert total_of(parts) == Checksum(3, 4)

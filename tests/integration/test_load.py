@@ -134,6 +134,23 @@ def test_replayed_records_in_another_object_are_not_stored_again(
     assert count(db_url) == 11
 
 
+def test_a_conflicting_duplicate_in_a_later_object_keeps_the_first_and_is_counted(
+    fake_aws: FakeAws, writer_url: str, db_url: str
+) -> None:
+    # Collect rejects a conflict within one request; across requests the key (created_at, event_id) is
+    # already stored when the second arrives, so the first one stays and the second is counted.
+    original = _envelope(7, message="card declined")
+    conflicting = {**original, "message": "card accepted"}
+    loader = _loader(writer_url, fake_aws)
+    loader.load(ObjectRef(BUCKET, put_raw(fake_aws, "raw/c/one.gz", [original]), None))
+    second = loader.load(ObjectRef(BUCKET, put_raw(fake_aws, "raw/c/two.gz", [conflicting]), None))
+    assert second is not None and (second.loaded, second.duplicates) == (0, 1)
+    with connect(db_url) as conn:
+        stored = conn.execute("SELECT message FROM logs WHERE event_id = %s", (original["event_id"],)).fetchall()
+        ledger = conn.execute("SELECT rows_duplicate FROM load_ledger WHERE object_key = 'raw/c/two.gz'").fetchone()
+    assert stored == [("card declined",)] and ledger == (1,)
+
+
 def test_duplicated_event_ids_inside_one_object(fake_aws: FakeAws, writer_url: str, db_url: str) -> None:
     record = _envelope(5)
     result = _loader(writer_url, fake_aws).load(ObjectRef(BUCKET, put_raw(fake_aws, "raw/d.gz", [record] * 4), None))

@@ -17,13 +17,13 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from loglens.database import prepare
 from loglens.db.connect import ConnectionProvider, connect
-from loglens.embedded import EmbeddedPostgres
+from loglens.db.prepare import prepare
+from loglens.devtools.embedded import EmbeddedPostgres
+from loglens.devtools.local.spool import SpoolConsumer
 from loglens.ingest.notifications import Loader, ObjectRef
 from loglens.ingest.objects import LocalObjectStore
 from loglens.ingest.sinks import SpoolSink
-from loglens.local.spool import SpoolConsumer
 from loglens.settings import Settings
 
 ROWS = 60_000

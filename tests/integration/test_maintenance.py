@@ -14,21 +14,19 @@ from typing import Any
 import psycopg
 import pytest
 
-from loglens.cli import maintenance as maintenance_cli
 from loglens.db.connect import connect
-from loglens.maintenance import (
+from loglens.db.partitions import list_partitions, partition_name
+from loglens.devtools.cli import maintenance as maintenance_cli
+from loglens.devtools.local.timers import MaintenanceTimers, TimedJob, start_timers
+from loglens.lifecycle.maintenance import (
     SUMMARY_VIEWS,
-    MaintenanceTimers,
     Task,
-    TimedJob,
     maintain_partitions,
     materialized_views,
     owner_connection,
     refresh_views,
-    start_timers,
     task_from_event,
 )
-from loglens.partitions import list_partitions, partition_name
 from loglens.settings import Granularity, Settings
 from tests.factories import insert_records, make_record
 

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from loglens.db.connect import connect
-from loglens.partitions import ensure_partitions, list_partitions, partition_name, periods
+from loglens.db.partitions import ensure_partitions, list_partitions, partition_name, periods
 from loglens.settings import Granularity
 from tests.factories import insert_records, make_record
 

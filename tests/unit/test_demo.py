@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from loglens.demo import (
+from loglens.devtools.demo import (
     DB_TIMEOUT_MESSAGE,
     SAFARI_ERROR_MESSAGE,
     DemoPlan,

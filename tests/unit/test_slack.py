@@ -193,6 +193,18 @@ def command_body(text: str, response_url: str) -> bytes:
     ).encode()
 
 
+def queued(question: str, response_url: str, signature: str | None = None) -> dict[str, Any]:
+    """A payload as the acknowledgement queues it."""
+    return {
+        "kind": "slack_command",
+        "question": question,
+        "response_url": response_url,
+        "conversation": "slack:T1:C1:U1",
+        "signature": signature or "v0=" + hashlib.sha256(question.encode() + str(time.time()).encode()).hexdigest(),
+        "valid_until": int(time.time()) + 300,
+    }
+
+
 @pytest.fixture
 def fake() -> Iterator[FakeClaude]:
     server = FakeClaude().start()
@@ -238,10 +250,11 @@ def test_the_ack_answers_at_once_without_building_the_agent_or_calling_the_model
     )
     body = command_body("why did checkout fail?", slack.url)
     now = int(time.time())
+    headers = sign(SECRET, now, body)
 
     # When Slack posts a signed command (base64-encoded by API Gateway)
     started = time.monotonic()
-    response = api.handle(slack_event(body, sign(SECRET, now, body)))
+    response = api.handle(slack_event(body, headers))
     elapsed = time.monotonic() - started
 
     # Then it acknowledges ephemerally well within Slack's 3 seconds, having only queued the work
@@ -254,6 +267,8 @@ def test_the_ack_answers_at_once_without_building_the_agent_or_calling_the_model
             "question": "why did checkout fail?",
             "response_url": slack.url,
             "conversation": "slack:T1:C1:U1",
+            "signature": headers["X-Slack-Signature"],
+            "valid_until": now + 300,
         }
     ]
     assert fake.requests == [] and built == [] and slack.posts == []
@@ -315,6 +330,8 @@ def test_the_async_path_posts_block_kit_to_the_response_url(slack: ResponseUrlSe
         "question": "Why did checkout fail?",
         "response_url": slack.url,
         "conversation": "slack:T1:C1:U1",
+        "signature": "v0=" + "a" * 64,
+        "valid_until": int(time.time()) + 300,
     }
 
     # When the asynchronous invocation runs it (as the Lambda receives it)
@@ -335,7 +352,7 @@ def test_the_async_path_posts_block_kit_to_the_response_url(slack: ResponseUrlSe
 
 def test_a_failure_reaches_the_user_as_an_ephemeral_message(slack: ResponseUrlServer) -> None:
     api = make_api(StubService(RuntimeError("boom")), [], slack)
-    api.run_async({"kind": "slack_command", "question": "q", "response_url": slack.url, "conversation": "slack:a"})
+    api.run_async(queued("q", slack.url))
     [posted] = slack.wait_for(1)
     assert posted["response_type"] == "ephemeral"
     assert "went wrong" in posted["text"] and "boom" not in posted["text"]
@@ -344,8 +361,71 @@ def test_a_failure_reaches_the_user_as_an_ephemeral_message(slack: ResponseUrlSe
 def test_a_slack_that_refuses_the_post_does_not_raise(slack: ResponseUrlServer) -> None:
     slack.status = 500
     api = make_api(StubService(canned_answer()), [], slack)
-    api.run_async({"kind": "slack_command", "question": "q", "response_url": slack.url, "conversation": "slack:a"})
+    api.run_async(queued("q", slack.url))
     assert len(slack.wait_for(1)) >= 1  # the SDK may retry; none of it escapes as an exception
+
+
+# -- copies of a signed request ---------------------------------------------------------------------
+
+
+def test_three_copies_of_one_signed_command_are_answered_once(slack: ResponseUrlServer) -> None:
+    # Given one signed command, captured and sent three times within its window
+    service = StubService(canned_answer())
+    dispatched: list[dict[str, Any]] = []
+    api = make_api(service, dispatched, slack)
+    body = command_body("why did checkout fail?", slack.url)
+    headers = sign(SECRET, int(time.time()), body)
+
+    # When each copy is acknowledged and its queued work runs
+    statuses = [api.handle(slack_event(body, headers))["statusCode"] for _ in range(3)]
+    for payload in dispatched:
+        api.run_async(payload)
+
+    # Then each copy was acknowledged (only its sender sees that), but the agent ran and Slack got one answer
+    assert statuses == [200, 200, 200] and len(dispatched) == 3
+    assert len(service.questions) == 1
+    [posted] = slack.wait_for(1)
+    assert posted["response_type"] == "in_channel"
+    time.sleep(0.2)
+    assert len(slack.posts) == 1
+
+
+def test_the_same_question_signed_again_is_a_new_command(slack: ResponseUrlServer) -> None:
+    service = StubService(canned_answer())
+    dispatched: list[dict[str, Any]] = []
+    api = make_api(service, dispatched, slack)
+    body = command_body("why did checkout fail?", slack.url)
+    now = int(time.time())
+    for timestamp in (now - 1, now):  # asked twice: Slack signs each with its own timestamp
+        api.handle(slack_event(body, sign(SECRET, timestamp, body)))
+    for payload in dispatched:
+        api.run_async(payload)
+    assert len(service.questions) == 2 and len(slack.wait_for(2)) == 2
+
+
+def test_when_the_replay_check_fails_nothing_is_answered_and_the_user_is_told(slack: ResponseUrlServer) -> None:
+    class Down:
+        def first_time(self, signature: str, expires_at: Any) -> bool:
+            raise OSError("connection refused")
+
+    service = StubService(canned_answer())
+    api = make_api(service, [], slack)
+    api.replays = lambda: Down()
+    api.run_async(queued("q", slack.url))
+    [posted] = slack.wait_for(1)
+    assert posted["response_type"] == "ephemeral" and "database" in posted["text"]
+    assert service.questions == []
+
+
+def test_a_5000_digit_timestamp_is_refused_as_a_bad_signature_not_a_crash(slack: ResponseUrlServer) -> None:
+    dispatched: list[dict[str, Any]] = []
+    body = command_body("errors?", slack.url)
+    headers = {"X-Slack-Request-Timestamp": "9" * 5000, "X-Slack-Signature": "v0=" + "0" * 64}
+    response = make_api(None, dispatched, slack).handle(slack_event(body, headers))
+    assert (response["statusCode"], json.loads(response["body"])) == (401, {"error": "invalid Slack request signature"})
+    with pytest.raises(SlackRequestRejected, match="not a Unix time"):
+        verify_request(body, {k.lower(): v for k, v in headers.items()}, SECRET, now=time.time())
+    assert dispatched == []
 
 
 # -- Block Kit within Slack's limits -------------------------------------------------------------
@@ -373,3 +453,18 @@ def test_block_kit_stays_within_slacks_limits_and_escapes_mrkdwn() -> None:
     assert "&lt;!channel&gt;" in rendered
     assert "490 more rows" in rendered and "14 more columns" in rendered
     assert len(message["text"]) <= 3000
+
+
+def test_a_text_only_answer_is_posted_whole_without_an_hourglass() -> None:
+    # A declined request (or one that needed no SQL) is a complete answer: no SQL, no table, no hourglass
+    declined = Answer(
+        question="delete the logs of u-1",
+        explanation=Explanation(summary="I can only read logs; I will not delete them."),
+        steps=1,
+    )
+    message = answer_message(declined)
+    rendered = json.dumps(message["blocks"])
+    assert "I can only read logs" in rendered
+    assert ":hourglass:" not in rendered and "```" not in rendered
+    incomplete = declined.model_copy(update={"complete": False})
+    assert ":hourglass:" in json.dumps(answer_message(incomplete)["blocks"])

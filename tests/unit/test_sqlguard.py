@@ -8,12 +8,13 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from loglens import sqlguard
-from loglens.sqlguard import Catalog, GuardResult, check_sql
+from loglens.sqlguard import Catalog, GuardResult, check_sql, names, resolve
 from loglens.sqlguard_functions import ALLOWED_FUNCTION_NAMES, FROM_FUNCTION_NAMES
 from tests.unit.sqlguard_cases import (
     BENIGN,
+    BENIGN_BOUNDS,
     CATALOG,
+    CLAUSE_NAMES,
     DANGEROUS_CALLS,
     DANGEROUS_KEYWORDS,
     DATE_PART_INJECTION,
@@ -24,6 +25,7 @@ from tests.unit.sqlguard_cases import (
     LIMIT_CASES,
     LOGS_COLUMNS,
     REAL_COLUMNS,
+    WRITTEN_BOUNDS,
     B,
 )
 
@@ -31,7 +33,7 @@ REFUSAL_CODES = {
     "empty", "parse_error", "multiple_statements", "unicode_escape", "dollar_quote", "non_ascii", "write_node",
     "command", "not_select", "select_into", "locking_clause", "relation_not_allowed", "cte_shadows_relation",
     "function_not_allowed", "type_not_allowed", "node_not_allowed", "unsafe_token", "unknown_column",
-    "unbounded_time", "roundtrip_mismatch", "internal_error",
+    "unbounded_time", "roundtrip_mismatch", "internal_error", "too_large", "unbounded_recursion",
 }  # fmt: skip
 
 
@@ -185,12 +187,57 @@ def test_real_columns_are_not_flagged(sql: str) -> None:
     assert result.allowed, f"{result.code}: {result.reason}"
 
 
-def test_unbounded_logs_query_gets_a_hint() -> None:
+def test_unbounded_logs_query_gets_a_hint_that_fits_any_period() -> None:
     result = guard("SELECT count(*) FROM logs WHERE level = 'ERROR'")
 
     assert result.code == "unbounded_time"
-    assert "queries on logs must filter created_at" in result.reason
-    assert "e.g. WHERE created_at >= now() - interval '24 hours'" in result.reason
+    assert result.reason.startswith("logs in the main query is read without a bound on created_at: SELECT")
+    assert "WHERE created_at >= now() - interval '24 hours', over the period the question asks about" in result.reason
+    # An old trace is found by its id, not by guessing a recent window.
+    assert "a lookup by trace_id = '...' needs no time bound" in result.reason
+
+
+def test_new_benign_cases_are_in_the_benign_table() -> None:
+    assert len(BENIGN_BOUNDS) >= 40
+    assert set(BENIGN_BOUNDS) <= set(BENIGN)
+
+
+@pytest.mark.parametrize(("sql", "parts"), [c[1:] for c in CLAUSE_NAMES], ids=[c[0] for c in CLAUSE_NAMES])
+def test_refusal_names_the_part_it_is_about(sql: str, parts: tuple[str, ...]) -> None:
+    result = guard(sql)
+
+    assert not result.allowed
+    for part in parts:
+        assert part in result.reason
+
+
+@pytest.mark.parametrize(("sql", "written"), [c[1:] for c in WRITTEN_BOUNDS], ids=[c[0] for c in WRITTEN_BOUNDS])
+def test_a_join_window_gets_its_derived_bound_written_down(sql: str, written: str) -> None:
+    result = guard(sql)
+
+    assert result.allowed, result.reason
+    assert result.sql is not None and written in result.sql
+    assert "added (implied by the join window)" in result.reason
+
+
+def test_a_direct_bound_is_left_as_written() -> None:
+    sql = f"SELECT count(*) FROM logs e JOIN logs l ON l.created_at >= e.created_at AND l.{B} WHERE e.{B}"
+    result = guard(sql)
+
+    assert result.reason == "allowed; LIMIT 1000 added"
+
+
+def test_lookup_keys_come_from_the_catalog() -> None:
+    lookup = "SELECT * FROM logs WHERE event_id = 'e1'"
+    trace = "SELECT * FROM logs WHERE trace_id = 'a1'"
+    with_event_index = Catalog(CATALOG.relations, CATALOG.time_bounded, {"logs": ("trace_id", "event_id")})
+    without_keys = Catalog(CATALOG.relations, CATALOG.time_bounded)
+
+    assert check_sql(lookup, with_event_index).allowed
+    assert guard(lookup).code == "unbounded_time"
+    assert guard(trace).allowed
+    assert check_sql(trace, without_keys).code == "unbounded_time"
+    assert "needs no time bound" not in check_sql(trace, without_keys).reason
 
 
 def test_time_bound_follows_the_catalog() -> None:
@@ -233,7 +280,7 @@ def test_sqlglot_rewriting_of_date_bin_origin_cannot_inject() -> None:
 
 def test_regenerated_sql_is_checked_again(monkeypatch: pytest.MonkeyPatch) -> None:
     # Disable the bare-word check; the second pass over the regenerated text must still refuse.
-    monkeypatch.setattr(sqlguard, "_PLAIN_WORD", re.compile(r".*", re.DOTALL))
+    monkeypatch.setattr(names, "PLAIN_WORD", re.compile(r".*", re.DOTALL))
     result = guard(DATE_PART_INJECTION)
 
     assert result.code == "roundtrip_mismatch"
@@ -244,8 +291,71 @@ def test_unexpected_failure_refuses(monkeypatch: pytest.MonkeyPatch) -> None:
     def explode(self: object, root: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(sqlguard._Resolver, "check", explode)
+    monkeypatch.setattr(resolve.Resolver, "check", explode)
 
     result = guard("SELECT 1")
     assert (result.allowed, result.code) == (False, "internal_error")
     assert "boom" in result.reason
+
+
+def test_scans_anchored_on_each_other_settle_to_the_one_bound_they_share() -> None:
+    # Given sixteen scans, each bounded only relative to every other, and one of them bounded directly
+    names = [f"l{i}" for i in range(16)]
+    pairs = " AND ".join(f"{a}.created_at >= {b}.created_at" for a in names for b in names if a != b)
+    sql = "SELECT count(*) FROM " + ", ".join(f"logs {n}" for n in names) + f" WHERE l0.{B} AND {pairs}"
+
+    # When the guard proves them (once per round, not once per path: 16! paths would never finish)
+    result = guard(sql)
+
+    # Then every scan gets the shared bound written down
+    assert result.allowed, result.reason
+    assert result.sql is not None
+    assert all(f"{n}.created_at >= CURRENT_TIMESTAMP - INTERVAL '24 HOURS'" in result.sql for n in names[1:])
+
+
+@pytest.mark.parametrize(
+    ("call", "rows"),
+    [
+        ("generate_series(1, 10)", 10),
+        ("generate_series(0, 100000, 10)", 10_001),
+        ("generate_series(10, 1, -1)", 10),
+        ("generate_series(1, 10, -1)", 0),
+        ("generate_series(now() - interval '1 day', now(), interval '1 hour')", 25),
+        ("generate_series(date_trunc('hour', now()) - interval '23 hours', date_trunc('hour', now()), '1 hour')", 24),
+        ("generate_series(timestamptz '2024-06-01', timestamptz '2024-06-30', '36 hours'::interval)", 20),
+        ("generate_series(timestamptz '2024-01-01', timestamptz '2024-12-31', interval '1 month')", 13),
+        ("generate_series(current_date - 6, current_date, 2 * interval '30 minutes')", 145),
+    ],
+)
+def test_series_sizes_are_estimated_from_constants(call: str, rows: int) -> None:
+    from datetime import UTC, datetime
+
+    from loglens.sqlguard.dialects import POSTGRES
+    from loglens.sqlguard.size import series_rows
+
+    node = sqlglot.parse_one(f"SELECT {call}", read="postgres").expressions[0]
+    assert series_rows(node, POSTGRES, datetime(2024, 6, 1, 12, 30, tzinfo=UTC)) == rows
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("1 hour", 3600), ("15 minutes", 900), ("1 day 2 hours", 93600), ("01:30:00", 5400), ("-1 day", -86400),
+     ("2 weeks", 1209600), ("1 mon", 2592000), ("1.5 h", 5400), ("1 fortnight", None), ("hour", None), ("", None)],
+)  # fmt: skip
+def test_intervals_are_read_as_postgres_and_trino_write_them(text: str, seconds: float | None) -> None:
+    from loglens.sqlguard.values import parse_interval
+
+    parsed = parse_interval(text)
+    assert (parsed.total_seconds() if parsed is not None else None) == seconds
+
+
+def test_a_series_sqlglot_does_not_recognise_is_not_run() -> None:
+    from datetime import UTC, datetime
+
+    from loglens.sqlguard.dialects import POSTGRES
+    from loglens.sqlguard.refusal import Refused
+    from loglens.sqlguard.size import check_sizes
+
+    unknown = exp.select(exp.Anonymous(this="generate_series", expressions=[exp.Literal.number(1)]))
+    with pytest.raises(Refused, match="cannot tell how many rows"):
+        check_sizes(unknown, POSTGRES, datetime.now(UTC))

@@ -10,6 +10,9 @@ const LEVEL_ALIASES: Readonly<Record<string, LogLevel>> = {
   INFORMATION: 'INFO',
   NOTICE: 'INFO',
   VERBOSE: 'DEBUG',
+  SILLY: 'TRACE', // winston
+  HTTP: 'INFO', // winston
+  SUCCESS: 'INFO', // loguru
 };
 
 /** The stored level, or undefined when the input is not a level at all. */

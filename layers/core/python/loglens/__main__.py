@@ -1,5 +1,5 @@
 import sys
 
-from loglens.cli import main
+from loglens.devtools.cli import main
 
 sys.exit(main())

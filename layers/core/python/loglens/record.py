@@ -6,8 +6,15 @@ the migrations by a test) and the schema text the analysis agent reads are all d
 until both agree.
 
 Rules (each is tested in tests/unit/test_record.py):
+- Records in the shapes common loggers write (pino, winston, bunyan, structlog, loguru,
+  Powertools, Python logging JSON, ECS, OpenTelemetry attribute names) are first brought to these
+  field names by loglens.shapes (one alias table, shared with FireLens); its docstring has the rules.
 - `level` is one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL; common spellings are normalised
-  (see LEVEL_ALIASES: "warning" → WARN, "err" → ERROR, "critical" → FATAL, any case).
+  (see loglens.levels: "warning" → WARN, "err" → ERROR, "critical" → FATAL, any case), and a
+  number is a pino/bunyan level (30 → INFO, 50 → ERROR).
+- `service` missing means DEFAULT_SERVICE ("unknown_service"). `message` sent as an object or
+  array is kept as its JSON text; a record with no message (or a blank one) but other fields of
+  its own (pino's `logger.info({...})`) gets those fields' JSON text as its message.
 - `timestamp` (stored as `created_at`) is ISO 8601 with or without a zone (naive means UTC) or
   an epoch number in s/ms/µs/ns (number or numeric string). It must fall inside the acceptance
   window around the time the server received it (default 30 days back, 1 hour ahead);
@@ -16,8 +23,9 @@ Rules (each is tested in tests/unit/test_record.py):
 - Text: NUL characters are removed, invalid UTF-8 is replaced with U+FFFD, and text longer than
   its limit in TEXT_LIMITS is truncated with a visible "…[truncated]" marker, never rejected.
   Numbers sent for text fields (a numeric user_id) are kept as their decimal text.
-- Unknown top-level fields are kept inside `metadata`, never silently dropped. `metadata`
-  must be a JSON object of at most METADATA_MAX_BYTES serialised and METADATA_MAX_DEPTH deep.
+- Unknown top-level fields are kept inside `metadata`, never silently dropped; one whose name is
+  already taken there is kept as `_extra_<name>` (then `_extra2_<name>`, ...), never overwriting.
+  `metadata` must be a JSON object of at most METADATA_MAX_BYTES serialised and METADATA_MAX_DEPTH deep.
 - Server-owned fields (received_at, source, api_key_id, source_ip) are set from the ingest
   context; a client that sends them has them kept in metadata instead, never trusted.
 - `event_id` is the deduplication key: a client UUID is kept; any other client string (up to
@@ -49,44 +57,13 @@ from pydantic import (
     model_validator,
 )
 
+from loglens.levels import LEVEL_ALIASES as LEVEL_ALIASES  # re-exported: the level spellings
+from loglens.levels import Level as Level
+from loglens.levels import level_from_word, pino_level
+from loglens.shapes import BOOKKEEPING, already_canonical, canonical
 from loglens.text import clean_text, truncate
 from loglens.timeparse import TimeParseError, parse_event_time
 
-
-class Level(StrEnum):
-    TRACE = "TRACE"
-    DEBUG = "DEBUG"
-    INFO = "INFO"
-    WARN = "WARN"
-    ERROR = "ERROR"
-    FATAL = "FATAL"
-
-
-LEVEL_ALIASES: Final[dict[str, Level]] = {
-    "trace": Level.TRACE,
-    "finest": Level.TRACE,
-    "verbose": Level.TRACE,
-    "debug": Level.DEBUG,
-    "dbg": Level.DEBUG,
-    "fine": Level.DEBUG,
-    "info": Level.INFO,
-    "information": Level.INFO,
-    "informational": Level.INFO,
-    "notice": Level.INFO,
-    "warn": Level.WARN,
-    "warning": Level.WARN,
-    "wrn": Level.WARN,
-    "error": Level.ERROR,
-    "err": Level.ERROR,
-    "severe": Level.ERROR,
-    "fatal": Level.FATAL,
-    "critical": Level.FATAL,
-    "crit": Level.FATAL,
-    "panic": Level.FATAL,
-    "emerg": Level.FATAL,
-    "emergency": Level.FATAL,
-    "alert": Level.FATAL,
-}
 ERROR_LEVELS: Final = (Level.ERROR, Level.FATAL)
 
 
@@ -127,6 +104,9 @@ EVENT_ID_MAX_CHARS: Final = 128
 # Fixed namespace so the same non-UUID client id always maps to the same UUID.
 _CLIENT_ID_NAMESPACE: Final = uuid.UUID("6f1d3c1e-4d0b-5a59-9a57-6c6f676c656e")
 SERVER_FIELDS: Final = frozenset({"received_at", "source", "api_key_id", "source_ip"})
+# A record that names no service (pino, winston and structlog lines often do not); the same name
+# OpenTelemetry gives a resource without service.name.
+DEFAULT_SERVICE: Final = "unknown_service"
 
 
 @dataclass(frozen=True)
@@ -221,7 +201,10 @@ def _int_in(low: int, high: int) -> Any:
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if isinstance(value, str) and value.strip().lstrip("+-").isdigit():
-            value = int(value.strip())
+            digits = value.strip()
+            if len(digits) > 20:  # beyond any range here (and int() refuses 4,300+ digits)
+                raise ValueError(f"expected an integer from {low} to {high}, got a number of {len(digits)} digits")
+            value = int(digits)
         if isinstance(value, str):
             raise ValueError(f"expected an integer from {low} to {high}, got {clean_text(value)[:40]!r}")
         if not isinstance(value, int):
@@ -246,6 +229,8 @@ def _non_negative_number(value: object) -> object:
             raise ValueError(f"expected a non-negative number, got {text[:40]!r}") from None
     if not isinstance(value, int | float):
         raise ValueError(f"expected a non-negative number, got {_json_type(value)}")
+    if isinstance(value, int) and value.bit_length() > 1024:  # float() would raise OverflowError
+        raise ValueError(f"expected a non-negative number, got an integer of {len(str(value))} digits")
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"expected a non-negative number, got {value}")
     return float(value)
@@ -263,6 +248,22 @@ def _required_text(name: str) -> Any:
         return out
 
     return BeforeValidator(check)
+
+
+def _message() -> Any:
+    inner = _required_text("message").func
+
+    def check(value: object) -> object:
+        if type(value) is not str and isinstance(value, dict | list):
+            value = json_text(value)  # a dict message (Powertools, structlog): kept whole, as JSON
+        return inner(value)
+
+    return BeforeValidator(check)
+
+
+def json_text(value: object) -> str:
+    """Compact JSON text of a decoded JSON value."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _upper(value: str | None) -> str | None:
@@ -301,7 +302,7 @@ class LogRecord(BaseModel):
     environment: Annotated[str, _text("environment")] = _sql(
         "text", "Deployment environment, e.g. production.", default="development"
     )
-    message: Annotated[str, _required_text("message")] = _sql("text", "The log message.")
+    message: Annotated[str, _message()] = _sql("text", "The log message.")
     user_id: Annotated[str | None, _text("user_id")] = _sql("text", "End user id.", default=None)
     session_id: Annotated[str | None, _text("session_id")] = _sql("text", "Session id.", default=None)
     trace_id: Annotated[str | None, _text("trace_id")] = _sql("text", "Distributed trace id.", default=None)
@@ -362,6 +363,11 @@ class LogRecord(BaseModel):
         if not isinstance(data, dict):
             raise ValueError(f"a log record must be a JSON object, got {_json_type(data)}")
         ctx = _context(info)
+        moved: dict[str, Any] = {}
+        # loglens's own output, and what its clients send, is already in loglens's names
+        if not ctx.trusted and not already_canonical(data):
+            shaped = canonical(data)
+            data, moved = shaped.fields, shaped.moved
         known = _INPUT_FIELDS
         out: dict[str, Any] = {}
         extras: dict[str, Any] = {}
@@ -382,10 +388,12 @@ class LogRecord(BaseModel):
             metadata = {}
         elif not isinstance(metadata, dict):
             raise _FieldError("metadata", f"expected a JSON object, got {_json_type(metadata)}")
-        if extras:
+        if not ctx.trusted:
+            _default_service_and_message(out, extras)
+        if extras or moved:
             metadata = dict(metadata)
-            for key, value in extras.items():
-                metadata[key if key not in metadata else f"_extra_{key}"] = value
+            for key, value in (*extras.items(), *moved.items()):
+                place(metadata, key, value)
         out["metadata"] = metadata
         if not ctx.trusted:
             out["received_at"] = ctx.received_at
@@ -445,8 +453,15 @@ class LogRecord(BaseModel):
     @classmethod
     def _level(cls, value: object) -> Level:
         if not isinstance(value, str):
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                number = pino_level(value) if isinstance(value, int) or math.isfinite(value) else None
+                if number is None:
+                    raise ValueError(
+                        f"{value} is not a level; expected a level name or a pino/bunyan number from 10 to 60"
+                    )
+                return number
             raise ValueError(f"expected one of {', '.join(Level)}, got {_json_type(value)}")
-        found = LEVEL_ALIASES.get(value.strip().lower())
+        found = level_from_word(value)
         if found is None:
             shown = clean_text(value.strip())[:40]
             raise ValueError(f"{shown!r} is not a level; expected one of {', '.join(Level)}")
@@ -478,6 +493,30 @@ class _FieldError(ValueError):
         super().__init__(f"{field_name}: {reason}")
         self.field_name = field_name
         self.reason = reason
+
+
+def place(target: dict[str, Any], key: str, value: Any) -> None:
+    """Put `value` under `key`, or under the first free `_extra_key`, `_extra2_key`, ...: a value
+    already there is never overwritten."""
+    name, n = key, 1
+    while name in target:
+        name = f"_extra_{key}" if n == 1 else f"_extra{n}_{key}"
+        n += 1
+    target[name] = value
+
+
+def _default_service_and_message(out: dict[str, Any], extras: dict[str, Any]) -> None:
+    """pino, winston and structlog lines often name no service; pino's `logger.info({...})` and
+    python-json-logger's dict messages carry no message, only fields."""
+    if "service" not in out:
+        out["service"] = DEFAULT_SERVICE
+    message = out.get("message")
+    if message is None and "message" in out:
+        return  # an explicit null is the client's mistake, reported as such
+    if message is None or (isinstance(message, str) and not message.strip()):
+        said = {k: v for k, v in extras.items() if k not in BOOKKEEPING}
+        if said:
+            out["message"] = json_text(said)
 
 
 def _context(info: ValidationInfo) -> IngestContext:

@@ -53,8 +53,11 @@ def from_environment(
             field = str(err["loc"][0]) if err["loc"] else ""
             extra = cls.model_fields[field].json_schema_extra if field in cls.model_fields else None
             var = extra.get("env") if isinstance(extra, dict) else None
+            if var and err["type"] == "missing":
+                problems.append(f"{var} is required but not set")
+                continue
             label = f"{var}={err.get('input')!r}" if var else what
-            problems.append(f"{label}: {err['msg']}")
+            problems.append(f"{label}: {err['msg'].removeprefix('Value error, ')}")
         raise ConfigError(f"invalid {what}: " + "; ".join(problems)) from None
 
 

@@ -1,4 +1,5 @@
-"""Allowlist data for the SQL guard: the functions, FROM-clause functions and cast types an analyst may use.
+"""Allowlist data for the SQL guard: the functions, FROM-clause functions and cast types an analyst may use,
+for PostgreSQL (the hot store) and Trino (Athena over the lake).
 
 sqlglot parses most well-known functions into typed nodes (``count(x)`` becomes ``exp.Count``) and the rest
 into ``exp.Anonymous`` carrying the name as written, so the allowlist has two halves that must agree: node
@@ -10,8 +11,8 @@ shows up as a failing test rather than as a silently refused (or silently accept
 from sqlglot import exp
 
 # Postgres names, lower case, used for exp.Anonymous; listing the typed ones too keeps this the readable source
-# of truth and keeps them allowed if a sqlglot version stops recognising one. repeat, lpad and rpad are left
-# out: one call can build a gigabyte string.
+# of truth and keeps them allowed if a sqlglot version stops recognising one. The string builders (repeat, lpad,
+# rpad, replace, regexp_replace) and generate_series are allowed only at sizes loglens.sqlguard.size can bound.
 ALLOWED_FUNCTION_NAMES: frozenset[str] = frozenset(
     {
         # aggregates
@@ -34,7 +35,7 @@ ALLOWED_FUNCTION_NAMES: frozenset[str] = frozenset(
         "ltrim", "rtrim", "concat", "concat_ws", "replace", "translate", "reverse", "regexp_replace",
         "regexp_match", "regexp_matches", "regexp_count", "regexp_substr", "regexp_like",
         "regexp_split_to_array", "regexp_split_to_table", "starts_with", "md5", "string_to_array",
-        "array_to_string", "to_number",
+        "array_to_string", "to_number", "repeat", "lpad", "rpad",
         # jsonb and arrays
         "jsonb_extract_path", "jsonb_extract_path_text", "json_extract_path", "json_extract_path_text",
         "jsonb_array_elements", "jsonb_array_elements_text", "jsonb_each", "jsonb_each_text",
@@ -67,7 +68,7 @@ ALLOWED_FUNCTION_NODES: frozenset[type[exp.Expr]] = frozenset(
         exp.Lower, exp.Upper, exp.Initcap, exp.Length, exp.Substring, exp.StrPosition, exp.SplitPart,
         exp.Left, exp.Right, exp.Trim, exp.Concat, exp.ConcatWs, exp.Replace, exp.Translate,
         exp.Reverse, exp.RegexpReplace, exp.RegexpCount, exp.RegexpSubstr, exp.StartsWith,
-        exp.MD5, exp.StringToArray, exp.ArrayToString, exp.ArraySize, exp.ToNumber,
+        exp.MD5, exp.StringToArray, exp.ArrayToString, exp.ArraySize, exp.ToNumber, exp.Repeat, exp.Pad,
         # operators sqlglot models as functions: regex match, JSON access and containment, COLLATE
         exp.RegexpLike, exp.RegexpILike, exp.JSONExtract, exp.JSONExtractScalar, exp.JSONBExtract,
         exp.JSONBExtractScalar, exp.JSONBContains, exp.JSONBContainsTopKey, exp.JSONBContainsAnyTopKeys,
@@ -105,3 +106,88 @@ ALLOWED_CAST_TYPES: frozenset[exp.DType] = frozenset(
 SQL_VALUE_KEYWORDS: frozenset[str] = frozenset(
     {"user", "current_user", "session_user", "current_role", "system_user", "current_catalog", "current_schema"}
 )
+
+# Trino (Athena engine 3) names for the lake. Left out on purpose: lambdas and the functions that take them
+# (transform, filter, reduce, any_match, ...), table functions, session information (current_user, ...),
+# binary and hashing helpers, uuid(), format(), and repeat() (an array builder nobody needs for logs).
+TRINO_FUNCTION_NAMES: frozenset[str] = frozenset(
+    {
+        # aggregates
+        "count", "count_if", "sum", "avg", "min", "max", "min_by", "max_by", "arbitrary", "any_value",
+        "approx_distinct", "approx_percentile", "bool_and", "bool_or", "every", "stddev", "stddev_pop",
+        "stddev_samp", "variance", "var_pop", "var_samp", "array_agg", "histogram",
+        # window functions
+        "row_number", "rank", "dense_rank", "percent_rank", "cume_dist", "ntile", "lag", "lead", "first_value",
+        "last_value", "nth_value",
+        # date and time
+        "now", "date_trunc", "date_add", "date_diff", "date_format", "format_datetime", "date_parse",
+        "from_iso8601_timestamp", "from_iso8601_date", "to_iso8601", "from_unixtime", "to_unixtime", "extract",
+        "year", "month", "day", "hour", "minute", "second", "day_of_week", "dow", "day_of_year", "week", "quarter",
+        "at_timezone", "with_timezone", "date",
+        # math
+        "abs", "round", "ceil", "ceiling", "floor", "greatest", "least", "coalesce", "nullif", "power", "pow",
+        "sqrt", "cbrt", "ln", "log2", "log10", "exp", "mod", "sign", "truncate", "width_bucket", "random", "rand",
+        "is_nan",
+        # strings
+        "lower", "upper", "length", "substr", "substring", "strpos", "position", "split_part", "trim", "ltrim",
+        "rtrim", "concat", "concat_ws", "replace", "reverse", "regexp_like", "regexp_extract", "regexp_extract_all",
+        "regexp_replace", "regexp_count", "starts_with", "lpad", "rpad", "split", "chr", "levenshtein_distance",
+        "url_extract_host", "url_extract_path", "url_extract_parameter", "url_extract_query",
+        # JSON held as text in the lake
+        "json_extract_scalar", "json_extract", "json_parse", "json_format", "json_array_length", "json_size",
+        "json_array_contains",
+        # arrays
+        "cardinality", "element_at", "contains", "array_join", "array_distinct", "array_max", "array_min",
+        "array_position", "slice", "array_sort", "sequence", "unnest",
+        # conditionals
+        "if", "try",
+    }
+)  # fmt: skip
+
+TRINO_FUNCTION_NODES: frozenset[type[exp.Expr]] = frozenset(
+    {
+        # aggregates
+        exp.Count, exp.CountIf, exp.Sum, exp.Avg, exp.Min, exp.Max, exp.ArgMin, exp.ArgMax, exp.AnyValue,
+        exp.ApproxDistinct, exp.ApproxQuantile, exp.LogicalAnd, exp.LogicalOr, exp.Stddev, exp.StddevPop,
+        exp.StddevSamp, exp.Variance, exp.VariancePop, exp.ArrayAgg,
+        # window functions
+        exp.RowNumber, exp.Rank, exp.DenseRank, exp.PercentRank, exp.CumeDist, exp.Ntile, exp.Lag, exp.Lead,
+        exp.FirstValue, exp.LastValue, exp.NthValue,
+        # date and time
+        exp.CurrentTimestamp, exp.CurrentDate, exp.Localtimestamp, exp.TimestampTrunc, exp.DateTrunc,
+        exp.DateAdd, exp.DateDiff, exp.TimeToStr, exp.StrToTime, exp.FromISO8601Timestamp, exp.FromISO8601Date,
+        exp.UnixToTime, exp.TimeToUnix, exp.Extract, exp.Year, exp.Month, exp.Day, exp.Hour, exp.Minute,
+        exp.Second, exp.DayOfWeekIso, exp.DayOfYear, exp.WeekOfYear, exp.Quarter, exp.Date,
+        # math
+        exp.Abs, exp.Round, exp.Ceil, exp.Floor, exp.Greatest, exp.Least, exp.Coalesce, exp.Nullif, exp.Pow,
+        exp.Sqrt, exp.Cbrt, exp.Ln, exp.Log, exp.Exp, exp.Sign, exp.Trunc, exp.WidthBucket, exp.Rand, exp.IsNan,
+        # strings
+        exp.Lower, exp.Upper, exp.Length, exp.Substring, exp.StrPosition, exp.SplitPart, exp.Trim, exp.Concat,
+        exp.ConcatWs, exp.Replace, exp.Reverse, exp.RegexpLike, exp.RegexpExtract, exp.RegexpExtractAll,
+        exp.RegexpReplace, exp.RegexpCount, exp.StartsWith, exp.Pad, exp.Split, exp.Chr, exp.Levenshtein,
+        # JSON
+        exp.JSONExtractScalar, exp.JSONExtract, exp.ParseJSON, exp.JSONFormat, exp.JSONArrayContains,
+        # arrays
+        exp.ArraySize, exp.ArrayContains, exp.ArrayToString, exp.ArrayDistinct, exp.ArrayMax, exp.ArrayMin,
+        exp.ArrayPosition, exp.ArraySlice, exp.ArraySort,
+        # syntax sqlglot models as functions
+        exp.Cast, exp.TryCast, exp.Case, exp.If, exp.Try, exp.Array, exp.Exists,
+        # set-returning
+        exp.GenerateSeries, exp.Unnest,
+    }
+)  # fmt: skip
+
+TRINO_FROM_FUNCTION_NAMES: frozenset[str] = frozenset({"unnest"})
+TRINO_FROM_FUNCTION_NODES: frozenset[type[exp.Expr]] = frozenset({exp.Unnest})
+
+# Trino cast targets: the common scalar types, JSON and arrays of them.
+TRINO_CAST_TYPES: frozenset[exp.DType] = frozenset(
+    {
+        _T.VARCHAR, _T.CHAR, _T.TEXT, _T.TINYINT, _T.SMALLINT, _T.INT, _T.BIGINT, _T.DECIMAL, _T.FLOAT,
+        _T.DOUBLE, _T.BOOLEAN, _T.DATE, _T.TIME, _T.TIMESTAMP, _T.TIMESTAMPTZ, _T.TIMESTAMPNTZ, _T.JSON,
+        _T.ARRAY,
+    }
+)  # fmt: skip
+
+# Trino's session-information words.
+TRINO_VALUE_KEYWORDS: frozenset[str] = SQL_VALUE_KEYWORDS | {"current_path"}

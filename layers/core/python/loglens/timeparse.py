@@ -30,6 +30,8 @@ def parse_event_time(value: object) -> datetime:
     if isinstance(value, datetime):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     if isinstance(value, int | float):
+        if isinstance(value, int) and value.bit_length() > 1024:  # float() would raise OverflowError
+            raise TimeParseError(f"epoch value of {len(str(value))} digits is out of range")
         return _from_epoch(float(value))
     if isinstance(value, str):
         text = value.strip()

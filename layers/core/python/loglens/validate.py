@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,6 +10,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from loglens.record import IngestContext, LogRecord
+
+log = logging.getLogger(__name__)
 
 _EXPECTED: dict[str, str] = {
     "missing": "required field is missing",
@@ -29,6 +32,13 @@ class Rejection:
         return {"index": self.index, "errors": list(self.errors)}
 
 
+@dataclass(frozen=True)
+class Unreadable:
+    """An input item its decoder (e.g. OTLP's) could not read; reported as rejected with these reasons."""
+
+    errors: tuple[str, ...]
+
+
 @dataclass
 class BatchResult:
     accepted: list[LogRecord] = field(default_factory=list)
@@ -43,10 +53,19 @@ def validate_record(raw: object, ctx: IngestContext) -> LogRecord:
 def validate_batch(items: Iterable[object], ctx: IngestContext) -> BatchResult:
     result = BatchResult()
     for index, raw in enumerate(items):
+        if isinstance(raw, Unreadable):
+            result.rejected.append(Rejection(index, raw.errors))
+            continue
         try:
             result.accepted.append(LogRecord.model_validate(raw, context=ctx))
         except ValidationError as exc:
             result.rejected.append(Rejection(index, describe_errors(exc, raw)))
+        except (ArithmeticError, ValueError, RecursionError) as exc:
+            # A value a check did not foresee (a number too large to convert, say): the record
+            # cannot be stored as sent, so it is rejected alone instead of failing its batch;
+            # the stack is logged because it points at a check to tighten.
+            log.warning("record %d could not be validated", index, exc_info=True)
+            result.rejected.append(Rejection(index, (f"record could not be read: {type(exc).__name__}",)))
     return result
 
 

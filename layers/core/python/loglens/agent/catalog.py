@@ -20,10 +20,13 @@ from loglens.sqlguard import Catalog
 if TYPE_CHECKING:
     import psycopg
 
-    from loglens.partitions import Partition
+    from loglens.db.partitions import Partition
 
 LOGS: Final = "logs"
 TIME_COLUMN: Final = "created_at"
+# Equality lookups the guard lets through without a time range: idx_trace makes each an index probe per
+# partition. event_id is not one: it has no index of its own (only the second column of the primary key).
+LOOKUP_KEYS: Final = ("trace_id",)
 
 # Why each view exists, for the prompt; the views themselves are defined in db/migrations/0003.
 VIEW_PURPOSES: Final[Mapping[str, str]] = {
@@ -81,11 +84,20 @@ def build_catalog(view_columns: Mapping[str, Sequence[str]]) -> Catalog:
     return Catalog(
         relations={LOGS: LOG_COLUMNS, **{name: tuple(cols) for name, cols in view_columns.items()}},
         time_bounded={LOGS: TIME_COLUMN},
+        lookup_keys={LOGS: LOOKUP_KEYS},
     )
 
 
 def offline_catalog() -> Catalog:
     return build_catalog(OFFLINE_VIEW_COLUMNS)
+
+
+def lake_catalog() -> Catalog:
+    """The lake's Iceberg table: logs with the record's columns, partitioned by day(created_at).
+
+    No lookup keys: without a partition predicate Athena reads every file, whatever the WHERE says.
+    """
+    return Catalog(relations={LOGS: LOG_COLUMNS}, time_bounded={LOGS: TIME_COLUMN})
 
 
 def read_view_columns(conn: psycopg.Connection[Any]) -> dict[str, list[tuple[str, str]]]:
@@ -134,7 +146,7 @@ class Layout:
 
 
 def read_layout(conn: psycopg.Connection[Any]) -> Layout:
-    from loglens.partitions import list_partitions
+    from loglens.db.partitions import list_partitions
 
     views = _read_views(conn)
     missing = [name for name in VIEWS if name not in views]

@@ -3,7 +3,8 @@
 Anthropic: the API key comes from ANTHROPIC_API_KEY locally, or from a secret in AWS (the caller passes a
 function that fetches it, so this module needs no boto3). ANTHROPIC_BASE_URL is honoured by the SDK itself,
 which is also how the tests point it at their local fake. Bedrock: the SDK's AnthropicBedrock client signs
-with the Lambda's IAM role, so log data stays inside AWS.
+with the Lambda's IAM role, so log data stays inside AWS. Both are built with max_retries=0: the SDK would
+otherwise re-send a timed-out call up to twice more, past the agent's one deadline (loglens.agent.loop).
 """
 
 from __future__ import annotations
@@ -28,21 +29,33 @@ def make_client(
     """A client for `settings.provider`; `api_key` overrides ANTHROPIC_API_KEY (a secret fetched in AWS)."""
     env = os.environ if environ is None else environ
     timeout = settings.model_timeout_seconds
+    if api_key is None:
+        check_credentials(settings, env)  # before importing the SDK, which takes seconds on a cold disk
     if settings.provider is Provider.BEDROCK:
         from anthropic import AnthropicBedrock
 
         region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
-        if not region:
-            raise ConfigError("MODEL_PROVIDER=bedrock needs AWS_REGION (the Lambda runtime sets it)")
-        return cast("ModelClient", AnthropicBedrock(aws_region=region, timeout=timeout, max_retries=2))
-    from anthropic import Anthropic
-
+        return cast("ModelClient", AnthropicBedrock(aws_region=region, timeout=timeout, max_retries=0))
     key = api_key() if api_key is not None else env.get("ANTHROPIC_API_KEY", "")
     if not key:
+        raise ConfigError("the Anthropic API key secret is empty")
+    from anthropic import Anthropic
+
+    client = Anthropic(api_key=key, base_url=env.get("ANTHROPIC_BASE_URL") or None, timeout=timeout, max_retries=0)
+    return cast("ModelClient", client)
+
+
+def check_credentials(settings: AgentSettings, environ: Mapping[str, str] | None = None) -> None:
+    """Raise ConfigError, saying what to set, when no model can be called from here. Imports no SDK."""
+    env = os.environ if environ is None else environ
+    if settings.provider is Provider.BEDROCK:
+        if not (env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")):
+            raise ConfigError("MODEL_PROVIDER=bedrock needs AWS_REGION (the Lambda runtime sets it)")
+        return
+    if not env.get("ANTHROPIC_API_KEY"):
         raise ConfigError(
             "no model credentials: set ANTHROPIC_API_KEY, or MODEL_PROVIDER=bedrock (with MODEL_ID) to use Bedrock"
         )
-    return cast("ModelClient", Anthropic(api_key=key, base_url=env.get("ANTHROPIC_BASE_URL") or None, timeout=timeout))
 
 
 def has_credentials(environ: Mapping[str, str] | None = None) -> bool:

@@ -83,7 +83,8 @@ def verify_request(body: bytes, headers: Mapping[str, str], signing_secret: str,
     signature = headers.get("x-slack-signature", "")
     if not timestamp or not signature:
         raise SlackRequestRejected("missing X-Slack-Request-Timestamp or X-Slack-Signature")
-    if not (timestamp.isascii() and timestamp.isdigit()):
+    # 12 digits reach the year 33658; longer ones are not times (and int() refuses 4,300+ digits).
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
         raise SlackRequestRejected("X-Slack-Request-Timestamp is not a Unix time")
     if abs(now - int(timestamp)) > SIGNATURE_WINDOW_SECONDS:
         # Outside the window a captured request could be replayed; Slack says to ignore it.
@@ -159,7 +160,7 @@ def answer_message(answer: Answer) -> dict[str, Any]:
         blocks.append(_section(_code(compact_table(answer.columns, answer.rows))))
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _clip(escape(answer.figures()), 2000)}]})
     if not answer.complete:
-        blocks.append(_section(":hourglass: The agent ran out of steps; this answer may be incomplete."))
+        blocks.append(_section(":hourglass: The agent stopped before it finished; this answer may be incomplete."))
     return {
         "response_type": "in_channel",
         "text": _clip(f"{answer.question}: {explanation.summary}", FALLBACK_CHARS),

@@ -5,6 +5,7 @@ Routes (the origin document's paths plus OTLP):
   POST /api/v1/logs/batch   {"logs": [...]} (a bare JSON array is accepted too)
   POST /otlp/v1/logs        OTLP/HTTP logs, application/json or application/x-protobuf
   GET  /api/v1/health
+  GET  /api/v1/openapi.json  the OpenAPI 3.1 document of every route (loglens.openapi), no key
 Answers: 200 {"accepted": n, "rejected": [{"index", "errors"}]} when at least one record is
 accepted; 400 when none is or the body is unreadable (saying where it broke); 413 over a size
 limit; 415 for a content type or encoding we do not read; 503 with Retry-After when the sink
@@ -13,30 +14,63 @@ limit; 415 for a content type or encoding we do not read; 503 with Retry-After w
 
 from __future__ import annotations
 
-import json
+import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, Field
 
 from loglens import __version__
+from loglens.http import HttpError, HttpResponse, Request, Router, decode_body, media_type, parse_json
 from loglens.ingest import otlp
 from loglens.ingest.envelope import MAX_LINE_BYTES, Sealer, pack_records, to_line
 from loglens.ingest.limits import MAX_BATCH_RECORDS
 from loglens.ingest.privacy import Redactor, count_metrics, redact
-from loglens.ingest.request import HttpError, decode_body, media_type, parse_json, raw_body
 from loglens.ingest.sinks import Sink, SinkUnavailable
-from loglens.record import IngestContext, Source
+from loglens.record import IngestContext, LogRecord, Source
 from loglens.settings import Settings
 from loglens.validate import Rejection, validate_batch
 
-JSON_TYPES = ("application/json", "text/plain")  # text/plain: what navigator.sendBeacon sends
+# JSON only: text/plain (a beacon sent with a string body) is refused with 415, as the README says; the
+# JavaScript client's beacons send a Blob typed application/json (and only to a same-origin proxy, since
+# a beacon cannot carry the API key), so no client of ours needs another type.
+JSON_TYPES = ("application/json",)
 OTLP_TYPES = ("application/json", "application/x-protobuf")
 
 
 class Metrics(Protocol):
     def add_metric(self, name: str, unit: Any, value: float) -> None: ...
+
+
+class RejectedRecord(BaseModel):
+    index: int = Field(ge=0, description="The record's position in the request (OTLP: counted across the request).")
+    errors: list[str] = Field(description="What is wrong, each naming its field or JSON path.")
+
+
+class CollectAnswer(BaseModel):
+    """What /api/v1/logs and /api/v1/logs/batch answer (200 when anything was accepted, else 400)."""
+
+    accepted: int = Field(ge=0, description="Records that are now durable (stored once, whatever their repeats).")
+    rejected: list[RejectedRecord] = Field(description="Records refused, each alone, with the reasons.")
+
+
+class HealthAnswer(BaseModel):
+    status: Literal["ok"]
+    version: str
+
+
+class OtlpPartialSuccess(BaseModel):
+    rejectedLogRecords: str = Field(description="How many log records were rejected (an int64 as OTLP/JSON writes it).")
+    errorMessage: str = Field(description="The first rejections, each with the JSON path of the problem.")
+
+
+class OtlpAnswer(BaseModel):
+    """ExportLogsServiceResponse in OTLP/JSON: empty when every record was accepted."""
+
+    partialSuccess: OtlpPartialSuccess | None = None
 
 
 @dataclass(frozen=True)
@@ -45,7 +79,8 @@ class Outcome:
     rejected: list[Rejection]
 
     def body(self) -> dict[str, Any]:
-        return {"accepted": self.accepted, "rejected": [r.as_dict() for r in self.rejected]}
+        rejected = [RejectedRecord(index=r.index, errors=list(r.errors)) for r in self.rejected]
+        return CollectAnswer(accepted=self.accepted, rejected=rejected).model_dump()
 
 
 @dataclass
@@ -64,24 +99,44 @@ class CollectService:
         rejected = list(result.rejected)
         positions = _accepted_positions(len(items), rejected)
         redactions: Counter[str] = Counter()
+        # (created_at, event_id) is the storage key: a second record with the same key would be
+        # dropped by the load path, so it is settled here, where the client still hears about it.
+        seen: dict[tuple[datetime, uuid.UUID], tuple[int, LogRecord]] = {}
+        repeats = 0
         for position, record in zip(positions, result.accepted, strict=True):
             redact(self.redactor, record, redactions)
+            key = (record.created_at, record.event_id)
+            earlier = seen.get(key)
+            if earlier is not None:
+                if earlier[1] == record:
+                    repeats += 1  # the same event twice (a client resending within one batch): stored once
+                else:
+                    rejected.append(Rejection(position, (_conflict(record, earlier[0]),)))
+                continue
             line = to_line(record)
             if len(line) > MAX_LINE_BYTES:
                 rejected.append(
                     Rejection(position, (f"record is {len(line)} bytes serialised; the limit is {MAX_LINE_BYTES}",))
                 )
                 continue
+            seen[key] = (position, record)
             lines.append(line)
         if lines:
             # raises SinkUnavailable: nothing is acknowledged unless durable
             self.sink.put(pack_records(lines, self.sealer))
         rejected.sort(key=lambda r: r.index)
         if self.metrics is not None:
-            self.metrics.add_metric(name="RecordsAccepted", unit="Count", value=len(lines))
+            self.metrics.add_metric(name="RecordsAccepted", unit="Count", value=len(lines) + repeats)
             self.metrics.add_metric(name="RecordsRejected", unit="Count", value=len(rejected))
             count_metrics(self.metrics, redactions)
-        return Outcome(len(lines), rejected)
+        return Outcome(len(lines) + repeats, rejected)
+
+
+def _conflict(record: LogRecord, first: int) -> str:
+    return (
+        f"event_id: {record.event_id} with timestamp {record.created_at.isoformat()} is already record {first}'s "
+        "in this request, with different content; a different event needs its own event_id"
+    )
 
 
 def _accepted_positions(total: int, rejected: Sequence[Rejection]) -> list[int]:
@@ -89,127 +144,87 @@ def _accepted_positions(total: int, rejected: Sequence[Rejection]) -> list[int]:
     return [i for i in range(total) if i not in bad]
 
 
-@dataclass(frozen=True)
-class HttpResponse:
-    status: int
-    body: bytes
-    content_type: str = "application/json"
-    headers: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def json(cls, status: int, data: Any, headers: dict[str, str] | None = None) -> HttpResponse:
-        return cls(status, json.dumps(data, ensure_ascii=False).encode(), "application/json", headers or {})
+HEALTH_PATH = "/api/v1/health"
+LOGS_PATH = "/api/v1/logs"
+BATCH_PATH = "/api/v1/logs/batch"
+OTLP_PATH = "/otlp/v1/logs"
+OPENAPI_PATH = "/api/v1/openapi.json"  # also loglens.openapi.OPENAPI_PATH
 
 
 @dataclass
 class CollectApi:
-    """Routes an API Gateway REST (payload 1.0) proxy event to the service; returns a proxy response."""
+    """The collect routes on the shared HTTP edge; `handle` takes an API Gateway REST (1.0) proxy event."""
 
     service: CollectService
     cors_origin: str = "*"
+    router: Router = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.router = Router(self.cors_origin)
+        self.router.add("GET", HEALTH_PATH, _health)
+        self.router.add("POST", LOGS_PATH, self._records)
+        self.router.add("POST", BATCH_PATH, self._records)
+        self.router.add("POST", OTLP_PATH, self._otlp)
+        self.router.add("GET", OPENAPI_PATH, _openapi)
+        self.router.on_error(SinkUnavailable, _unavailable)
 
     def handle(self, event: dict[str, Any]) -> dict[str, Any]:
-        try:
-            response = self._route(event)
-        except HttpError as exc:
-            response = HttpResponse.json(exc.status, {"error": exc.message}, exc.headers)
-        except SinkUnavailable as exc:
-            retry = str(exc.retry_after)
-            response = HttpResponse.json(
-                503,
-                {"error": f"temporarily unavailable: {exc}", "retry_after": exc.retry_after},
-                {"Retry-After": retry},
-            )
-        return self._proxy_response(response)
+        return self.router.resolve(event)
 
-    def _route(self, event: dict[str, Any]) -> HttpResponse:
-        method = str(event.get("httpMethod") or "").upper()
-        path = _route_path(event)
-        if path == "/api/v1/health":
-            if method != "GET":
-                raise HttpError(405, "use GET", {"Allow": "GET"})
-            return HttpResponse.json(200, {"status": "ok", "version": __version__})
-        if path not in ("/api/v1/logs", "/api/v1/logs/batch", "/otlp/v1/logs"):
-            raise HttpError(404, f"no route for {path}")
-        if method != "POST":
-            raise HttpError(405, "use POST", {"Allow": "POST"})
-        headers = _headers(event)
-        body = decode_body(
-            raw_body(event.get("body"), bool(event.get("isBase64Encoded"))), headers.get("content-encoding")
-        )
-        ctx = self._context(event)
-        if path == "/otlp/v1/logs":
-            return self._otlp(body, media_type(headers.get("content-type")), ctx)
-        kind = media_type(headers.get("content-type"))
+    def _records(self, request: Request) -> HttpResponse:
+        body = decode_body(request.body, request.headers.get("content-encoding"))
+        kind = media_type(request.headers.get("content-type"))
         if kind not in JSON_TYPES:
             raise HttpError(415, f"Content-Type {kind or '(none)'!r} is not accepted; send application/json")
         payload = parse_json(body)
-        items = _single(payload) if path == "/api/v1/logs" else _batch(payload)
-        outcome = self.service.ingest(items, ctx)
+        items = _single(payload) if request.path == LOGS_PATH else _batch(payload)
+        outcome = self.service.ingest(items, self._context(request, Source.API))
         return HttpResponse.json(200 if outcome.accepted else 400, outcome.body())
 
-    def _otlp(self, body: bytes, kind: str, ctx: IngestContext) -> HttpResponse:
+    def _otlp(self, request: Request) -> HttpResponse:
+        body = decode_body(request.body, request.headers.get("content-encoding"))
+        kind = media_type(request.headers.get("content-type"))
         if kind not in OTLP_TYPES:
             raise HttpError(
                 415,
                 f"Content-Type {kind or '(none)'!r} is not accepted; send application/x-protobuf or application/json",
             )
         protobuf = kind == "application/x-protobuf"
-        request = otlp.decode_protobuf(body) if protobuf else parse_json(body)
-        items = otlp.to_raw_records(request)
+        message = otlp.decode_protobuf(body) if protobuf else parse_json(body)
+        items = otlp.to_raw_records(message)
         if len(items) > MAX_BATCH_RECORDS:
             raise HttpError(413, f"request holds {len(items)} log records; the limit is {MAX_BATCH_RECORDS}")
-        outcome = self.service.ingest(items, ctx)
-        message = "; ".join(f"record {r.index}: {', '.join(r.errors)}" for r in outcome.rejected[:10])
-        data, content_type = otlp.encode_response(len(outcome.rejected), message, protobuf=protobuf)
+        outcome = self.service.ingest(items, self._context(request, Source.OTLP))
+        text = "; ".join(f"record {r.index}: {', '.join(r.errors)}" for r in outcome.rejected[:10])
+        data, content_type = otlp.encode_response(len(outcome.rejected), text, protobuf=protobuf)
         return HttpResponse(200, data, content_type)
 
-    def _context(self, event: dict[str, Any]) -> IngestContext:
-        request_context = event.get("requestContext") or {}
-        identity = request_context.get("identity") or {}
-        source = Source.OTLP if _route_path(event) == "/otlp/v1/logs" else Source.API
-        source_ip = None
-        if self.service.settings.record_source_ip and identity.get("sourceIp"):
-            source_ip = str(identity["sourceIp"]).split("/", 1)[0]
+    def _context(self, request: Request, source: Source) -> IngestContext:
+        settings = self.service.settings
         return IngestContext(
             source=source,
             received_at=datetime.now(UTC),
-            api_key_id=identity.get("apiKeyId") or None,
-            source_ip=source_ip,
-            window=self.service.settings.window,
+            api_key_id=request.api_key_id,
+            source_ip=request.source_ip if settings.record_source_ip else None,
+            window=settings.window,
         )
 
-    def _proxy_response(self, response: HttpResponse) -> dict[str, Any]:
-        headers = {
-            "Content-Type": response.content_type,
-            "Access-Control-Allow-Origin": self.cors_origin,
-            **response.headers,
-        }
-        if response.content_type == "application/x-protobuf":
-            import base64
 
-            return {
-                "statusCode": response.status,
-                "headers": headers,
-                "isBase64Encoded": True,
-                "body": base64.b64encode(response.body).decode(),
-            }
-        return {
-            "statusCode": response.status,
-            "headers": headers,
-            "isBase64Encoded": False,
-            "body": response.body.decode(),
-        }
+def _openapi(_request: Request) -> HttpResponse:
+    from loglens.openapi import document_text  # imports the ask models too: only on this route
+
+    return HttpResponse(200, document_text().encode())
 
 
-def _route_path(event: dict[str, Any]) -> str:
-    # `resource` is the API Gateway route template; `path` may carry a stage prefix on custom domains.
-    path = str(event.get("resource") or event.get("path") or "")
-    return path.rstrip("/") or "/"
+def _health(_request: Request) -> HttpResponse:
+    return HttpResponse.json(200, {"status": "ok", "version": __version__})
 
 
-def _headers(event: dict[str, Any]) -> dict[str, str]:
-    return {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+def _unavailable(error: Exception) -> HttpResponse:
+    retry = getattr(error, "retry_after", 5)
+    return HttpResponse.error(
+        503, f"temporarily unavailable: {error}", {"Retry-After": str(retry)}, retry_after=retry
+    )
 
 
 def _single(payload: Any) -> list[Any]:

@@ -6,13 +6,18 @@ A FireLens record carries the container's line in `log`, plus `source` (stdout/s
 `partial_id`, `partial_ordinal`, `partial_last`); `join_partials` puts them back together.
 
 The mapping rules:
-- `log` holding a JSON object: its fields are the record's (common logger spellings are
-  understood: msg → message, levelname/severity → level, time/ts/@timestamp → timestamp, and
-  pino/bunyan numeric levels 10…60).
+- `log` holding a JSON object: its fields are the record's, read through the same alias table as
+  the HTTP API (loglens.shapes: pino, winston, bunyan, structlog, loguru, Powertools, Python
+  logging JSON, ECS, OpenTelemetry names). Without a level of its own, the level comes from the
+  message text as for plain lines.
 - `log` holding plain text: the message is the text; the level is the first level word found
   in the first 80 characters ("ERROR", "[warn]", "level=info", … — see _TEXT_LEVEL_WORDS); with none, a line on
   stderr is ERROR and a line on stdout is INFO.
-- service: the record's own `service`, else the task definition family, else the container name.
+- a whole Python or Java traceback (Fluent Bit's multiline filter joins its lines, see
+  clients/fluent-bit): stack_trace is the text, the message its exception line, error_type the
+  exception's class, and the level ERROR.
+- service: the record's own (`service`, ECS `service.name`, pino/bunyan `name`, ...), else the
+  task definition family, else the container name.
 - the ECS fields are kept in metadata.ecs; the stream in metadata.stream.
 - event_id: FireLens has none, so it is a UUIDv5 of the raw object key and line number: replaying
   the same object yields the same ids and nothing is stored twice.
@@ -26,7 +31,9 @@ import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any, Final, TypeVar
 
-from loglens.record import LEVEL_ALIASES
+from loglens.levels import LEVEL_ALIASES
+from loglens.record import DEFAULT_SERVICE, place
+from loglens.shapes import canonical, split_traceback
 
 T = TypeVar("T")
 FIRELENS_KEYS: Final = frozenset(
@@ -48,12 +55,6 @@ _TEXT_LEVEL_WORDS: Final = (
     "panic",
 )
 _LEVEL_WORD: Final = re.compile(r"(?<![A-Za-z])(" + "|".join(_TEXT_LEVEL_WORDS) + r")(?![A-Za-z])", re.IGNORECASE)
-_NUMERIC_LEVELS: Final = {10: "TRACE", 20: "DEBUG", 30: "INFO", 40: "WARN", 50: "ERROR", 60: "FATAL"}
-_ALIASES: Final = {
-    "message": ("message", "msg", "log_message"),
-    "level": ("level", "levelname", "severity", "log_level", "lvl"),
-    "timestamp": ("timestamp", "time", "ts", "@timestamp", "asctime"),
-}
 
 
 def is_firelens(data: dict[str, Any]) -> bool:
@@ -102,29 +103,41 @@ def to_raw_record(data: dict[str, Any], object_key: str, line_number: int) -> di
     text = text if isinstance(text, str) else json.dumps(text)
     stream = str(data.get("source") or "")
     parsed = _json_object(text)
-    raw: dict[str, Any] = (
-        _from_json_log(parsed)
-        if parsed is not None
-        else {
-            "message": text.rstrip("\n"),
-            "level": _infer_level(text, stream),
-        }
-    )
-    if "level" not in raw:
+    moved: dict[str, Any] = {}
+    if parsed is not None:
+        shaped = canonical(parsed)
+        raw, moved = shaped.fields, shaped.moved
+    else:
+        raw = _from_text(text, stream)
+    if raw.get("level") is None:
         raw["level"] = _infer_level(str(raw.get("message", "")), stream)
     if "timestamp" not in raw and data.get("timestamp") is not None:
         raw["timestamp"] = data["timestamp"]
     if not raw.get("service"):
         raw["service"] = _service(data)
     own = raw.get("metadata")
-    metadata: dict[str, Any] = own if isinstance(own, dict) else {}
-    ecs = {k: data[k] for k in sorted(FIRELENS_KEYS) if data.get(k) is not None}
-    metadata = {**metadata, "ecs": ecs, "stream": stream or None}
+    metadata: dict[str, Any] = dict(own) if isinstance(own, dict) else {}
+    for key, value in moved.items():
+        place(metadata, key, value)
+    # FireLens's own keys; a line that sent its own `ecs` or `stream` metadata keeps it beside them.
+    own_values = {key: metadata.pop(key) for key in ("ecs", "stream") if key in metadata}
+    metadata["ecs"] = {k: data[k] for k in sorted(FIRELENS_KEYS) if data.get(k) is not None}
+    metadata["stream"] = stream or None
+    for key, value in own_values.items():
+        place(metadata, key, value)
     if data.get("_partial_incomplete"):
         metadata["partial_incomplete"] = True
     raw["metadata"] = metadata
     raw.setdefault("event_id", str(uuid.uuid5(_NAMESPACE, f"{object_key}\n{line_number}")))
     return raw
+
+
+def _from_text(text: str, stream: str) -> dict[str, Any]:
+    traceback = split_traceback(text)
+    if traceback is not None:
+        message, error_type = traceback
+        return {"message": message, "level": "ERROR", "error_type": error_type, "stack_trace": text.rstrip("\n")}
+    return {"message": text.rstrip("\n"), "level": _infer_level(text, stream)}
 
 
 def _json_object(text: str) -> dict[str, Any] | None:
@@ -138,21 +151,6 @@ def _json_object(text: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _from_json_log(parsed: dict[str, Any]) -> dict[str, Any]:
-    out = dict(parsed)
-    for target, names in _ALIASES.items():
-        if target in out:
-            continue
-        for name in names:
-            if name in out:
-                out[target] = out.pop(name)
-                break
-    level = out.get("level")
-    if isinstance(level, int) and not isinstance(level, bool):
-        out["level"] = _NUMERIC_LEVELS.get(level - level % 10, "INFO")
-    return out
-
-
 def _infer_level(text: str, stream: str) -> str:
     match = _LEVEL_WORD.search(text[:80])
     if match:
@@ -164,4 +162,4 @@ def _service(data: dict[str, Any]) -> str:
     definition = str(data.get("ecs_task_definition") or "")
     if definition:
         return definition.split(":", 1)[0]
-    return str(data.get("container_name") or "unknown")
+    return str(data.get("container_name") or DEFAULT_SERVICE)

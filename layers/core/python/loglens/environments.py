@@ -1,0 +1,147 @@
+"""Each Lambda's environment as one typed model, validated when the function first builds its service.
+
+A missing or malformed variable fails the invocation with a ConfigError that names it (never a silent
+default); the CDK stacks set exactly these variables (tests/infra checks each function's environment
+against its model). The core knobs shared with the CLI (retention, partitions, CORS, ...) stay in
+`loglens.settings.Settings`, which every model carries as `settings`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from loglens.settings import Settings, from_environment
+
+
+def _env(name: str) -> Any:
+    return {"env": name}
+
+
+class FunctionEnvironment(BaseModel):
+    # Other variables (AWS_*, POWERTOOLS_*, LOGLENS_* knobs of Settings) are the runtime's or Settings' business.
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    settings: Settings = Field(default_factory=Settings)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
+        env = os.environ if environ is None else environ
+        return from_environment(
+            cls, env, what=f"{cls.__name__} (environment)", overrides={"settings": Settings.from_env(env)}
+        )
+
+
+class DatabaseEnvironment(FunctionEnvironment):
+    """DATABASE_URL (local, tests), or RDS Proxy with IAM authentication from the DB_* variables."""
+
+    database_url: str | None = Field(default=None, json_schema_extra=_env("DATABASE_URL"))
+    db_host: str | None = Field(default=None, json_schema_extra=_env("DB_HOST"))
+    db_port: int = Field(default=5432, ge=1, le=65535, json_schema_extra=_env("DB_PORT"))
+    db_name: str | None = Field(default=None, json_schema_extra=_env("DB_NAME"))
+    db_user: str | None = Field(default=None, json_schema_extra=_env("DB_USER"))
+    aws_region: str | None = Field(default=None, json_schema_extra=_env("AWS_REGION"))
+    db_sslmode: str = Field(default="require", json_schema_extra=_env("DB_SSLMODE"))
+    db_iam_auth: bool = Field(default=True, json_schema_extra=_env("DB_IAM_AUTH"))
+
+    @model_validator(mode="after")
+    def _a_database_is_named(self) -> Self:
+        if self.database_url:
+            return self
+        missing = [
+            var
+            for var, value in (
+                ("DB_HOST", self.db_host),
+                ("DB_NAME", self.db_name),
+                ("DB_USER", self.db_user),
+                ("AWS_REGION", self.aws_region),
+            )
+            if not value
+        ]
+        if missing:
+            raise ValueError(f"{', '.join(missing)} must be set (or DATABASE_URL)")
+        if not self.db_iam_auth:
+            raise ValueError("DB_IAM_AUTH must be true: the proxy accepts only IAM authentication")
+        return self
+
+    def conninfo_factory(self, *, user: str | None = None) -> Callable[[], str]:
+        """A fresh connection string per connection: IAM tokens expire after 15 minutes."""
+        from loglens.aws import client
+        from loglens.db.connect import rds_conninfo
+
+        url = self.database_url
+        if url:
+            return lambda: url
+        host, dbname, region = str(self.db_host), str(self.db_name), str(self.aws_region)
+        login = user or str(self.db_user)
+        return lambda: rds_conninfo(
+            host=host,
+            port=self.db_port,
+            dbname=dbname,
+            user=login,
+            region=region,
+            sslmode=self.db_sslmode,
+            rds_client=client("rds"),
+        )
+
+
+class EnvelopeKey(BaseModel):
+    """The collect/load sealing key: LOGLENS_ENVELOPE_KEY itself, or the secret that holds it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    envelope_key: str | None = Field(default=None, json_schema_extra=_env("LOGLENS_ENVELOPE_KEY"))
+    envelope_secret_arn: str | None = Field(default=None, json_schema_extra=_env("LOGLENS_ENVELOPE_SECRET_ARN"))
+
+    @model_validator(mode="after")
+    def _one_key_source(self) -> Self:
+        if not self.envelope_key and not self.envelope_secret_arn:
+            raise ValueError("LOGLENS_ENVELOPE_SECRET_ARN (or LOGLENS_ENVELOPE_KEY) must be set")
+        return self
+
+    def sealer(self) -> Any:
+        from loglens.ingest.envelope import Sealer
+
+        if self.envelope_key:
+            return Sealer(self.envelope_key.encode())
+        from loglens.aws import client
+
+        secret = client("secretsmanager").get_secret_value(SecretId=self.envelope_secret_arn)
+        return Sealer(str(secret["SecretString"]).strip().encode())
+
+
+class CollectEnvironment(FunctionEnvironment, EnvelopeKey):
+    firehose_stream_name: str = Field(min_length=1, json_schema_extra=_env("FIREHOSE_STREAM_NAME"))
+
+
+class LoadEnvironment(DatabaseEnvironment, EnvelopeKey):
+    raw_bucket: str = Field(min_length=1, json_schema_extra=_env("RAW_BUCKET"))
+    dlq_url: str | None = Field(default=None, json_schema_extra=_env("DLQ_URL"))
+
+
+class MaintainEnvironment(DatabaseEnvironment):
+    pass
+
+
+class ArchiveEnvironment(DatabaseEnvironment):
+    archive_bucket: str = Field(min_length=1, json_schema_extra=_env("ARCHIVE_BUCKET"))
+
+
+class AskEnvironment(DatabaseEnvironment):
+    # The Anthropic key's secret is needed only with MODEL_PROVIDER=anthropic (AgentSettings checks the provider).
+    anthropic_secret_arn: str | None = Field(default=None, json_schema_extra=_env("ANTHROPIC_SECRET_ARN"))
+    slack_secret_arn: str | None = Field(default=None, json_schema_extra=_env("SLACK_SECRET_ARN"))
+    # Conversation turns are written as their own login (the analyst login is read-only).
+    conversation_db_user: str = Field(min_length=1, json_schema_extra=_env("CONVERSATION_DB_USER"))
+
+
+class MigrateEnvironment(FunctionEnvironment):
+    """The deploy-time migration connects directly (not through the proxy) as the master user."""
+
+    db_host: str = Field(min_length=1, json_schema_extra=_env("DB_HOST"))
+    db_port: int = Field(default=5432, ge=1, le=65535, json_schema_extra=_env("DB_PORT"))
+    db_name: str = Field(min_length=1, json_schema_extra=_env("DB_NAME"))
+    db_secret_arn: str = Field(min_length=1, json_schema_extra=_env("DB_SECRET_ARN"))

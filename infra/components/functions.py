@@ -40,6 +40,7 @@ TIMEOUTS = {
     "archive": 900,  # resumable: a partition that takes longer continues on the next run
     "ask": 300,  # the async agent loop; the synchronous Slack ack returns in < 3 s
     "migrate": 900,  # migrations run inside the custom resource's single invocation
+    "lakegate": 120,  # one Firehose batch (≤ 3 MB of records); Firehose allows a transformation 5 minutes
 }
 
 # Lambda's own retries of a failed asynchronous invocation (it defaults to two), set for every function on
@@ -51,6 +52,9 @@ ASYNC_RETRIES = {
     "archive": 0,  # the ledger resumes any interrupted run; the hourly schedule and continuations restart it
     "ask": 0,  # a retry would run the agent again and post a second answer to Slack
     "migrate": 0,  # invoked synchronously by the custom-resource framework, which reports the failure
+    # Firehose's transformation, invoked synchronously; Firehose retries a failed batch itself (then writes it to
+    # the error prefix), so an async retry could only send a batch through a second time.
+    "lakegate": 0,
 }
 # An asynchronous event that could not start within this time is dropped: the next schedule supersedes it.
 MAX_EVENT_AGE = {name: Duration.hours(1) for name in TIMEOUTS}
@@ -121,6 +125,7 @@ class LoglensFunction(Construct):
             "Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"loglens {module} function",
+            # Outside a VPC (lake-only stages, the lake's gate) a function needs no ENI permissions.
             managed_policies=[vpc_access_policy] if vpc_access_policy is not None else None,
         )
         self.log_group.grant_write(self.role)
@@ -136,8 +141,8 @@ class LoglensFunction(Construct):
             layers=[kit.core_layer, kit.deps_layer],
             role=self.role,
             vpc=vpc,
-            vpc_subnets=subnets,
-            security_groups=[security_group] if security_group is not None else None,
+            vpc_subnets=subnets if vpc is not None else None,
+            security_groups=[security_group] if vpc is not None and security_group is not None else None,
             timeout=Duration.seconds(TIMEOUTS[module]),
             memory_size=config.functions.memory_mb[module],
             reserved_concurrent_executions=reserved_concurrency,

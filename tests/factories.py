@@ -27,7 +27,8 @@ def make_record(**fields: Any) -> LogRecord:
     return LogRecord.model_validate(raw, context=ctx)
 
 
-def insert_records(conn: psycopg.Connection[Any], records: Sequence[LogRecord]) -> None:
+def insert_records(conn: psycopg.Connection[Any], records: Sequence[LogRecord], *, announce: bool = True) -> None:
+    """INSERT the records; `announce=False` writes as loglens did before the rollups had a dirty-hours table."""
     statement = sql.SQL("INSERT INTO logs ({}) VALUES ({})").format(
         sql.SQL(", ").join(map(sql.Identifier, LOG_COLUMNS)),
         sql.SQL(", ").join(sql.Placeholder() * len(LOG_COLUMNS)),
@@ -43,4 +44,5 @@ def insert_records(conn: psycopg.Connection[Any], records: Sequence[LogRecord]) 
         rows.append(row)
     with conn.cursor() as cur:
         cur.executemany(statement, rows)
-    touched.record(conn)
+    if announce:
+        touched.record(conn)

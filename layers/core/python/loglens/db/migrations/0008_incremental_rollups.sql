@@ -225,3 +225,5 @@ BEGIN
         END IF;
     END LOOP;
 END $$;
+-- The prompt says how many hours wait from the first question on, not only after the first refresh.
+UPDATE rollup_freshness SET pending_hours = (SELECT count(DISTINCT hour) FROM rollup_dirty_hours);

@@ -138,8 +138,8 @@ def test_the_prompt_is_derived_from_the_model_and_live_facts_and_cached(
         "idx_error_service_time",
     ):
         assert fragment in facts["text"], fragment
-    # Each rollup-backed view says until when it holds every stored row
-    assert facts["text"].count("Complete for rows stored before") == 5
+    # The summary views say until when they hold every stored row (the demo's load refreshed them)
+    assert "- Summary views (complete for every row stored before " in facts["text"]
     # The newest message carries the third marker; the question comes with the current time
     last_block = request["messages"][-1]["content"][-1]
     assert last_block["cache_control"] == {"type": "ephemeral"}
@@ -170,22 +170,20 @@ def test_the_prompt_lists_endpoints_page_paths_and_what_metadata_keys_mean(
     assert "metadata->>'release' in web-frontend" in facts
     region = next(line for line in facts.splitlines() if line.startswith("  - region ("))
     assert "values: " in region and "eu-west-1" in region
-    # No rollup records its freshness here (migration 0008 is not in this branch's database): the schedule is said
-    assert "refreshed hourly by the maintain job" in facts and "latest hour present: " in facts
+    # The rollups record their freshness (migration 0008), and each view its latest hour or day
+    assert "- Summary views (complete for every row stored before " in facts and "latest hour present: " in facts
 
 
 def test_the_prompt_says_how_fresh_the_rollups_are_where_the_database_records_it(
     plan: DemoPlan, fake: FakeClaude, analyst_url: str, db_url: str
 ) -> None:
-    # Given the freshness record the incremental rollups keep (issue #14), readable by the analyst
+    # Given the freshness record the incremental rollups keep (migration 0008), with hours still waiting
     with connect(db_url, autocommit=True) as conn:
-        conn.execute("SET ROLE loglens_owner")
+        kept = conn.execute("SELECT complete_as_of, last_run_at, pending_hours FROM rollup_freshness").fetchone()
         conn.execute(
-            "CREATE TABLE rollup_freshness (singleton boolean PRIMARY KEY DEFAULT true, complete_as_of timestamptz, "
-            "last_run_at timestamptz, pending_hours integer NOT NULL DEFAULT 0)"
+            "UPDATE rollup_freshness SET complete_as_of = '2026-12-01 10:00+00', last_run_at = '2026-12-01 10:02+00', "
+            "pending_hours = 3"
         )
-        conn.execute("INSERT INTO rollup_freshness VALUES (true, '2026-12-01 10:00+00', '2026-12-01 10:02+00', 3)")
-        conn.execute("GRANT SELECT ON rollup_freshness TO loglens_analyst")
     try:
         fake.script(message(answer(ERRORS_BY_SERVICE)))
         make_agent(fake, analyst_url).ask("errors?")
@@ -196,7 +194,25 @@ def test_the_prompt_says_how_fresh_the_rollups_are_where_the_database_records_it
         ) in facts
     finally:
         with connect(db_url, autocommit=True) as conn:
-            conn.execute("DROP TABLE rollup_freshness")
+            conn.execute(
+                "UPDATE rollup_freshness SET complete_as_of = %s, last_run_at = %s, pending_hours = %s", kept
+            )
+
+
+def test_a_database_without_a_readable_freshness_record_says_the_schedule(
+    plan: DemoPlan, fake: FakeClaude, analyst_url: str, db_url: str
+) -> None:
+    # Given an analyst that cannot read rollup_freshness (as on a database before migration 0008)
+    with connect(db_url, autocommit=True) as conn:
+        conn.execute("REVOKE SELECT ON rollup_freshness FROM loglens_analyst")
+    try:
+        fake.script(message(answer(ERRORS_BY_SERVICE)))
+        make_agent(fake, analyst_url).ask("errors?")
+        facts = fake.requests[0]["system"][1]["text"]
+        assert "refreshed hourly by the maintain job" in facts and "use logs for recent windows" in facts
+    finally:
+        with connect(db_url, autocommit=True) as conn:
+            conn.execute("GRANT SELECT ON rollup_freshness TO loglens_analyst")
 
 
 def test_a_hallucinated_column_goes_back_to_the_model_which_corrects_it(

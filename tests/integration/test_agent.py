@@ -194,9 +194,7 @@ def test_the_prompt_says_how_fresh_the_rollups_are_where_the_database_records_it
         ) in facts
     finally:
         with connect(db_url, autocommit=True) as conn:
-            conn.execute(
-                "UPDATE rollup_freshness SET complete_as_of = %s, last_run_at = %s, pending_hours = %s", kept
-            )
+            conn.execute("UPDATE rollup_freshness SET complete_as_of = %s, last_run_at = %s, pending_hours = %s", kept)
 
 
 def test_a_database_without_a_readable_freshness_record_says_the_schedule(

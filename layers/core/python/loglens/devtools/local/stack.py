@@ -1,7 +1,8 @@
 """`loglens dev`: the whole system on one machine, wired from the same core pieces as the Lambdas.
 
-HTTP (API Gateway) → CollectApi → SpoolSink (Firehose → S3) → queue files (S3 → SQS) →
-SpoolConsumer → Loader (load Lambda) → PostgreSQL (embedded, or DATABASE_URL).
+HTTP (uvicorn + the local API Gateway) → CollectApi → SpoolSink (Firehose → S3: buffered, fsync'd
+segments sealed into raw/ objects) → queue notes (S3 → SQS) → SpoolConsumer → Loader (load Lambda)
+→ PostgreSQL (embedded, or DATABASE_URL).
 """
 
 from __future__ import annotations
@@ -12,18 +13,17 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from loglens.db.connect import ConnectionProvider
 from loglens.db.prepare import prepare
 from loglens.devtools.database import admin_url, embedded
 from loglens.devtools.home import HomeLock
 from loglens.devtools.local.ask import local_ask_api
-from loglens.devtools.local.server import LocalApi, LocalHttpServer
-from loglens.devtools.local.spool import SpoolConsumer
+from loglens.devtools.local.config import LocalSettings
+from loglens.devtools.local.gateway import LocalApi
+from loglens.devtools.local.server import LocalHttpServer
+from loglens.devtools.local.spool import LoaderProcess
 from loglens.devtools.local.timers import MaintenanceTimers, start_timers
 from loglens.ingest.collect import CollectApi, CollectService
 from loglens.ingest.envelope import sealer_from_env
-from loglens.ingest.notifications import Loader
-from loglens.ingest.objects import LocalObjectStore
 from loglens.ingest.privacy import redactor_from_env
 from loglens.ingest.sinks import SpoolSink
 from loglens.settings import Settings
@@ -52,8 +52,10 @@ class LocalStack:
     settings: Settings
     port: int
     api_key: str
+    local: LocalSettings | None = None
     server: LocalHttpServer | None = None
-    consumer: SpoolConsumer | None = None
+    sink: SpoolSink | None = None
+    consumer: LoaderProcess | None = None
     timers: MaintenanceTimers | None = None
     lock: HomeLock | None = None
     _started_db: bool = False
@@ -72,6 +74,7 @@ class LocalStack:
             raise
 
     def _start(self) -> str:
+        local = self.local = self.local or LocalSettings.from_env()
         if not self.settings.database_url:
             self._started_db = not embedded(self.settings).is_running()
         url = admin_url(self.settings)
@@ -87,27 +90,28 @@ class LocalStack:
             log.warning("LOGLENS_ANALYST_DATABASE_URL is not set: /api/v1/ask runs agent SQL as the DATABASE_URL user")
         redactor = redactor_from_env()
         sealer = sealer_from_env(self.settings.home)
+        self.consumer = LoaderProcess(self.spool, writer_url, self.settings, local.load_workers)
+        self.sink = SpoolSink(
+            self.spool,
+            max_bytes=local.spool_buffer_bytes,
+            max_seconds=local.spool_buffer_ms / 1000,
+            on_closed=self.consumer.wake,
+        )
         collect = CollectApi(
-            CollectService(SpoolSink(self.spool), self.settings, redactor=redactor, sealer=sealer),
+            CollectService(self.sink, self.settings, redactor=redactor, sealer=sealer),
             cors_origin=self.settings.cors_origin,
         )
-        api = LocalApi(self.api_key)
+        api = LocalApi(self.api_key, cors_origin=self.settings.cors_origin)
         for path in ("/api/v1/logs", "/api/v1/logs/batch", "/otlp/v1/logs"):
             api.add(path, collect.handle)
         api.add("/api/v1/health", collect.handle, api_key_required=False)
         api.add("/api/v1/openapi.json", collect.handle, api_key_required=False)
         ask = local_ask_api(self.settings, analyst_url=analyst_url, writer_url=writer_url)
-        api.add("/api/v1/ask", ask.handle)
-        api.add("/slack/commands", ask.handle, api_key_required=False)  # Slack signs instead of sending a key
-        loader = Loader(
-            LocalObjectStore(self.spool),
-            ConnectionProvider(lambda: writer_url, application="loglens-load"),
-            self.settings,
-            redactor=redactor,
-            sealer=sealer,
-        )
-        self.server = LocalHttpServer(api, self.port)  # binds first: a busy port fails before anything starts
-        self.consumer = SpoolConsumer(self.spool, loader)
+        api.add("/api/v1/ask", ask.handle, group="ask")
+        # Slack signs its requests instead of sending a key.
+        api.add("/slack/commands", ask.handle, api_key_required=False, group="ask")
+        # Binds first: a busy port fails before anything starts.
+        self.server = LocalHttpServer(api, self.port, limits=local.http_limits())
         self.consumer.start()
         self.server.start()
         # The EventBridge schedules, locally: partitions now and daily, views hourly, archive daily.
@@ -121,6 +125,8 @@ class LocalStack:
             self.timers.stop()
         if self.server is not None:
             self.server.stop()
+        if self.sink is not None:  # closes the open segment: what was acknowledged is ready to load
+            self.sink.close()
         if self.consumer is not None:
             self.consumer.stop()
         if self._started_db:  # leave a server we found running as it was

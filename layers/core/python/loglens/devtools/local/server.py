@@ -140,7 +140,8 @@ class GatewayApp:
             if not message.get("more_body", False):
                 break
         if size > limit:
-            raise _Refused(413, f"body is over {limit} bytes; the limit is {limit}")
+            told = f"{declared} bytes" if declared else f"over {limit} bytes"
+            raise _Refused(413, f"body is {told}; the limit is {limit}")
         return b"".join(parts)
 
 

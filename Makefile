@@ -109,12 +109,16 @@ test: lint typecheck pytest test-python-client test-js test-packages test-consol
 # 10M rows by default (BENCH_ROWS=300000 make bench for a quick look).
 BENCH_ROWS ?= 10000000
 bench: $(DEV_STAMP)
+	@# bench/local_stack.py drives HTTP with wrk (Debian's): installed here when missing and root, as .ci/run does Chromium.
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; } || { echo "make bench needs wrk: apt-get install wrk"; exit 1; }
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/queries.py --rows $(BENCH_ROWS)
 	$(BIN)/python bench/search.py --rows $(BENCH_ROWS)
 	$(BIN)/python bench/archive.py
 	$(BIN)/python clients/python/bench_log_call.py
 	$(BIN)/python bench/coldstart.py
+	$(BIN)/python bench/local_stack.py
 
 # Offline, no AWS credentials, no Docker: cdk.json's "build" step builds the deps layer first.
 synth: $(DEV_STAMP) node_modules/.package-lock.json

@@ -91,7 +91,7 @@ def test_kill_9_loses_nothing_acknowledged_and_duplicates_nothing(db_url: str) -
             time.sleep(0.1)
         assert not any(Path(f"/proc/{pid}").exists() for pid in children), "the loader outlived its server"
         process = start_dev(db_url, home, port)  # recovers the dead writer's segments and loads them
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # generous: this machine's cores are shared with other work
         while time.monotonic() < deadline:
             with connect(db_url) as conn:
                 stored = [str(r[0]) for r in conn.execute("SELECT event_id FROM logs WHERE service = %s", (service,))]
@@ -101,7 +101,9 @@ def test_kill_9_loses_nothing_acknowledged_and_duplicates_nothing(db_url: str) -
         time.sleep(1.0)  # anything duplicated would have landed by now
         with connect(db_url) as conn:
             stored = [str(r[0]) for r in conn.execute("SELECT event_id FROM logs WHERE service = %s", (service,))]
-        assert acknowledged - set(stored) == set(), "acknowledged records were lost"
+        missing = acknowledged - set(stored)
+        waiting = sorted(p.name for p in (home / "spool").rglob("*") if p.is_file())
+        assert missing == set(), f"{len(missing)} of {len(acknowledged)} acknowledged records missing; spool: {waiting}"
         assert len(stored) == len(set(stored)), "records were stored twice"
         assert set(stored) <= set(sent)
     finally:

@@ -180,16 +180,23 @@ def seal(root: Path, note: Note) -> Sealed:
         os.close(fd)
 
 
-def remove_strays(root: Path) -> int:
-    """Remove unlocked segments that have no note: their writer died before appending to them."""
+def remove_strays(root: Path, older_than: float = 60.0) -> int:
+    """Remove unlocked segments that have no note: their writer died before appending to them.
+
+    Only old ones: a writer creates a segment's file a moment before it locks it and writes its
+    note, and a young file without either may be one being made right now."""
     folder = root / OPEN_DIR
     if not folder.is_dir():
         return 0
     noted = {p.stem for p in (root / QUEUE_DIR).glob(f"*{NOTE_SUFFIX}")}
     removed = 0
+    now = time.time()
     for segment in folder.glob("*.ndjson"):
         if segment.stem in noted:
             continue
+        with contextlib.suppress(FileNotFoundError):
+            if now - segment.stat().st_mtime < older_than:
+                continue
         with contextlib.suppress(FileNotFoundError):
             fd = os.open(segment, os.O_RDONLY)
             try:

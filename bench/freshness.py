@@ -6,8 +6,9 @@ fixed cost per object goes.
    steps: the claim in load_ledger, the COPY (reading, decoding and writing the rows), the closing statement
    (the counts and the hours for the rollups) and the commit. The S3 round trips of AWS (GET; the HEAD the
    loader no longer makes) are not in these numbers: the README's freshness model adds them.
-2. Collect to queryable: the local stack's own pieces (collect's handler writing to the spool, the spool
-   consumer polling every 0.2 s and loading with the same Loader), with a client sending a small batch every
+2. Collect to queryable: the local stack's own pieces, wired as `loglens dev` wires them (collect's handler
+   writing to the spool, which closes a segment at 1 MiB or 200 ms and wakes the spool consumer, loading
+   with the same Loader), with a client sending a small batch every
    100 ms and a reader polling PostgreSQL for each batch's event ids: p50, p95 and max, seconds from the
    answer to the rows being visible.
 
@@ -38,6 +39,7 @@ from loglens.db.connect import ConnectionProvider, connect, with_database
 from loglens.db.partitions import ensure_partitions
 from loglens.db.prepare import prepare
 from loglens.devtools.embedded import EmbeddedPostgres
+from loglens.devtools.local.config import LocalSettings
 from loglens.devtools.local.spool import SpoolConsumer
 from loglens.ingest import load
 from loglens.ingest.collect import CollectApi, CollectService
@@ -170,9 +172,15 @@ def write_object(store: LocalObjectStore, sealer: Sealer, size: int, n: int) -> 
 
 def collect_to_queryable(url: str, home: Path, sealer: Sealer, batches: int) -> list[float]:
     settings = Settings.from_env({})
-    api = CollectApi(CollectService(SpoolSink(home), settings, sealer=sealer))
+    local = LocalSettings.from_env({})
     loader = Loader(LocalObjectStore(home), ConnectionProvider(lambda: url), settings, sealer=sealer)
-    consumer = SpoolConsumer(home, loader)  # polls every 0.2 s, as under `loglens dev`
+    # Wired as `loglens dev` wires them: the spool buffers like Firehose (LOGLENS_SPOOL_BUFFER_* defaults) and
+    # wakes the consumer when a segment closes; the consumer also polls every 0.25 s.
+    consumer = SpoolConsumer(home, loader, poll_seconds=0.25)
+    sink = SpoolSink(
+        home, max_bytes=local.spool_buffer_bytes, max_seconds=local.spool_buffer_ms / 1000, on_closed=consumer.wake
+    )
+    api = CollectApi(CollectService(sink, settings, sealer=sealer))
     consumer.start()
     latencies: list[float] = []
     try:
@@ -193,6 +201,7 @@ def collect_to_queryable(url: str, home: Path, sealer: Sealer, batches: int) -> 
                     time.sleep(0.005)
                 time.sleep(0.1)
     finally:
+        sink.close()
         consumer.stop()
     return latencies
 
@@ -244,8 +253,8 @@ def report(costs: list[tuple[int, dict[str, float]]], latencies: list[float], ob
     fresh.add_row(f"{statistics.median(latencies):.3f} s", f"{p95:.3f} s", f"{ordered[-1]:.3f} s")
     console.print(fresh)
     console.print(
-        "locally the spool consumer polls every 0.2 s and each request is its own object; in AWS Firehose's buffer, "
-        "S3's notification and SQS take that place (README, 'Freshness')."
+        "locally the spool buffers a segment up to 200 ms (as `loglens dev`) and wakes the consumer when it closes; "
+        "in AWS Firehose's buffer, S3's notification and SQS take that place (README, 'Freshness')."
     )
 
 

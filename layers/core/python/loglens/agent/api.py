@@ -70,6 +70,8 @@ class AskApi:
     on_answer: Callable[[Answer], None] | None = None  # metrics: steps, tokens, latency
     # Built on first use by the worker, never on the acknowledgement path; in memory unless given.
     replays: Callable[[], ReplayGuard] = field(default_factory=lambda: _in_memory(MemoryReplayGuard()))
+    # A link to the answer in the web console for Slack answers (shared_answers), when a console is configured.
+    share_link: Callable[[Answer], str] | None = None
     router: Router = field(init=False)
 
     def handle_invocation(self, event: dict[str, Any]) -> dict[str, Any]:
@@ -171,13 +173,23 @@ class AskApi:
             return
         try:
             answer = self._answer(str(payload["question"]), str(payload["conversation"]), SLACK_CONVERSATION_AGE)
-            message = answer_message(answer)
+            message = answer_message(answer, link=self._link(answer))
         except HttpError as error:
             message = error_message(error.message)
         except Exception:
             log.exception("answering a Slack question failed")
             message = error_message("Something went wrong while answering; the error is in the ask function's log.")
         self._post(url, message)
+
+    def _link(self, answer: Answer) -> str | None:
+        if self.share_link is None:
+            return None
+        try:
+            return self.share_link(answer)
+        except Exception:
+            # The answer matters more than its link: post it without one.
+            log.exception("sharing the answer for a console link failed")
+            return None
 
     def _first_time(self, payload: dict[str, Any]) -> bool:
         signature = payload.get("signature")

@@ -14,7 +14,7 @@ import re
 import secrets
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from enum import StrEnum
@@ -259,6 +259,20 @@ class SavedStore:
                     first = (str(error).strip().splitlines() or [type(error).__name__])[0]
                     raise DatabaseUnavailable(f"the database connection failed: {first}") from error
                 raise
+
+
+def answer_link(console_url: str, answer_id: str) -> str:
+    """Where the console shows a shared answer."""
+    return f"{console_url.rstrip('/')}/#/answers/{answer_id}"
+
+
+def slack_share_link(store: SavedStore, console_url: str) -> Callable[[Answer], str]:
+    """For Slack answers: share the answer (created by "slack") and link to it in the console."""
+
+    def link(answer: Answer) -> str:
+        return answer_link(console_url, store.share(answer, created_by="slack").id)
+
+    return link
 
 
 def _item(row: tuple[Any, ...]) -> SavedItem:

@@ -3,7 +3,9 @@
 Like the deployed API: routes that need an API key answer 403 without a matching `x-api-key`,
 an unknown path 404, both in the one error shape with API Gateway's configured texts
 (loglens.http.gateway); bodies are passed base64-encoded (the deployed API declares every media
-type binary, so gzip and protobuf arrive intact).
+type binary, so gzip and protobuf arrive intact). A route may end in one `{name}` segment, as API
+Gateway resources do (/api/v1/saved/{id}); a path no route has goes to `fallback` when one is set
+(the console's static files), else 404.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from loglens.http.gateway import FORBIDDEN, INTERNAL, NO_ROUTE
 from loglens.ingest.limits import MAX_BODY_BYTES
@@ -46,16 +48,30 @@ class Route:
 class LocalApi:
     api_key: str
     routes: dict[str, Route] = field(default_factory=dict)
+    fallback: Route | None = None  # for paths no route has (API Gateway: 404); the console's files
 
     def add(self, path: str, handler: EventHandler, *, api_key_required: bool = True) -> None:
         self.routes[path] = Route(handler, api_key_required)
+
+    def _match(self, path: str) -> tuple[str, Route | None, dict[str, str]]:
+        """(the resource template, its route, the path parameters) for a request path."""
+        if path in self.routes:
+            return path, self.routes[path], {}
+        head, _, last = path.rpartition("/")
+        for template, route in self.routes.items():
+            prefix, _, name = template.rpartition("/")
+            if name.startswith("{") and name.endswith("}") and prefix == head and last:
+                return template, route, {name[1:-1]: unquote(last)}
+        if self.fallback is not None:
+            return "/{proxy+}", self.fallback, {"proxy": path.lstrip("/")}
+        return path, None, {}
 
     def dispatch(
         self, method: str, target: str, headers: dict[str, str], body: bytes, client_ip: str
     ) -> dict[str, Any]:
         parts = urlsplit(target)
         path = parts.path.rstrip("/") or "/"
-        route = self.routes.get(path)
+        resource, route, path_parameters = self._match(path)
         if route is None:
             return _json(404, {"error": NO_ROUTE})
         if method == "OPTIONS":  # CORS preflight, answered by API Gateway itself (no key, no Lambda)
@@ -66,8 +82,9 @@ class LocalApi:
             return _json(403, {"error": FORBIDDEN})
         event = {
             "version": "1.0",
-            "resource": path,
+            "resource": resource,
             "path": path,
+            "pathParameters": path_parameters or None,
             "httpMethod": method,
             "headers": headers,
             "multiValueHeaders": {k: [v] for k, v in headers.items()},
@@ -77,7 +94,7 @@ class LocalApi:
             "requestContext": {
                 "requestId": str(uuid.uuid4()),
                 "httpMethod": method,
-                "resourcePath": path,
+                "resourcePath": resource,
                 "stage": "local",
                 "identity": {"sourceIp": client_ip, "apiKeyId": LOCAL_API_KEY_ID if route.api_key_required else None},
             },

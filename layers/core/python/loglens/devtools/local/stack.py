@@ -2,6 +2,8 @@
 
 HTTP (API Gateway) → CollectApi → SpoolSink (Firehose → S3) → queue files (S3 → SQS) →
 SpoolConsumer → Loader (load Lambda) → PostgreSQL (embedded, or DATABASE_URL).
+The query API and the web console are served beside them (devtools/local/console.py: the console's files at /,
+the cookie sign-in, and the routes that accept that cookie or the API key).
 """
 
 from __future__ import annotations
@@ -17,7 +19,17 @@ from loglens.db.prepare import prepare
 from loglens.devtools.database import admin_url, embedded
 from loglens.devtools.home import HomeLock
 from loglens.devtools.local.ask import local_ask_api
-from loglens.devtools.local.server import LocalApi, LocalHttpServer
+from loglens.devtools.local.console import (
+    SESSION_PATH,
+    URL_FILE,
+    ConsoleSessions,
+    ConsoleSite,
+    default_dist,
+    session_route,
+    signed_in,
+)
+from loglens.devtools.local.query import local_query_api
+from loglens.devtools.local.server import LocalApi, LocalHttpServer, Route
 from loglens.devtools.local.spool import SpoolConsumer
 from loglens.devtools.local.timers import MaintenanceTimers, start_timers
 from loglens.ingest.collect import CollectApi, CollectService
@@ -26,6 +38,7 @@ from loglens.ingest.notifications import Loader
 from loglens.ingest.objects import LocalObjectStore
 from loglens.ingest.privacy import redactor_from_env
 from loglens.ingest.sinks import SpoolSink
+from loglens.query.api import ROUTES as QUERY_ROUTES
 from loglens.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -56,6 +69,8 @@ class LocalStack:
     consumer: SpoolConsumer | None = None
     timers: MaintenanceTimers | None = None
     lock: HomeLock | None = None
+    sessions: ConsoleSessions | None = None
+    console_url: str | None = None  # the console with a one-time sign-in token
     _started_db: bool = False
 
     @property
@@ -97,8 +112,19 @@ class LocalStack:
         api.add("/api/v1/health", collect.handle, api_key_required=False)
         api.add("/api/v1/openapi.json", collect.handle, api_key_required=False)
         ask = local_ask_api(self.settings, analyst_url=analyst_url, writer_url=writer_url)
-        api.add("/api/v1/ask", ask.handle)
+        # The console's routes take its session cookie or the API key (signed_in checks which).
+        sessions = self.sessions = ConsoleSessions()
+        api.add("/api/v1/ask", signed_in(ask.handle, self.api_key, sessions), api_key_required=False)
         api.add("/slack/commands", ask.handle, api_key_required=False)  # Slack signs instead of sending a key
+        query = signed_in(
+            local_query_api(self.settings, analyst_url=analyst_url, writer_url=writer_url).handle,
+            self.api_key,
+            sessions,
+        )
+        for path in dict.fromkeys(path for path, _ in QUERY_ROUTES):
+            api.add(path, query, api_key_required=False)
+        api.add(SESSION_PATH, session_route(sessions), api_key_required=False)
+        api.fallback = Route(ConsoleSite(default_dist()).handle, api_key_required=False)
         loader = Loader(
             LocalObjectStore(self.spool),
             ConnectionProvider(lambda: writer_url, application="loglens-load"),
@@ -114,6 +140,7 @@ class LocalStack:
         self.timers = start_timers(self.settings, url, archive_bucket=os.environ.get("LOGLENS_ARCHIVE_BUCKET") or None)
         if self.lock is not None:
             self.lock.announce(self.server.url)
+        self.console_url = sessions.publish(self.server.url, self.settings.home / URL_FILE)
         return self.server.url
 
     def stop(self) -> None:
@@ -121,6 +148,8 @@ class LocalStack:
             self.timers.stop()
         if self.server is not None:
             self.server.stop()
+        if self.sessions is not None:
+            self.sessions.discard()
         if self.consumer is not None:
             self.consumer.stop()
         if self._started_db:  # leave a server we found running as it was

@@ -148,7 +148,8 @@ def test_saved_entries_belong_to_who_saved_them(api: QueryApi) -> None:
 
 def test_a_console_user_is_named_by_the_sign_in_not_a_key(api: QueryApi) -> None:
     body = {"kind": "sql", "name": "mine", "body": {"sql": "SELECT 1"}}
-    status, _, item = call(api, "POST", "/api/v1/saved", body, key=None, claims={"email": "ana@example.com", "sub": "1"})
+    claims = {"email": "ana@example.com", "sub": "1"}
+    status, _, item = call(api, "POST", "/api/v1/saved", body, key=None, claims=claims)
     assert status == 201 and item["created_by"] == "user:ana@example.com"
     status, _, body = call(api, "POST", "/api/v1/saved", body, key=None)
     assert status == 401 and "sign in" in body["error"]

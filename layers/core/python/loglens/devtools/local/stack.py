@@ -39,6 +39,7 @@ from loglens.ingest.objects import LocalObjectStore
 from loglens.ingest.privacy import redactor_from_env
 from loglens.ingest.sinks import SpoolSink
 from loglens.query.api import ROUTES as QUERY_ROUTES
+from loglens.query.saved import SavedStore, slack_share_link
 from loglens.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -141,6 +142,10 @@ class LocalStack:
         if self.lock is not None:
             self.lock.announce(self.server.url)
         self.console_url = sessions.publish(self.server.url, self.settings.home / URL_FILE)
+        # Slack answers link to the console (LOGLENS_CONSOLE_URL when it is served elsewhere, say through a tunnel).
+        console = os.environ.get("LOGLENS_CONSOLE_URL") or self.server.url
+        store = SavedStore(ConnectionProvider(lambda: writer_url, application="loglens-ask"))
+        ask.share_link = slack_share_link(store, console)
         return self.server.url
 
     def stop(self) -> None:

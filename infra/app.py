@@ -10,6 +10,7 @@ from cdk_nag import AwsSolutionsChecks
 
 from infra.config import LoglensConfig, load_config
 from infra.stacks.analysis import AnalysisStack
+from infra.stacks.console import ConsoleStack
 from infra.stacks.data import DataStack
 from infra.stacks.ingest import IngestStack
 from infra.stacks.maintenance import MaintenanceStack
@@ -25,11 +26,12 @@ class LoglensApp:
     ingest: IngestStack
     maintenance: MaintenanceStack
     analysis: AnalysisStack
+    console: ConsoleStack
     observability: ObservabilityStack
 
     @property
     def stacks(self) -> list[cdk.Stack]:
-        return [self.network, self.data, self.ingest, self.maintenance, self.analysis, self.observability]
+        return [self.network, self.data, self.ingest, self.maintenance, self.analysis, self.console, self.observability]
 
 
 def build_app(app: cdk.App, *, nag: bool = True) -> LoglensApp:
@@ -57,6 +59,13 @@ def build_app(app: cdk.App, *, nag: bool = True) -> LoglensApp:
         app, config.stack_name("Maintenance"), network=network, data=data, **props("Maintenance")
     )
     analysis = AnalysisStack(app, config.stack_name("Analysis"), network=network, data=data, **props("Analysis"))
+    console = ConsoleStack(
+        app,
+        config.stack_name("Console"),
+        network=network,
+        functions={"query": analysis.query.function.function_arn, "ask": analysis.ask.function.function_arn},
+        **props("Console"),
+    )
     observability = ObservabilityStack(
         app,
         config.stack_name("Observability"),
@@ -66,7 +75,7 @@ def build_app(app: cdk.App, *, nag: bool = True) -> LoglensApp:
         analysis=analysis,
         **props("Observability"),
     )
-    built = LoglensApp(config, network, data, ingest, maintenance, analysis, observability)
+    built = LoglensApp(config, network, data, ingest, maintenance, analysis, console, observability)
     for stack in built.stacks:
         for key, value in (("project", "loglens"), ("stage", config.stage)):
             # The target group's schema has no Tags property although CDK offers to tag it.

@@ -24,7 +24,7 @@ CONTEXT_KEY = "loglens"
 STAGE_CONTEXT_KEY = "stage"
 
 # One entry per module in functions/; memory settings must name each of them.
-FUNCTION_NAMES = ("collect", "load", "maintain", "archive", "ask", "migrate")
+FUNCTION_NAMES = ("collect", "load", "maintain", "archive", "ask", "query", "migrate")
 
 # CloudWatch Logs accepts only these retention periods.
 LOG_RETENTION_DAYS = frozenset(
@@ -109,11 +109,39 @@ class ApiSettings(_Settings):
     ingest_rate_limit: int = Field(ge=1)
     ingest_burst_limit: int = Field(ge=1)
     ingest_quota_per_day: int = Field(ge=1)
+    # Per API key on the query API: ask's own limit (each question calls the model) within the key's limit for
+    # every route of that API (a tail polls twice a second), and the key's daily quota over all of them.
     ask_rate_limit: int = Field(ge=1)
     ask_burst_limit: int = Field(ge=1)
-    ask_quota_per_day: int = Field(ge=1)
+    query_rate_limit: int = Field(ge=1)
+    query_burst_limit: int = Field(ge=1)
+    query_quota_per_day: int = Field(ge=1)
     # "*" or one https:// origin; the collect function echoes it on its responses.
     cors_allow_origin: str = Field(pattern=r"^(\*|https://[A-Za-z0-9.-]+(:\d+)?)$")
+
+    @model_validator(mode="after")
+    def _ask_within_query(self) -> ApiSettings:
+        if self.ask_rate_limit > self.query_rate_limit or self.ask_burst_limit > self.query_burst_limit:
+            raise ValueError("ask_rate_limit and ask_burst_limit must not exceed the query_* limits of a key")
+        return self
+
+
+class ConsoleSettings(_Settings):
+    # The console's public address, for links in Slack answers (the ConsoleUrl output after the first deploy,
+    # or a custom domain in front of it); None: Slack answers carry no link.
+    url: str | None = Field(default=None, pattern=r"^https://[A-Za-z0-9.-]+(:\d+)?(/[A-Za-z0-9._~/-]*)?$")
+    # The Cognito hosted UI's domain prefix (unique in the region); None: loglens-<stage>-<account id>.
+    auth_domain_prefix: str | None = Field(default=None, pattern=r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+    # The console's API (all signed-in users together; each request also passes the Cognito authorizer).
+    rate_limit: int = Field(ge=1)
+    burst_limit: int = Field(ge=1)
+
+    @field_validator("auth_domain_prefix")
+    @classmethod
+    def _allowed_prefix(cls, value: str | None) -> str | None:
+        if value is not None and any(word in value for word in ("aws", "amazon", "cognito")):
+            raise ValueError("Cognito refuses domain prefixes containing aws, amazon or cognito")
+        return value
 
 
 class RetentionSettings(_Settings):
@@ -168,6 +196,7 @@ class LoglensConfig(_Settings):
     functions: LambdaSettings
     firehose: FirehoseSettings
     api: ApiSettings
+    console: ConsoleSettings
     retention: RetentionSettings
     schedules: ScheduleSettings
     alarms: AlarmSettings

@@ -1,9 +1,12 @@
-"""Analysis stack: the ask function behind its own query API, and the secrets it reads.
+"""Analysis stack: the ask and query functions behind their own query API, and the secrets ask reads.
 
 The query API is a separate REST API (not routes on the ingest API) on purpose: ingest keys
 live in browsers and app configs, and API Gateway lets any key on any usage plan of a stage
 call every key-protected method of that stage. A separate API means an ingest key can never ask
-questions about everyone's logs; the ask usage plan and its keys belong to analysts.
+questions about everyone's logs; the ask usage plan and its keys belong to analysts. The query
+routes (loglens.query.api: search, SQL, tail, facts, saved entries, shared answers) are served by
+their own small function on the same API and keys; a key is held to ask's rate on POST /api/v1/ask
+(each question calls the model) and to the query rate and daily quota on the API as a whole.
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ from infra.config import LoglensConfig
 from infra.nag import acknowledge
 from infra.stacks.data import DataStack
 from infra.stacks.network import NetworkStack
+from loglens.query.routes import ROUTES as QUERY_ROUTES
+
+ASK_PATH = "/api/v1/ask"
 
 # Cross-region inference profiles start with their geography; the bare model id follows.
 _INFERENCE_PROFILE_PREFIXES = ("global.", "us.", "eu.", "apac.", "jp.", "au.", "ca.", "us-gov.")
@@ -80,6 +86,8 @@ class AnalysisStack(Stack):
                 **database.connection_environment(ANALYST_LOGIN),
                 # Conversation turns are stored by the writer login: the analyst stays read-only.
                 "CONVERSATION_DB_USER": WRITER_LOGIN,
+                # Slack answers link to the web console once its address is known (cdk.json console.url).
+                **({"LOGLENS_CONSOLE_URL": config.console.url} if config.console.url else {}),
             },
         )
         database.grant_connect(self.ask.role, ANALYST_LOGIN)
@@ -100,17 +108,34 @@ class AnalysisStack(Stack):
         if config.model.provider == "bedrock":
             self._grant_bedrock(config.model.model_id)
 
+        # The query API without a model: guarded SQL as the analyst login; saved entries and shared answers as
+        # the writer (the analyst stays read-only). No secrets, no internet: the isolated subnets.
+        self.query = LoglensFunction(
+            self,
+            "Query",
+            config=config,
+            module="query",
+            description="loglens: search, SQL, live tail and saved queries, without a model",
+            **net.function_placement(),
+            environment={**database.connection_environment(ANALYST_LOGIN), "SAVED_DB_USER": WRITER_LOGIN},
+        )
+        database.grant_connect(self.query.role, ANALYST_LOGIN)
+        database.grant_connect(self.query.role, WRITER_LOGIN)
+
         self.api = LoglensRestApi(
             self,
             "QueryApi",
             config=config,
             name="query",
-            description="loglens query API (ask)",
-            rate_limit=config.api.ask_rate_limit,
-            burst_limit=config.api.ask_burst_limit,
-            quota_per_day=config.api.ask_quota_per_day,
+            description="loglens query API (ask, search, SQL, tail)",
+            rate_limit=config.api.query_rate_limit,
+            burst_limit=config.api.query_burst_limit,
+            quota_per_day=config.api.query_quota_per_day,
+            key_method_throttles={(ASK_PATH, "POST"): (config.api.ask_rate_limit, config.api.ask_burst_limit)},
         )
-        self.api.add_route("/api/v1/ask", "POST", self.ask.function)
+        self.api.add_route(ASK_PATH, "POST", self.ask.function)
+        for path, method in QUERY_ROUTES:
+            self.api.add_route(path, method, self.query.function)
         # Slack cannot send an API key. The ask handler authenticates every request instead by
         # verifying Slack's v0 signature (HMAC-SHA256 of the raw body with the signing secret,
         # 5-minute timestamp window, constant-time compare); the edge only insists both headers exist.

@@ -240,7 +240,7 @@ def _query_parameter(name: str, description: str, schema: dict[str, Any] | None 
 
 
 def _query_paths() -> dict[str, Any]:
-    from loglens.query import api
+    from loglens.query import api, routes
     from loglens.query.tail import MAX_LIMIT as TAIL_LIMIT
 
     unavailable = (
@@ -269,7 +269,7 @@ def _query_paths() -> dict[str, Any]:
     kinds = {"type": "string", "enum": ["question", "search", "sql"]}
     item_id = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}]
     return {
-        api.QUERY_PATH: {
+        routes.QUERY_PATH: {
             "post": _query_operation(
                 "Run one read-only SELECT (guarded), or a structured search",
                 (
@@ -281,7 +281,7 @@ def _query_paths() -> dict[str, Any]:
                 errors={"400": refused, **sent, "422": failed, "503": unavailable},
             )
         },
-        api.CHECK_PATH: {
+        routes.CHECK_PATH: {
             "post": _query_operation(
                 "The SQL guard's verdict on a statement (nothing runs)",
                 ("200", "The verdict, and the SQL as it would run.", _ref("SqlCheck")),
@@ -289,7 +289,7 @@ def _query_paths() -> dict[str, Any]:
                 errors={"400": refused, **sent, "503": unavailable},
             )
         },
-        api.TAIL_PATH: {
+        routes.TAIL_PATH: {
             "get": _query_operation(
                 "Records stored since the last poll, in the order they were stored",
                 ("200", "The new records and the cursor for the next poll.", _ref("TailResult")),
@@ -297,14 +297,14 @@ def _query_paths() -> dict[str, Any]:
                 errors={"400": refused, "422": failed, "503": unavailable},
             )
         },
-        api.FACTS_PATH: {
+        routes.FACTS_PATH: {
             "get": _query_operation(
                 "What the filters can choose from: services, environments, levels, the data's time range",
                 ("200", "The facts.", _ref("Facts")),
                 errors={"400": no_parameters, "422": failed, "503": unavailable},
             )
         },
-        api.SAVED_PATH: {
+        routes.SAVED_PATH: {
             "get": _query_operation(
                 "Saved questions, searches and SQL, newest first",
                 ("200", "The saved entries.", _ref("SavedList")),
@@ -318,7 +318,7 @@ def _query_paths() -> dict[str, Any]:
                 errors={"400": refused, **sent, "503": unavailable},
             ),
         },
-        api.SAVED_ITEM_PATH: {
+        routes.SAVED_ITEM_PATH: {
             "delete": _query_operation(
                 "Delete a saved entry (only who saved it may)",
                 ("204", "Deleted.", {}),
@@ -326,7 +326,7 @@ def _query_paths() -> dict[str, Any]:
                 errors={"400": no_parameters, "404": "No saved entry with this id.", "503": unavailable},
             )
         },
-        api.ANSWERS_PATH: {
+        routes.ANSWERS_PATH: {
             "post": _query_operation(
                 "Share an answer: keep it for a link (the console shows it at /#/answers/<id>)",
                 ("201", "Kept; the link never changes.", _ref("SharedAnswer")),
@@ -334,7 +334,7 @@ def _query_paths() -> dict[str, Any]:
                 errors={"400": refused, **sent, "503": unavailable},
             )
         },
-        api.ANSWER_PATH: {
+        routes.ANSWER_PATH: {
             "get": _query_operation(
                 "A shared answer",
                 ("200", "The answer as it was shared.", _ref("SharedAnswer")),

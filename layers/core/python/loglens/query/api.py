@@ -28,6 +28,17 @@ from loglens.agent.tools import DatabaseUnavailable, QueryFailed
 from loglens.http import HttpError, HttpResponse, Request, Router, decode_body, media_type, parse_json
 from loglens.query.errors import ErrorBody, Forbidden, NotFound, QueryInputError, TooLarge, error_status
 from loglens.query.facts import Facts, FactsCache, read_facts
+from loglens.query.routes import (
+    ANSWER_PATH,
+    ANSWERS_PATH,
+    CHECK_PATH,
+    FACTS_PATH,
+    QUERY_PATH,
+    ROUTES,
+    SAVED_ITEM_PATH,
+    SAVED_PATH,
+    TAIL_PATH,
+)
 from loglens.query.runner import QueryRunner
 from loglens.query.saved import MAX_ANSWER_BYTES, SavedKind, SavedStore, parse_saved, parse_saved_id, parse_share
 from loglens.query.search import SearchRequest, run_search
@@ -37,26 +48,6 @@ from loglens.settings import ConfigError
 
 log = logging.getLogger(__name__)
 
-QUERY_PATH: Final = "/api/v1/query"
-CHECK_PATH: Final = "/api/v1/query/check"
-TAIL_PATH: Final = "/api/v1/tail"
-FACTS_PATH: Final = "/api/v1/facts"
-SAVED_PATH: Final = "/api/v1/saved"
-SAVED_ITEM_PATH: Final = "/api/v1/saved/{id}"
-ANSWERS_PATH: Final = "/api/v1/answers"
-ANSWER_PATH: Final = "/api/v1/answers/{id}"
-# (path, method) of every route, for the local server, the CDK stacks and the OpenAPI document.
-ROUTES: Final = (
-    (QUERY_PATH, "POST"),
-    (CHECK_PATH, "POST"),
-    (TAIL_PATH, "GET"),
-    (FACTS_PATH, "GET"),
-    (SAVED_PATH, "GET"),
-    (SAVED_PATH, "POST"),
-    (SAVED_ITEM_PATH, "DELETE"),
-    (ANSWERS_PATH, "POST"),
-    (ANSWER_PATH, "GET"),
-)
 # A search or SQL body is small (SQL ≤ 20,000 characters, a cursor ≤ 32 KiB); a shared answer ≤ 1 MiB.
 MAX_BODY_BYTES: Final = 128 * 1024
 MAX_SHARE_BODY_BYTES: Final = MAX_ANSWER_BYTES + 64 * 1024

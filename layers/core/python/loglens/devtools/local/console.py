@@ -36,6 +36,7 @@ from typing import Any, Final
 from urllib.parse import unquote
 
 from loglens.devtools.local.server import LOCAL_API_KEY_ID
+from loglens.http.csp import console_csp
 from loglens.http.gateway import FORBIDDEN, NO_ROUTE
 
 log = logging.getLogger(__name__)
@@ -52,11 +53,7 @@ NOT_SIGNED_IN: Final = (
     "sign in first: open the console URL that `loglens dev` printed (or `loglens console`), or send x-api-key"
 )
 NOT_BUILT: Final = "The console is not built yet: run `make console` in the loglens repository, then reload."
-# The console needs nothing but its own origin; uPlot sets styles through the CSSOM, which style-src allows.
-CSP: Final = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
-    "font-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
-)
+CSP: Final = console_csp()  # locally the console calls nothing but this origin
 SECURITY_HEADERS: Final = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",

@@ -38,7 +38,7 @@ from loglens.ingest.notifications import Loader
 from loglens.ingest.objects import LocalObjectStore
 from loglens.ingest.privacy import redactor_from_env
 from loglens.ingest.sinks import SpoolSink
-from loglens.query.api import ROUTES as QUERY_ROUTES
+from loglens.query.routes import ROUTES as QUERY_ROUTES
 from loglens.query.saved import SavedStore, slack_share_link
 from loglens.settings import Settings
 

@@ -237,3 +237,22 @@ def test_the_local_gateway_matches_id_routes_and_hands_the_rest_to_the_fallback(
     assert api.dispatch("GET", "/api/v1/saved/x/y", {"x-api-key": KEY}, b"", "127.0.0.1")["statusCode"] == 404
     page = api.dispatch("GET", "/assets/index-abc123.js?v=1", {"host": "127.0.0.1"}, b"", "127.0.0.1")
     assert page["statusCode"] == 200 and body_of(page) == b"console.log(1)"
+
+
+def test_text_is_gzipped_for_browsers_that_take_it(dist: Path) -> None:
+    import gzip
+
+    site = ConsoleSite(dist)
+    (dist / "assets" / "big-0000.js").write_text("console.log('loglens');\n" * 400)
+    plain = site.handle(event("/assets/big-0000.js"))
+    packed = site.handle(event("/assets/big-0000.js", headers={"accept-encoding": "gzip, deflate, br"}))
+    assert "Content-Encoding" not in plain["headers"] and plain["headers"]["Vary"] == "Accept-Encoding"
+    assert packed["headers"]["Content-Encoding"] == "gzip"
+    assert gzip.decompress(body_of(packed)) == body_of(plain) and len(body_of(packed)) < len(body_of(plain)) / 10
+    assert packed["headers"]["ETag"] != plain["headers"]["ETag"]  # each variant revalidates as itself
+    again = site.handle(
+        event("/assets/big-0000.js", headers={"accept-encoding": "gzip", "if-none-match": packed["headers"]["ETag"]})
+    )
+    assert again["statusCode"] == 304
+    image = site.handle(event("/logo.png", headers={"accept-encoding": "gzip"}))
+    assert "Content-Encoding" not in image["headers"]  # already compressed formats are sent as they are

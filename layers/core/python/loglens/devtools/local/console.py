@@ -13,13 +13,15 @@ cookie and the token count only on requests addressed to this machine by name (1
 DNS-rebinding page (an attacker's host name pointing at 127.0.0.1) gets nothing.
 
 Static files: only files inside the built `dist/` folder (no directory listing, no `..`, no symlinks out),
-with their content type, `Cache-Control` (hashed `assets/` for a year, the rest revalidated by ETag) and a
-Content-Security-Policy that allows nothing but this origin.
+with their content type, `Cache-Control` (hashed `assets/` for a year, the rest revalidated by ETag), a
+Content-Security-Policy that allows nothing but this origin, and gzip for text when the browser takes it (as
+CloudFront compresses in AWS: the bundle is about 40 KB gzipped instead of 100).
 """
 
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import hmac
 import json
@@ -75,6 +77,7 @@ CONTENT_TYPES: Final = {
     ".woff2": "font/woff2",
     ".txt": "text/plain; charset=utf-8",
 }
+COMPRESSIBLE: Final = frozenset({".html", ".js", ".mjs", ".css", ".json", ".svg", ".txt"})
 IMMUTABLE: Final = "public, max-age=31536000, immutable"  # hashed file names: a new build is a new name
 REVALIDATE: Final = "no-cache"
 # Paths that belong to the API: never answered with a file, so a typo is the API's 404, not the console's.
@@ -241,6 +244,7 @@ class ConsoleSite:
     """GET/HEAD of the built console's files; every other path outside the API."""
 
     dist: Path
+    _gzipped: dict[tuple[Path, int, int], bytes] = field(default_factory=dict)  # (file, mtime, size) -> body
 
     def handle(self, event: dict[str, Any]) -> dict[str, Any]:
         path = str(event.get("path") or "/")
@@ -259,15 +263,30 @@ class ConsoleSite:
         if file is None:
             return _proxy(404, b"not found\n", CONTENT_TYPES[".txt"], {"Cache-Control": "no-store"})
         data = file.read_bytes()
-        etag = '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
+        digest = hashlib.sha256(data).hexdigest()[:32]
         headers = {
             "Cache-Control": IMMUTABLE if file.parent.name == "assets" else REVALIDATE,
-            "ETag": etag,
             **SECURITY_HEADERS,
         }
-        if etag in _headers(event).get("if-none-match", ""):
+        request = _headers(event)
+        if file.suffix.lower() in COMPRESSIBLE:
+            headers["Vary"] = "Accept-Encoding"
+            if "gzip" in request.get("accept-encoding", "").lower():
+                data, digest = self._gzip(file, data), digest + "-gz"  # a variant has its own ETag
+                headers["Content-Encoding"] = "gzip"
+        headers["ETag"] = f'"{digest}"'
+        if headers["ETag"] in request.get("if-none-match", ""):
             return {"statusCode": 304, "headers": headers, "body": ""}
         return _proxy(200, data, CONTENT_TYPES.get(file.suffix.lower(), "application/octet-stream"), headers)
+
+    def _gzip(self, file: Path, data: bytes) -> bytes:
+        stat = file.stat()
+        key = (file, stat.st_mtime_ns, stat.st_size)
+        if key not in self._gzipped:
+            if len(self._gzipped) > 256:  # a rebuild leaves old names behind; start over
+                self._gzipped.clear()
+            self._gzipped[key] = gzip.compress(data, compresslevel=6, mtime=0)
+        return self._gzipped[key]
 
     @staticmethod
     def _file(root: Path, path: str) -> Path | None:

@@ -73,9 +73,12 @@ describe.skipIf(!SIGN_IN_URL)('the console against loglens dev', () => {
     await expect.poll(() => page.locator('figure.chart canvas').count()).toBeGreaterThan(0);
     expect(await page.locator('figure.chart').first().getAttribute('data-chart')).toMatch(/^time-/);
     expect(await page.locator('.table-scroll tbody tr').count()).toBeGreaterThan(5);
+    if (README_SHOT) {
+      await page.evaluate(() => window.scrollTo(0, 0));
+      await page.screenshot({ path: README_SHOT, fullPage: false }); // the question, the answer and its chart
+    }
     await page.getByText(/The agent's steps/).click();
     await shot('ask');
-    if (README_SHOT) await page.screenshot({ path: README_SHOT, fullPage: false });
   });
 
   it('shares the answer as a link that opens it again', async () => {

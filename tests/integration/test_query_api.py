@@ -229,3 +229,24 @@ def test_the_database_going_away_is_a_503_with_retry_after() -> None:
 def test_every_route_is_registered_once() -> None:
     assert len(ROUTES) == len(set(ROUTES)) == 9
     assert all(path.startswith("/api/v1/") for path, _ in ROUTES)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/api/v1/answers", {"answer": {"question": "q", "explanation": {"summary": "a\u0000b"}}}, "answer"),
+        ("/api/v1/answers", {"answer": {"question": "q\ud800", "explanation": {"summary": "s"}}}, "answer"),
+        ("/api/v1/answers", {"answer": {"question": "q", "explanation": {"summary": "s"}, "rows": [[{"\u0000": 1}]]}},
+         "answer"),
+        ("/api/v1/saved", {"kind": "question", "name": "n", "body": {"question": "why\u0000"}}, "body"),
+        ("/api/v1/saved", {"kind": "question", "name": "n", "body": {"question": "why", "\ud800": 1}}, None),
+        ("/api/v1/saved", {"kind": "sql", "name": "n", "body": {"sql": "SELECT '\udfff'"}}, None),  # the model's
+    ],
+)  # fmt: skip
+def test_text_postgresql_cannot_store_is_a_400_not_a_500(
+    api: QueryApi, path: str, body: dict[str, Any], field: str | None
+) -> None:
+    raw = json.dumps(body).encode()  # JSON escapes: \\u0000 and a lone \\ud800 are valid JSON
+    status, _, answer = call(api, "POST", path, raw)
+    assert (status, answer.get("field")) == (400, field), answer
+    assert "cannot be stored" in answer["error"] or "unicode string" in answer["error"], answer

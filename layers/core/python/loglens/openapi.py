@@ -509,6 +509,7 @@ def _document() -> str:
                 "responses": {
                     "200": {"description": "The answer.", "content": _json("Answer")},
                     "400": _error("No question, or one that is too long; a conversation_id that is not ours."),
+                    "401": _error("Locally, no x-api-key and no console session (the console's sign-in)."),
                     "403": _FORBIDDEN,
                     "413": _error(f"Over {ASK_MAX_BODY_BYTES} bytes."),
                     "415": _UNSUPPORTED,

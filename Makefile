@@ -73,7 +73,8 @@ typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 	cd clients/python && ../../$(BIN)/mypy log_collector
 
-pytest: $(DEV_STAMP) $(JS)/node_modules/.package-lock.json  # the browser e2e test builds the JS client
+# The browser e2e tests build the JS client and the console.
+pytest: $(DEV_STAMP) $(JS)/node_modules/.package-lock.json $(CONSOLE)/node_modules/.package-lock.json
 	$(BIN)/pytest
 
 # The client has its own pytest configuration (import mode, timeouts), so it runs on its own.

@@ -126,13 +126,14 @@ def test_the_token_is_traded_once_for_an_httponly_strict_cookie(tmp_path: Path) 
     url = sessions.publish("http://127.0.0.1:8000/", tmp_path / "console-url")
     token = sessions.token
     assert url == f"http://127.0.0.1:8000/#token={token}"
+    assert sessions.cookie == f"{COOKIE}_8000"  # cookies ignore ports: a second loglens dev must not take this one
     assert (tmp_path / "console-url").read_text().strip() == url
     assert (tmp_path / "console-url").stat().st_mode & 0o777 == 0o600
     route = session_route(sessions)
     answer = route(event("/api/v1/session", "POST", {"content-type": "application/json"}, {"token": token}))
     assert answer["statusCode"] == 204
     cookie = answer["headers"]["Set-Cookie"]
-    assert cookie.startswith(f"{COOKIE}=") and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    assert cookie.startswith(f"{COOKIE}_8000=") and "HttpOnly" in cookie and "SameSite=Strict" in cookie
     assert "Path=/" in cookie
     session = cookie.split(";", 1)[0].split("=", 1)[1]
     assert sessions.valid(session) and not sessions.valid(session + "x") and not sessions.valid(None)
@@ -187,9 +188,10 @@ def test_routes_take_the_key_or_the_cookie_and_act_as_the_local_key() -> None:
         route(event("/api/v1/facts", headers={"x-api-key": "wrong"}))["statusCode"],
         route(event("/api/v1/facts", headers={"x-api-key": "wrong", "cookie": cookie}))["statusCode"],
         route(event("/api/v1/facts", headers={"cookie": f"{COOKIE}=forged"}))["statusCode"],
+        route(event("/api/v1/facts", headers={"cookie": cookie.replace(COOKIE, f"{COOKIE}_9")}))["statusCode"],
         route(event("/api/v1/facts", headers={"cookie": cookie, "host": "attacker.example"}))["statusCode"],
     ]
-    assert refused == [401, 403, 403, 401, 401]
+    assert refused == [401, 403, 403, 401, 401, 401]
     assert len(seen) == 2
 
 

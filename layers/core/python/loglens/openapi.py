@@ -591,9 +591,9 @@ def _document() -> str:
                 "consoleSession": {
                     "type": "apiKey",
                     "in": "cookie",
-                    "name": "loglens_session",
+                    "name": "loglens_session_8000",
                     "description": "Locally: the console's session, from POST /api/v1/session with the one-time "
-                    "token in the console URL `loglens dev` prints.",
+                    "token in the console URL `loglens dev` prints; the name ends in the server's port.",
                 },
                 "consoleSignIn": {
                     "type": "http",

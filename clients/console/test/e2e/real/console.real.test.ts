@@ -62,7 +62,7 @@ describe.skipIf(!SIGN_IN_URL)('the console against loglens dev', () => {
     await page.getByRole('heading', { name: 'Ask' }).waitFor();
     expect(new URL(page.url()).hash).toBe('#/');
     const [cookie] = await context.cookies(base);
-    expect(cookie).toMatchObject({ name: 'loglens_session', httpOnly: true, sameSite: 'Strict' });
+    expect(cookie).toMatchObject({ name: `loglens_session_${new URL(base).port}`, httpOnly: true, sameSite: 'Strict' });
     expect(await page.evaluate(() => document.cookie)).toBe('');
   });
 

@@ -35,7 +35,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 from loglens.devtools.local.server import LOCAL_API_KEY_ID
 from loglens.http.csp import console_csp
@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 EventHandler = Callable[[dict[str, Any]], dict[str, Any]]
 
 SESSION_PATH: Final = "/api/v1/session"
-COOKIE: Final = "loglens_session"
+COOKIE: Final = "loglens_session"  # + "_<port>" once published: cookies ignore ports, two servers must not clash
 SESSION_SECONDS: Final = 7 * 24 * 3600
 URL_FILE: Final = "console-url"
 MAX_SESSIONS: Final = 1000  # sign-ins kept at once; the oldest goes first
@@ -136,6 +136,7 @@ class ConsoleSessions:
     url_file: Path | None = None
     clock: Callable[[], float] = time.time
     token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    cookie: str = COOKIE
     _sessions: dict[str, float] = field(default_factory=dict)  # session -> expiry
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -146,6 +147,8 @@ class ConsoleSessions:
     def publish(self, base_url: str, url_file: Path | None) -> str:
         """Remember where the console is served and write the sign-in URL for `loglens console`."""
         self.base_url, self.url_file = base_url.rstrip("/"), url_file
+        port = urlsplit(self.base_url).port
+        self.cookie = f"{COOKIE}_{port}" if port else COOKIE
         self._write_url()
         return self.sign_in_url
 
@@ -207,7 +210,7 @@ def session_route(sessions: ConsoleSessions) -> EventHandler:
         if session is None:
             return _json(401, {"error": "this sign-in link was used already or is not this server's; use the "
                                "current one (`loglens console` prints it)"})  # fmt: skip
-        cookie = f"{COOKIE}={session}; HttpOnly; SameSite=Strict; Path=/; Max-Age={SESSION_SECONDS}"
+        cookie = f"{sessions.cookie}={session}; HttpOnly; SameSite=Strict; Path=/; Max-Age={SESSION_SECONDS}"
         return {"statusCode": 204, "headers": {"Set-Cookie": cookie, "Cache-Control": "no-store"}, "body": ""}
 
     return handle
@@ -225,7 +228,7 @@ def signed_in(handler: EventHandler, api_key: str, sessions: ConsoleSessions) ->
         if given is not None:
             if not hmac.compare_digest(given.encode(), api_key.encode()):
                 return _json(403, {"error": FORBIDDEN})
-        elif not (addressed_locally(headers) and sessions.valid(_cookie(headers, COOKIE))):
+        elif not (addressed_locally(headers) and sessions.valid(_cookie(headers, sessions.cookie))):
             return _json(401, {"error": NOT_SIGNED_IN, "code": "not_signed_in"})
         context = dict(event.get("requestContext") or {})
         context["identity"] = {**(context.get("identity") or {}), "apiKeyId": LOCAL_API_KEY_ID}

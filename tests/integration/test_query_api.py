@@ -250,3 +250,36 @@ def test_text_postgresql_cannot_store_is_a_400_not_a_500(
     status, _, answer = call(api, "POST", path, raw)
     assert (status, answer.get("field")) == (400, field), answer
     assert "cannot be stored" in answer["error"] or "unicode string" in answer["error"], answer
+
+
+def test_paging_through_the_route_neither_skips_nor_repeats_while_rows_arrive(api: QueryApi, db_url: str) -> None:
+    # Given 120 records of one service, many at the same instant (their order is then the event id)
+    tied = NOW - timedelta(minutes=40)
+    existing = [
+        make_record(created_at=tied if i % 4 == 0 else NOW - timedelta(minutes=30, seconds=i), service="paging-api")
+        for i in range(120)
+    ]
+    with connect(db_url) as conn:
+        insert_records(conn, existing)
+        conn.commit()
+    body: dict[str, Any] = {"filters": {"service": "paging-api", "since": "2h"}, "limit": 25}
+    seen: list[str] = []
+    late: set[str] = set()
+    while True:
+        status, _, page = call(api, "POST", "/api/v1/query", body)
+        assert status == 200, page
+        seen += [row[page["columns"].index("event_id")] for row in page["rows"]]
+        # When records arrive between pages: newer ones, and late ones with times among those already paged
+        arriving = [make_record(created_at=NOW - timedelta(seconds=5), service="paging-api"),
+                    make_record(created_at=NOW - timedelta(minutes=35), service="paging-api")]  # fmt: skip
+        late |= {str(r.event_id) for r in arriving}
+        with connect(db_url) as conn:
+            insert_records(conn, arriving)
+            conn.commit()
+        if page["cursor"] is None:
+            break
+        body["cursor"] = page["cursor"]
+    # Then every record there at the first page came exactly once, and nothing came twice
+    assert len(seen) == len(set(seen))
+    assert {str(r.event_id) for r in existing} <= set(seen)
+    assert set(seen) - {str(r.event_id) for r in existing} <= late

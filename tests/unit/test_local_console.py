@@ -101,6 +101,7 @@ def test_an_unchanged_file_is_a_304(dist: Path) -> None:
 def test_nothing_outside_dist_is_served(dist: Path, path: str) -> None:
     answer = ConsoleSite(dist).handle(event(path))
     assert answer["statusCode"] == 404, path
+    assert set(json.loads(body_of(answer))) == {"error"}  # the one error shape
     assert b"outside dist" not in body_of(answer)
 
 
@@ -116,6 +117,7 @@ def test_api_paths_are_the_apis_404_and_other_methods_405(dist: Path) -> None:
 def test_an_unbuilt_console_says_how_to_build_it(tmp_path: Path) -> None:
     answer = ConsoleSite(tmp_path / "missing").handle(event("/"))
     assert answer["statusCode"] == 503 and b"make console" in body_of(answer)
+    assert ConsoleSite(tmp_path / "missing").handle(event("/nowhere"))["statusCode"] == 404
     config = ConsoleSite(tmp_path / "missing").handle(event("/config.json"))
     assert json.loads(body_of(config)) == {"auth": "cookie"}  # the config does not need the build
     assert config["headers"]["Cache-Control"] == "no-store"

@@ -259,12 +259,12 @@ class ConsoleSite:
         if path == "/config.json":
             return config_route(event)
         root = self.dist.resolve()
-        if not (root / "index.html").is_file():
+        if path in ("/", "/index.html") and not (root / "index.html").is_file():
             page = f"<!doctype html><title>loglens</title><h1>loglens</h1><p>{NOT_BUILT}</p>".encode()
             return _proxy(503, page, CONTENT_TYPES[".html"], {"Cache-Control": "no-store", **SECURITY_HEADERS})
         file = self._file(root, path)
-        if file is None:
-            return _proxy(404, b"not found\n", CONTENT_TYPES[".txt"], {"Cache-Control": "no-store"})
+        if file is None:  # the one error shape, as for a path no route has
+            return _json(404, {"error": NO_ROUTE}, {"Cache-Control": "no-store"})
         data = file.read_bytes()
         digest = hashlib.sha256(data).hexdigest()[:32]
         headers = {

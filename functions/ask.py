@@ -61,7 +61,7 @@ def _service(env: AskEnvironment) -> AskService:
     conversations = PostgresConversations(
         ConnectionProvider(env.conninfo_factory(user=env.conversation_db_user), application="loglens-ask")
     )
-    return AskService(agent, conversations)
+    return AskService(agent, conversations, answers=conversations)
 
 
 def _record(answer: Answer) -> None:

@@ -106,6 +106,7 @@ class FirehoseSettings(_Settings):
 
 
 class ApiSettings(_Settings):
+    # Per API key (its usage plan).
     ingest_rate_limit: int = Field(ge=1)
     ingest_burst_limit: int = Field(ge=1)
     ingest_quota_per_day: int = Field(ge=1)
@@ -116,13 +117,32 @@ class ApiSettings(_Settings):
     query_rate_limit: int = Field(ge=1)
     query_burst_limit: int = Field(ge=1)
     query_quota_per_day: int = Field(ge=1)
+    # Per stage, all keys together: above one key's limit, so one busy key leaves room for the others (and
+    # within the account's regional API Gateway limit, 10,000 requests/s by default). ask_stage_* is the query
+    # API's stage, every route of it.
+    ingest_stage_rate_limit: int = Field(default=2000, ge=1, le=10_000)
+    ingest_stage_burst_limit: int = Field(default=4000, ge=1, le=5000)
+    ask_stage_rate_limit: int = Field(default=10, ge=1)
+    ask_stage_burst_limit: int = Field(default=20, ge=1)
+    # Slack's route needs no API key, so it has a budget of its own: slash commands come at a person's pace.
+    slack_rate_limit: int = Field(default=2, ge=1)
+    slack_burst_limit: int = Field(default=10, ge=1)
     # "*" or one https:// origin; the collect function echoes it on its responses.
     cors_allow_origin: str = Field(pattern=r"^(\*|https://[A-Za-z0-9.-]+(:\d+)?)$")
 
     @model_validator(mode="after")
-    def _ask_within_query(self) -> ApiSettings:
+    def _limits_nest(self) -> ApiSettings:
+        for stage_api, key_api in (("ingest", "ingest"), ("ask", "query")):
+            for kind in ("rate", "burst"):
+                key, stage = getattr(self, f"{key_api}_{kind}_limit"), getattr(self, f"{stage_api}_stage_{kind}_limit")
+                if stage <= key:
+                    raise ValueError(
+                        f"{stage_api}_stage_{kind}_limit ({stage}) must be above {key_api}_{kind}_limit ({key})"
+                    )
         if self.ask_rate_limit > self.query_rate_limit or self.ask_burst_limit > self.query_burst_limit:
             raise ValueError("ask_rate_limit and ask_burst_limit must not exceed the query_* limits of a key")
+        if self.slack_rate_limit > self.ask_stage_rate_limit or self.slack_burst_limit > self.ask_stage_burst_limit:
+            raise ValueError("slack_rate_limit and slack_burst_limit must not exceed the ask stage's limits")
         return self
 
 
@@ -151,6 +171,9 @@ class RetentionSettings(_Settings):
     db_retention_days: int = Field(ge=1)
     partition_days_ahead: int = Field(ge=1, le=90)
     archive_cold_after_days: int = Field(ge=1)
+    # The archive bucket is versioned (it holds the only copy): an overwritten or deleted object's old
+    # version is kept this long, then expires.
+    archive_noncurrent_expire_days: int = Field(default=30, ge=1)
     # Optional settings default to None: CDK drops null context values, so "absent" and null must agree.
     archive_expire_days: int | None = Field(default=None, ge=1)
 

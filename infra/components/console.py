@@ -166,9 +166,11 @@ class ConsoleSite(Construct):
             config=config,
             name="console",
             description="loglens console API (Cognito sign-in; served under /api/* of the console's site)",
-            rate_limit=config.console.rate_limit,
-            burst_limit=config.console.burst_limit,
-            quota_per_day=None,  # no API keys: every method has the Cognito authorizer instead
+            rate_limit=0,  # no API keys (so no usage plan): every method has the Cognito authorizer instead
+            burst_limit=0,
+            quota_per_day=None,
+            stage_rate_limit=config.console.rate_limit,  # all signed-in users together
+            stage_burst_limit=config.console.burst_limit,
         )
         authorizer = apigw.CognitoUserPoolsAuthorizer(
             self, "SignedIn", cognito_user_pools=[self.user_pool], results_cache_ttl=Duration.minutes(5)

@@ -1,9 +1,11 @@
 """How every loglens Lambda is built: one code asset (functions/), two layers, the same defaults.
 
 Defaults shared by all functions: Python 3.12 on the configured architecture, the handler
-``<module>.handler``, in the VPC's isolated subnets (ask may use the egress group), X-Ray tracing,
-Powertools settings in the environment, a log group we own with the configured retention, and an
-execution role holding only what the function is granted plus the VPC and log permissions.
+``<module>.handler``, X-Ray tracing, Powertools settings in the environment, a log group we own
+with the configured retention, and an execution role holding only what the function is granted
+plus the log permissions. Functions that reach the database run in the VPC's isolated subnets (ask
+may use the egress group) and get the VPC permissions; collect, which calls only Firehose and
+Secrets Manager, runs outside the VPC (no ENIs, no endpoint in its path, nothing to reach).
 
 Layers and the code asset are created once per stack (``FunctionKit.of``) rather than shared
 across stacks: a cross-stack reference to a layer version would pin the producer's export and
@@ -88,14 +90,17 @@ class LoglensFunction(Construct):
         config: LoglensConfig,
         module: str,
         description: str,
-        vpc: ec2.IVpc,
-        subnets: ec2.SubnetSelection,
-        security_group: ec2.ISecurityGroup,
-        vpc_access_policy: iam.IManagedPolicy,
+        vpc: ec2.IVpc | None = None,
+        subnets: ec2.SubnetSelection | None = None,
+        security_group: ec2.ISecurityGroup | None = None,
+        vpc_access_policy: iam.IManagedPolicy | None = None,
         environment: Mapping[str, str] | None = None,
         reserved_concurrency: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        in_vpc = (vpc, subnets, security_group, vpc_access_policy)
+        if any(part is None for part in in_vpc) and any(part is not None for part in in_vpc):
+            raise ValueError(f"{module}: give all of vpc, subnets, security_group and vpc_access_policy, or none")
         kit = FunctionKit.of(self, config)
         self.log_group = log_group(self, "Logs", config)
         self.role = iam.Role(
@@ -103,7 +108,7 @@ class LoglensFunction(Construct):
             "Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"loglens {module} function",
-            managed_policies=[vpc_access_policy],
+            managed_policies=[vpc_access_policy] if vpc_access_policy is not None else None,
         )
         self.log_group.grant_write(self.role)
 
@@ -119,7 +124,7 @@ class LoglensFunction(Construct):
             role=self.role,
             vpc=vpc,
             vpc_subnets=subnets,
-            security_groups=[security_group],
+            security_groups=[security_group] if security_group is not None else None,
             timeout=Duration.seconds(TIMEOUTS[module]),
             memory_size=config.functions.memory_mb[module],
             reserved_concurrent_executions=reserved_concurrency,

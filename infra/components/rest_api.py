@@ -4,7 +4,12 @@ REST (not HTTP) APIs because API keys, usage plans, per-client throttling and re
 exist only there. Every method requires an API key unless a route says otherwise and why, or names
 the authorizer that checks its callers instead (the console's API: Cognito sign-in, no keys at all).
 Defaults: regional endpoint, JSON access logs to our own log group, ERROR execution logs without
-bodies (they may hold personal data), X-Ray, stage throttling, and a parameter validator.
+bodies (they may hold personal data), X-Ray, throttling and a parameter validator.
+
+Throttling has three levels: each API key's usage plan (one client's share), the stage (every client
+together, so above any one key's limit: one key can use its whole share while others still get
+theirs), and a method's own limit for a route that no key protects (Slack's: its callers are
+unauthenticated until the handler checks the signature, so they get a small budget of their own).
 """
 
 from __future__ import annotations
@@ -83,13 +88,22 @@ class LoglensRestApi(Construct):
         rate_limit: int,
         burst_limit: int,
         quota_per_day: int | None,
+        stage_rate_limit: int,
+        stage_burst_limit: int,
+        method_throttles: Mapping[str, tuple[int, int]] | None = None,
         binary_media_types: Sequence[str] = (),
         cors_allow_origin: str | None = None,
         key_method_throttles: Mapping[tuple[str, str], tuple[int, int]] | None = None,
     ) -> None:
-        """rate/burst/quota are per API key (quota None: an API without keys, so no usage plan); a method may
-        hold each key to less in `key_method_throttles`, {(path, METHOD): (rate, burst)}."""
+        """rate/burst/quota are per API key (quota None: an API without keys, so no usage plan); stage_* for
+        everyone; method_throttles {"/path/METHOD": (rate, burst)} for everyone on one method;
+        key_method_throttles {(path, METHOD): (rate, burst)} hold each key to less on one method."""
         super().__init__(scope, construct_id)
+        if stage_rate_limit <= rate_limit or stage_burst_limit <= burst_limit:
+            raise ValueError(f"{name}: the stage's throttle must be above one API key's ({rate_limit}/{burst_limit})")
+        for method, (method_rate, method_burst) in (method_throttles or {}).items():
+            if method_rate > stage_rate_limit or method_burst > stage_burst_limit:
+                raise ValueError(f"{name}: {method}'s throttle must not exceed the stage's")
         self._cors_allow_origin = cors_allow_origin
         self.access_logs = log_group(self, "AccessLogs", config)
         self.api = apigw.RestApi(
@@ -110,8 +124,13 @@ class LoglensRestApi(Construct):
                 data_trace_enabled=False,
                 metrics_enabled=True,
                 tracing_enabled=True,
-                throttling_rate_limit=rate_limit,
-                throttling_burst_limit=burst_limit,
+                throttling_rate_limit=stage_rate_limit,
+                throttling_burst_limit=stage_burst_limit,
+                method_options={
+                    path: apigw.MethodDeploymentOptions(throttling_rate_limit=rate, throttling_burst_limit=burst)
+                    for path, (rate, burst) in (method_throttles or {}).items()
+                }
+                or None,
             ),
         )
         acknowledge(

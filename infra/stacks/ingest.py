@@ -13,7 +13,7 @@ from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from infra.components.common import removal_policy
+from infra.components.common import removal_policy, secret_name
 from infra.components.database import WRITER_LOGIN
 from infra.components.delivery import RawDeliveryStream
 from infra.components.functions import LoglensFunction
@@ -63,6 +63,7 @@ class IngestStack(Stack):
         self.envelope_key = secretsmanager.Secret(
             self,
             "EnvelopeKey",
+            secret_name=secret_name(config, "envelope-key"),
             description=f"loglens {config.stage}: HMAC key collect seals its Firehose lines with",
             generate_secret_string=secretsmanager.SecretStringGenerator(password_length=64, exclude_punctuation=True),
             removal_policy=removal_policy(config),
@@ -74,6 +75,8 @@ class IngestStack(Stack):
             "validated in full instead of trusted, so ops rotate it by hand in a quiet hour (docs/deploy.md).",
         )
 
+        # Outside the VPC: collect calls only Firehose and Secrets Manager (both public AWS endpoints, reached
+        # with its role's two grants), so the VPC would add ENIs and two interface endpoints for nothing.
         self.collect = LoglensFunction(
             self,
             "Collect",
@@ -85,7 +88,6 @@ class IngestStack(Stack):
                 "LOGLENS_CORS_ORIGIN": config.api.cors_allow_origin,
                 "LOGLENS_ENVELOPE_SECRET_ARN": self.envelope_key.secret_arn,
             },
-            **placement,
         )
         self.collect.grant(["firehose:PutRecordBatch"], [self.delivery.stream_arn])
         self.collect.grant(["secretsmanager:GetSecretValue"], [self.envelope_key.secret_arn])
@@ -99,6 +101,8 @@ class IngestStack(Stack):
             rate_limit=config.api.ingest_rate_limit,
             burst_limit=config.api.ingest_burst_limit,
             quota_per_day=config.api.ingest_quota_per_day,
+            stage_rate_limit=config.api.ingest_stage_rate_limit,
+            stage_burst_limit=config.api.ingest_stage_burst_limit,
             # Everything arrives base64-encoded: gzip bodies (Content-Encoding) and OTLP protobuf stay intact.
             binary_media_types=["*/*"],
             cors_allow_origin=config.api.cors_allow_origin,

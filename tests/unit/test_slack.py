@@ -509,3 +509,18 @@ def test_a_failed_share_still_posts_the_answer_without_a_link(slack: ResponseUrl
 @pytest.mark.parametrize("link", ["javascript:alert(1)", "https://x.example/<!channel>", "https://a|b", "ftp://x"])
 def test_a_link_that_could_break_the_message_is_left_out(link: str) -> None:
     assert "Open in the console" not in json.dumps(answer_message(hourly_answer(), link=link))
+
+
+def test_a_text_only_answer_is_posted_whole_without_an_hourglass() -> None:
+    # A declined request (or one that needed no SQL) is a complete answer: no SQL, no table, no hourglass
+    declined = Answer(
+        question="delete the logs of u-1",
+        explanation=Explanation(summary="I can only read logs; I will not delete them."),
+        steps=1,
+    )
+    message = answer_message(declined)
+    rendered = json.dumps(message["blocks"])
+    assert "I can only read logs" in rendered
+    assert ":hourglass:" not in rendered and "```" not in rendered
+    incomplete = declined.model_copy(update={"complete": False})
+    assert ":hourglass:" in json.dumps(answer_message(incomplete)["blocks"])

@@ -369,10 +369,39 @@ def _collect_operation(summary: str, body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _ask_outcomes() -> dict[str, Any]:
+    """What POST /api/v1/ask and GET /api/v1/ask/{id} answer besides the answer itself."""
+
+    def failed(description: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+        answer: dict[str, Any] = {
+            "description": description,
+            "content": {
+                "application/json": {
+                    "schema": {"anyOf": [{"$ref": _REF + "AskFailed"}, {"$ref": _REF + "ErrorAnswer"}]}
+                }
+            },
+        }
+        if headers:
+            answer["headers"] = headers
+        return answer
+
+    return {
+        "202": {
+            "description": "Not ready yet: GET `poll` after Retry-After seconds.",
+            "content": _json("AskPending"),
+            "headers": {"Retry-After": {"schema": {"type": "string"}, "description": "Seconds to wait."}},
+        },
+        "500": failed("The answer failed inside loglens (the ask function's log has the details)."),
+        "502": failed("The model could not be reached or did not answer in time."),
+        "503": failed("Asking is not configured here, or the database is unavailable.", _RETRY_AFTER),
+        "504": failed("The answer never arrived: its worker stopped before finishing."),
+    }
+
+
 @cache
 def _document() -> str:
     from loglens.agent.answer import Answer
-    from loglens.agent.api import ASK_PATH, SLACK_PATH, AskRequest
+    from loglens.agent.api import ASK_ID_PATH, ASK_PATH, SLACK_PATH, AskFailed, AskPending, AskRequest
     from loglens.agent.api import MAX_BODY_BYTES as ASK_MAX_BODY_BYTES
     from loglens.http.response import ErrorAnswer
     from loglens.ingest.collect import (
@@ -417,6 +446,8 @@ def _document() -> str:
         (ErrorAnswer, "serialization"),
         (AskRequest, "validation"),
         (Answer, "serialization"),
+        (AskPending, "serialization"),
+        (AskFailed, "serialization"),
     ):
         schema, defs = _schema(model, mode)
         schemas[model.__name__] = _strip_extensions(schema)
@@ -505,16 +536,39 @@ def _document() -> str:
             "post": {
                 "tags": ["query"],
                 "summary": "Ask a question about the logs",
+                "description": "Answers within about 20 seconds when it can (200); otherwise 202 with the id to "
+                "GET the answer by, since a question may take longer than the API gateway waits.",
                 "requestBody": {"required": True, "content": _json("AskRequest")},
                 "responses": {
                     "200": {"description": "The answer.", "content": _json("Answer")},
+                    **_ask_outcomes(),
                     "400": _error("No question, or one that is too long; a conversation_id that is not ours."),
                     "401": _error("Locally, no x-api-key and no console session (the console's sign-in)."),
                     "403": _FORBIDDEN,
                     "413": _error(f"Over {ASK_MAX_BODY_BYTES} bytes."),
                     "415": _UNSUPPORTED,
-                    "502": _error("The model could not be reached."),
-                    "503": _error("Asking is not configured here, or the database is unavailable.", _RETRY_AFTER),
+                },
+            }
+        },
+        ASK_ID_PATH: {
+            "get": {
+                "tags": ["query"],
+                "summary": "The answer to an earlier ask (the API key that asked only)",
+                "parameters": [
+                    {
+                        "name": "id",
+                        "in": "path",
+                        "required": True,
+                        "description": "The id POST /api/v1/ask answered 202 with.",
+                        "schema": {"type": "string", "format": "uuid"},
+                    }
+                ],
+                "responses": {
+                    "200": {"description": "The answer.", "content": _json("Answer")},
+                    **_ask_outcomes(),
+                    "400": _error("The id is not a UUID."),
+                    "403": _FORBIDDEN,
+                    "404": _error("No ask with this id for this API key."),
                 },
             }
         },

@@ -59,6 +59,7 @@ class Attempt(BaseModel):
 class Answer(BaseModel):
     question: str
     conversation_id: str | None = None
+    ask_id: str | None = Field(default=None, description="Over HTTP: the id GET /api/v1/ask/{id} reads it by.")
     sql: str | None = Field(default=None, description="The final query as it ran (after the guard).")
     columns: list[str] = Field(default_factory=list)
     rows: list[list[Any]] = Field(default_factory=list)
@@ -69,7 +70,11 @@ class Answer(BaseModel):
     attempts: list[Attempt] = Field(default_factory=list)
     model: str = ""
     latency_ms: float = 0.0
-    complete: bool = Field(default=True, description="False when the step budget ran out before an answer.")
+    complete: bool = Field(
+        default=True,
+        description="False when the step budget or the deadline ran out before an answer, or the reply was cut off. "
+        "An answer in text alone (a refusal, or one that needed no SQL) is complete.",
+    )
 
     def figures(self) -> str:
         """One line of figures: query time, rows, partitions, indexes, cost, tokens, steps and latency."""

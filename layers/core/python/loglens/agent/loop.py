@@ -3,7 +3,13 @@
 Each step is one model call. Tool calls are run and their results sent back; a refusal, an unknown
 column, a timeout or any database error is sent back as a tool_result with is_error so the model can
 correct itself. The model finishes by calling the `answer` tool; its SQL is the final query (reused when it
-already ran in this loop). On the last step the answer tool is forced, so the budget ends in an answer.
+already ran in this loop). A reply in text alone is a complete answer too: the model declined (a harmful or
+impossible request) or needed no SQL. On the last step the answer tool is forced, so the budget ends in an
+answer.
+
+One deadline covers the whole question (`deadline_seconds`): each model call gets what is left of it (at
+most `model_timeout_seconds`), and the clients are built without the SDK's hidden retries, so a slow model
+cannot quietly triple the wait. When the time is spent the answer is marked incomplete.
 """
 
 from __future__ import annotations
@@ -17,12 +23,15 @@ from typing import Any, Protocol
 
 from loglens.agent.answer import Answer, Attempt, Explanation, Performance, TokenUsage
 from loglens.agent.conversations import Turn, history_messages
-from loglens.agent.prompt import FactsCache, facts_prompt, question_text, stable_prompt, system_blocks
+from loglens.agent.facts import FactsCache
+from loglens.agent.prompt import facts_prompt, question_text, stable_prompt, system_blocks
 from loglens.agent.rows import ModelView
 from loglens.agent.settings import AgentSettings
 from loglens.agent.tools import QueryFailed, QueryResult, QueryTools
 
 _SQL_PROPERTY = {"type": "string", "description": "One PostgreSQL SELECT statement."}
+# A model call given less time than this would fail anyway; the loop stops and answers instead.
+_LEAST_MODEL_SECONDS = 2.0
 TOOLS: list[dict[str, Any]] = [
     {
         "name": "run_query",
@@ -73,7 +82,15 @@ TOOLS: list[dict[str, Any]] = [
 
 class MessagesApi(Protocol):
     def create(
-        self, *, model: str, max_tokens: int, system: Any, tools: Any, messages: Any, tool_choice: Any
+        self,
+        *,
+        model: str,
+        max_tokens: int,
+        system: Any,
+        tools: Any,
+        messages: Any,
+        tool_choice: Any,
+        timeout: float,
     ) -> Any: ...
 
 
@@ -103,6 +120,7 @@ class _Run:
 class _Final:
     result: QueryResult | None
     explanation: Explanation
+    complete: bool = True
 
 
 class Agent:
@@ -125,21 +143,27 @@ class Agent:
 
     def ask(self, question: str, history: Sequence[Turn] = ()) -> Answer:
         started = time.perf_counter()
+        deadline = time.monotonic() + self.settings.deadline_seconds
         run = _Run()
-        system = system_blocks(self._stable, facts_prompt(self.facts.get()))
+        system = system_blocks(self._stable, facts_prompt(self.facts.get(), self.view.text))
         messages: list[dict[str, Any]] = history_messages(history)
         messages.append({"role": "user", "content": question_text(question, self.clock())})
         final: _Final | None = None
+        out_of_time = False
         while final is None and run.steps < self.settings.max_steps:
+            remaining = deadline - time.monotonic()
+            if remaining < _LEAST_MODEL_SECONDS:
+                out_of_time = True
+                break
             run.steps += 1
-            response = self._call(system, messages, force_answer=run.steps == self.settings.max_steps)
+            timeout = min(self.settings.model_timeout_seconds, remaining)
+            response = self._call(system, messages, force_answer=run.steps == self.settings.max_steps, timeout=timeout)
             run.usage.add(getattr(response, "usage", None))
             blocks = list(getattr(response, "content", []) or [])
             messages.append({"role": "assistant", "content": [_block_param(b) for b in blocks]})
             calls = [b for b in blocks if getattr(b, "type", None) == "tool_use"]
             if not calls:
-                text = "\n".join(str(b.text) for b in blocks if getattr(b, "type", None) == "text").strip()
-                final = _Final(run.last_ok, Explanation(summary=text or "The model gave no answer."))
+                final = _text_answer(blocks, getattr(response, "stop_reason", None), run.last_ok)
                 break
             results: list[dict[str, Any]] = []
             for call in calls:
@@ -150,14 +174,20 @@ class Agent:
             if final is None:
                 messages.append({"role": "user", "content": results})
         if final is None:
-            explanation = Explanation(
-                summary=f"I could not finish within {self.settings.max_steps} steps; "
-                + ("the last query that worked is shown." if run.last_ok else "no query worked."),
+            why = (
+                f"I ran out of time ({self.settings.deadline_seconds:g} s) after {run.steps} steps; "
+                if out_of_time
+                else f"I could not finish within {self.settings.max_steps} steps; "
             )
-            return self._answer(question, run, _Final(run.last_ok, explanation), started, complete=False)
-        return self._answer(question, run, final, started, complete=final.result is not None)
+            explanation = Explanation(
+                summary=why + ("the last query that worked is shown." if run.last_ok else "no query worked.")
+            )
+            final = _Final(run.last_ok, explanation, complete=False)
+        return self._answer(question, run, final, started)
 
-    def _call(self, system: list[dict[str, Any]], messages: list[dict[str, Any]], *, force_answer: bool) -> Any:
+    def _call(
+        self, system: list[dict[str, Any]], messages: list[dict[str, Any]], *, force_answer: bool, timeout: float
+    ) -> Any:
         import anthropic
 
         choice = {"type": "tool", "name": "answer"} if force_answer else {"type": "auto"}
@@ -169,7 +199,10 @@ class Agent:
                 tools=TOOLS,
                 messages=_with_cache_marker(messages),
                 tool_choice=choice,
+                timeout=timeout,
             )
+        except anthropic.APITimeoutError as error:
+            raise ModelCallFailed(f"the model did not answer within {timeout:.0f} s") from error
         except anthropic.APIError as error:
             raise ModelCallFailed(f"the model call failed: {error}") from error
 
@@ -231,7 +264,7 @@ class Agent:
             "guard": result.guard_note,
         }
 
-    def _answer(self, question: str, run: _Run, final: _Final, started: float, *, complete: bool) -> Answer:
+    def _answer(self, question: str, run: _Run, final: _Final, started: float) -> Answer:
         result = final.result
         performance = Performance()
         if result is not None:
@@ -256,13 +289,34 @@ class Agent:
             attempts=run.attempts,
             model=self.settings.model,
             latency_ms=round((time.perf_counter() - started) * 1000, 1),
-            complete=complete,
+            complete=final.complete,
         )
 
     def turn(self, answer: Answer) -> Turn:
         """What a follow-up needs to know about this answer, as the model saw it."""
         preview = self.view.rows_for_model(answer.rows[:5])
-        return Turn(answer.question, answer.sql, self.view.text(answer.explanation.summary), answer.columns, preview)
+        explanation = answer.explanation
+        return Turn(
+            answer.question,
+            answer.sql,
+            self.view.text(explanation.summary),
+            answer.columns,
+            preview,
+            key_insight=self.view.text(explanation.key_insight),
+        )
+
+
+def _text_answer(blocks: Sequence[Any], stop_reason: str | None, last_ok: QueryResult | None) -> _Final:
+    """A reply without tool calls: the model's final word (a refusal, or an answer that needed no SQL).
+
+    Complete unless the reply was cut off by max_tokens or is empty.
+    """
+    text = "\n".join(str(b.text) for b in blocks if getattr(b, "type", None) == "text").strip()
+    if not text:
+        return _Final(last_ok, Explanation(summary="The model gave no answer."), complete=False)
+    if stop_reason == "max_tokens":
+        return _Final(last_ok, Explanation(summary=text + " …(cut off at the token limit)"), complete=False)
+    return _Final(last_ok, Explanation(summary=text))
 
 
 def _block_param(block: Any) -> dict[str, Any]:

@@ -168,7 +168,7 @@ def answer_message(answer: Answer, *, link: str | None = None) -> dict[str, Any]
         context.append({"type": "mrkdwn", "text": f"<{link}|Open in the console>"})
     blocks.append({"type": "context", "elements": context})
     if not answer.complete:
-        blocks.append(_section(":hourglass: The agent ran out of steps; this answer may be incomplete."))
+        blocks.append(_section(":hourglass: The agent stopped before it finished; this answer may be incomplete."))
     return {
         "response_type": "in_channel",
         "text": _clip(f"{answer.question}: {explanation.summary}", FALLBACK_CHARS),

@@ -82,7 +82,8 @@ def _ask_once(service: AskService, question: str, *, json_output: bool, sql_only
     if answer is None:
         return 1
     _print(answer, json_output=json_output, sql_only=sql_only)
-    return 0 if answer.sql is not None else 1
+    # A text-only answer (a refusal, or one that needed no SQL) is an answer; only a cut-short one fails.
+    return 0 if answer.complete else 1
 
 
 def _repl(service: AskService, *, json_output: bool, sql_only: bool) -> int:
@@ -134,7 +135,10 @@ def _print(answer: Answer, *, json_output: bool, sql_only: bool) -> None:
     if json_output:
         print(answer.model_dump_json(indent=2))
     elif sql_only:
-        print(answer.sql or "")
+        if answer.sql:
+            print(answer.sql)
+        else:  # nothing for a pipe; the person still learns why
+            print(f"(no SQL) {answer.explanation.summary}", file=sys.stderr)
     else:
         from rich.console import Console
 
@@ -157,7 +161,7 @@ def render_answer(answer: Answer, console: Console) -> None:
     if explanation.recommendation:
         lines.append(f"[green]Recommendation:[/green] {escape(explanation.recommendation)}")
     if not answer.complete:
-        lines.append("[yellow]The agent ran out of steps; this answer may be incomplete.[/yellow]")
+        lines.append("[yellow]The agent stopped before it finished; this answer may be incomplete.[/yellow]")
     console.print(Panel("\n".join(lines), title=escape(answer.question), title_align="left"))
     if answer.columns:
         table = Table(show_lines=False)

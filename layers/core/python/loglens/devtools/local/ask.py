@@ -1,7 +1,8 @@
 """The agent on a laptop: role URLs for the embedded server or DATABASE_URL, and the ask routes' handler.
 
-`loglens dev` registers `local_ask_api(...).handle` for /api/v1/ask and /slack/commands; the Slack worker
-runs on a background thread instead of an asynchronous Lambda invocation. `loglens ask` and `loglens eval`
+`loglens dev` registers `local_ask_api(...).handle` for /api/v1/ask, /api/v1/ask/{id} and /slack/commands; the
+worker (HTTP asks that outlive their request, Slack answers) runs on a background thread instead of an
+asynchronous Lambda invocation. `loglens ask` and `loglens eval`
 use `role_urls` to find the read-only analyst connection.
 """
 
@@ -83,7 +84,7 @@ def local_ask_api(
             environ=env,
         )
         conversations = PostgresConversations(ConnectionProvider(lambda: writer_url, application="loglens-ask"))
-        return AskService(agent, conversations)
+        return AskService(agent, conversations, answers=conversations)
 
     def slack_secret() -> str:
         secret = env.get("SLACK_SIGNING_SECRET", "")
@@ -92,7 +93,7 @@ def local_ask_api(
         return secret
 
     def in_background(payload: dict[str, Any]) -> None:
-        threading.Thread(target=api.run_async, args=(payload,), name="loglens-ask-slack", daemon=True).start()
+        threading.Thread(target=api.run_async, args=(payload,), name="loglens-ask-worker", daemon=True).start()
 
     from loglens.db.connect import ConnectionProvider
 

@@ -51,6 +51,7 @@ class LocalApi:
     fallback: Route | None = None  # for paths no route has (API Gateway: 404); the console's files
 
     def add(self, path: str, handler: EventHandler, *, api_key_required: bool = True) -> None:
+        """`path` may end in one `{name}` segment, as API Gateway resources do (/api/v1/ask/{id})."""
         self.routes[path] = Route(handler, api_key_required)
 
     def _match(self, path: str) -> tuple[str, Route | None, dict[str, str]]:

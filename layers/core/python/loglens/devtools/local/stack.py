@@ -115,7 +115,8 @@ class LocalStack:
         ask = local_ask_api(self.settings, analyst_url=analyst_url, writer_url=writer_url)
         # The console's routes take its session cookie or the API key (signed_in checks which).
         sessions = self.sessions = ConsoleSessions()
-        api.add("/api/v1/ask", signed_in(ask.handle, self.api_key, sessions), api_key_required=False)
+        for path in ("/api/v1/ask", "/api/v1/ask/{id}"):
+            api.add(path, signed_in(ask.handle, self.api_key, sessions), api_key_required=False)
         api.add("/slack/commands", ask.handle, api_key_required=False)  # Slack signs instead of sending a key
         query = signed_in(
             local_query_api(self.settings, analyst_url=analyst_url, writer_url=writer_url).handle,

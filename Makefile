@@ -122,14 +122,21 @@ test: lint typecheck pytest test-python-client test-js test-packages test-consol
 # Results are tables with ratios against baselines measured in the same run; the query part fills
 # 10M rows by default (BENCH_ROWS=300000 make bench for a quick look).
 BENCH_ROWS ?= 10000000
+# The lake bench keeps every row in memory once and writes them as JSON and Parquet: 1M is its report size.
+BENCH_LAKE_ROWS ?= 1000000
 bench: $(DEV_STAMP)
+	@# bench/local_stack.py drives HTTP with wrk (Debian's): installed here when missing and root, as .ci/run does Chromium.
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; } || { echo "make bench needs wrk: apt-get install wrk"; exit 1; }
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/queries.py --rows $(BENCH_ROWS)
 	$(BIN)/python bench/search.py --rows $(BENCH_ROWS)
+	$(BIN)/python bench/lake.py --rows $(BENCH_LAKE_ROWS)
 	$(BIN)/python bench/console.py
 	$(BIN)/python bench/archive.py
 	$(BIN)/python clients/python/bench_log_call.py
 	$(BIN)/python bench/coldstart.py
+	$(BIN)/python bench/local_stack.py
 
 # Offline, no AWS credentials, no Docker: cdk.json's "build" step builds the deps layer first.
 synth: $(DEV_STAMP) node_modules/.package-lock.json

@@ -24,7 +24,7 @@ CONTEXT_KEY = "loglens"
 STAGE_CONTEXT_KEY = "stage"
 
 # One entry per module in functions/; memory settings must name each of them.
-FUNCTION_NAMES = ("collect", "load", "maintain", "archive", "ask", "query", "migrate")
+FUNCTION_NAMES = ("collect", "load", "maintain", "archive", "ask", "query", "migrate", "lakegate")
 
 # CloudWatch Logs accepts only these retention periods.
 LOG_RETENTION_DAYS = frozenset(
@@ -208,6 +208,37 @@ class ModelSettings(_Settings):
     model_id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._:-]+$")
 
 
+class LakeSettings(_Settings):
+    """The lake tier (loglens.lake): every accepted record also in an Iceberg table, asked with Athena.
+
+    ``enabled`` adds it beside PostgreSQL (load forwards what it validated); ``only`` is the lake-only
+    preset: no database, no RDS Proxy, no VPC — collect and FireLens write to the Iceberg stream
+    and the agent has the lake tool alone (docs/deploy.md compares the bills).
+    """
+
+    enabled: bool = False
+    only: bool = False
+    # Rows older than this are deleted by a daily Athena DELETE; snapshots and orphans then go with
+    # Glue's table optimizers (infra/components/lake.py).
+    retention_days: int = Field(default=400, ge=1, le=3650)
+    # Athena cancels a query that would scan more (workgroup cutoff); at $5/TB, 10 GiB is ~5 cents.
+    bytes_scanned_cutoff_gib: int = Field(default=10, ge=1, le=10240)
+    results_expire_days: int = Field(default=7, ge=1, le=90)
+    # Firehose's Iceberg buffering: a flush writes one file per day touched and commits a snapshot;
+    # fewer, larger flushes are cheaper to query, more frequent ones fresher (compaction merges the
+    # small files). A record is in the lake about 10 s (the gate's batch) + this + the commit after
+    # collect answered; the lake-only stage uses 15 s, where the lake is the only store.
+    buffer_interval_seconds: int = Field(default=60, ge=0, le=900)
+    buffer_size_mib: int = Field(default=64, ge=1, le=128)
+    snapshot_retention_days: int = Field(default=5, ge=1, le=90)
+
+    @model_validator(mode="after")
+    def _only_implies_enabled(self) -> LakeSettings:
+        if self.only and not self.enabled:
+            raise ValueError("lake.only needs lake.enabled: a lake-only stage stores everything in the lake")
+        return self
+
+
 class LoglensConfig(_Settings):
     stage: str = Field(pattern=r"^[a-z][a-z0-9]{1,11}$")
     region: str = Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
@@ -224,6 +255,7 @@ class LoglensConfig(_Settings):
     schedules: ScheduleSettings
     alarms: AlarmSettings
     model: ModelSettings
+    lake: LakeSettings = Field(default_factory=LakeSettings)
 
     @field_validator("vpc_cidr")
     @classmethod
@@ -237,12 +269,18 @@ class LoglensConfig(_Settings):
     def _consistent(self) -> LoglensConfig:
         if self.removal_policy == "destroy" and self.stage in {"prod", "production"}:
             raise ValueError("the prod stage must use removal_policy 'retain'")
-        if self.model.provider == "anthropic" and not self.internet_egress:
+        # A lake-only stage has no VPC: its functions reach the internet like any Lambda outside one.
+        if self.model.provider == "anthropic" and not self.internet_egress and not self.lake.only:
             raise ValueError(
                 "model.provider 'anthropic' calls the Anthropic API on the internet: "
                 "set internet_egress to true or use provider 'bedrock'"
             )
         return self
+
+    @property
+    def has_database(self) -> bool:
+        """False on a lake-only stage: no RDS, no RDS Proxy, no VPC."""
+        return not self.lake.only
 
     @property
     def retain_data(self) -> bool:

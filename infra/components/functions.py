@@ -40,6 +40,7 @@ TIMEOUTS = {
     "ask": 300,  # the async agent loop; the synchronous Slack ack returns in < 3 s
     "query": 30,  # one guarded statement (the agent's 10 s timeout) behind API Gateway's 29 s
     "migrate": 900,  # migrations run inside the custom resource's single invocation
+    "lakegate": 120,  # one Firehose batch (≤ 3 MB of records); Firehose allows a transformation 5 minutes
 }
 
 _ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
@@ -108,6 +109,7 @@ class LoglensFunction(Construct):
             "Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"loglens {module} function",
+            # Outside a VPC (lake-only stages, the lake's gate) a function needs no ENI permissions.
             managed_policies=[vpc_access_policy] if vpc_access_policy is not None else None,
         )
         self.log_group.grant_write(self.role)
@@ -123,8 +125,8 @@ class LoglensFunction(Construct):
             layers=[kit.core_layer, kit.deps_layer],
             role=self.role,
             vpc=vpc,
-            vpc_subnets=subnets,
-            security_groups=[security_group] if security_group is not None else None,
+            vpc_subnets=subnets if vpc is not None else None,
+            security_groups=[security_group] if vpc is not None and security_group is not None else None,
             timeout=Duration.seconds(TIMEOUTS[module]),
             memory_size=config.functions.memory_mb[module],
             reserved_concurrent_executions=reserved_concurrency,

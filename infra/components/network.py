@@ -4,7 +4,8 @@ What the Lambdas in the VPC reach, and how, with no route to the internet:
 - S3 (load, archive, the custom-resource framework's response): the S3 gateway endpoint.
 - Secrets Manager (ask's API keys, load's envelope key, migrate's master secret, the hosted
   rotation function), Lambda (ask re-invoking itself, the custom-resource framework), Bedrock
-  runtime (ask, when that provider is chosen): interface endpoints.
+  runtime (ask, when that provider is chosen), and with the lake on Firehose (load forwarding
+  what it validated to the lake's stream) and Athena (ask's lake queries): interface endpoints.
 - collect is not in the VPC: it calls only Firehose and Secrets Manager, on their public endpoints.
 
 Every endpoint has a policy naming the project's resources, so a function (or anything else in the
@@ -138,6 +139,27 @@ class IsolatedNetwork(Construct):
                 ec2.InterfaceVpcEndpointAwsService.BEDROCK_RUNTIME,
                 list(INVOKE_ACTIONS),
                 [arn for arn in (arns.profile, arns.model) if arn],
+            )
+        if config.lake.enabled:
+            # load forwards what it validated to the lake's stream; ask runs lake queries in the workgroup.
+            endpoints["Firehose"] = (
+                ec2.InterfaceVpcEndpointAwsService.KINESIS_FIREHOSE,
+                ["firehose:PutRecordBatch", "firehose:PutRecord"],
+                [
+                    stack.format_arn(
+                        service="firehose", resource="deliverystream", resource_name=f"loglens-{config.stage}-*"
+                    )
+                ],
+            )
+            endpoints["Athena"] = (
+                ec2.InterfaceVpcEndpointAwsService.ATHENA,
+                [
+                    "athena:StartQueryExecution",
+                    "athena:GetQueryExecution",
+                    "athena:GetQueryResults",
+                    "athena:StopQueryExecution",
+                ],
+                [stack.format_arn(service="athena", resource="workgroup", resource_name=f"loglens-{config.stage}*")],
             )
         for name, (service, actions, resources) in endpoints.items():
             endpoint = self.vpc.add_interface_endpoint(

@@ -31,6 +31,7 @@ from infra.components.rest_api import LoglensRestApi
 from infra.config import LoglensConfig
 from infra.nag import acknowledge
 from infra.stacks.data import DataStack
+from infra.stacks.lake import LakeStack
 from infra.stacks.network import NetworkStack
 from loglens.query.routes import ROUTES as QUERY_ROUTES
 
@@ -51,13 +52,13 @@ class AnalysisStack(Stack):
         construct_id: str,
         *,
         config: LoglensConfig,
-        network: NetworkStack,
-        data: DataStack,
+        network: NetworkStack | None,
+        data: DataStack | None,
+        lake: LakeStack | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        net = network.network
-        database = data.database
+        database = data.database if data is not None else None
         removal = removal_policy(config)
         slack = config.internet_egress
 
@@ -88,27 +89,45 @@ class AnalysisStack(Stack):
                 "after which ops put the new value (docs/deploy.md), so no rotation Lambda can do it.",
             )
 
+        # The tools the agent gets follow from what is configured here (loglens.lake.settings.tiers):
+        # the database's variables give it run_query, LOGLENS_LAKE=athena gives it the lake's tool.
+        environment = {
+            "ANTHROPIC_SECRET_ARN": self.anthropic_secret.secret_arn,
+            **({"SLACK_SECRET_ARN": self.slack_secret.secret_arn} if self.slack_secret else {}),
+            "MODEL_PROVIDER": config.model.provider,
+            "MODEL_ID": config.model.model_id,
+        }
+        if database is not None:
+            environment |= {
+                **database.connection_environment(ANALYST_LOGIN),
+                # Conversation turns and HTTP answers are stored by the writer login: the analyst stays read-only.
+                "CONVERSATION_DB_USER": WRITER_LOGIN,
+            }
+        if config.console.url:  # Slack answers link to the web console once its address is known (cdk.json)
+            environment["LOGLENS_CONSOLE_URL"] = config.console.url
+        if lake is not None:
+            environment |= {
+                "LOGLENS_LAKE": "athena",
+                "ATHENA_WORKGROUP": lake.storage.workgroup_name,
+                "LAKE_DATABASE": lake.storage.database_name,
+                "LAKE_TABLE": lake.storage.table_name,
+            }
+        placement = network.network.function_placement(network.network.ask_subnets) if network is not None else {}
         self.ask = LoglensFunction(
             self,
             "Ask",
             config=config,
             module="ask",
             description="loglens: answer questions about the logs (HTTP and Slack)",
-            **net.function_placement(net.ask_subnets),
-            environment={
-                "ANTHROPIC_SECRET_ARN": self.anthropic_secret.secret_arn,
-                **({"SLACK_SECRET_ARN": self.slack_secret.secret_arn} if self.slack_secret else {}),
-                "MODEL_PROVIDER": config.model.provider,
-                "MODEL_ID": config.model.model_id,
-                **database.connection_environment(ANALYST_LOGIN),
-                # Conversation turns and HTTP answers are stored by the writer login: the analyst stays read-only.
-                "CONVERSATION_DB_USER": WRITER_LOGIN,
-                # Slack answers link to the web console once its address is known (cdk.json console.url).
-                **({"LOGLENS_CONSOLE_URL": config.console.url} if config.console.url else {}),
-            },
+            **placement,
+            environment=environment,
         )
-        database.grant_connect(self.ask.role, ANALYST_LOGIN)
-        database.grant_connect(self.ask.role, WRITER_LOGIN)
+        if database is not None:
+            database.grant_connect(self.ask.role, ANALYST_LOGIN)
+            database.grant_connect(self.ask.role, WRITER_LOGIN)
+        if lake is not None:
+            # Athena's query actions on the one workgroup, read on the table, results under results/, the key.
+            lake.storage.grant_query(self, self.ask.role, construct_id="AskLakeQuery")
         for secret, _ in vendor_secrets:
             secret.grant_read(self.ask.role)
         # HTTP asks that outlive their request and Slack's answers run in the function's own asynchronous
@@ -127,17 +146,20 @@ class AnalysisStack(Stack):
 
         # The query API without a model: guarded SQL as the analyst login; saved entries and shared answers as
         # the writer (the analyst stays read-only). No secrets, no internet: the isolated subnets.
-        self.query = LoglensFunction(
-            self,
-            "Query",
-            config=config,
-            module="query",
-            description="loglens: search, SQL, live tail and saved queries, without a model",
-            **net.function_placement(),
-            environment={**database.connection_environment(ANALYST_LOGIN), "SAVED_DB_USER": WRITER_LOGIN},
-        )
-        database.grant_connect(self.query.role, ANALYST_LOGIN)
-        database.grant_connect(self.query.role, WRITER_LOGIN)
+        # A lake-only stage has no database: no query function (search, SQL and tail read PostgreSQL).
+        self.query: LoglensFunction | None = None
+        if database is not None and network is not None:
+            self.query = LoglensFunction(
+                self,
+                "Query",
+                config=config,
+                module="query",
+                description="loglens: search, SQL, live tail and saved queries, without a model",
+                **network.network.function_placement(),
+                environment={**database.connection_environment(ANALYST_LOGIN), "SAVED_DB_USER": WRITER_LOGIN},
+            )
+            database.grant_connect(self.query.role, ANALYST_LOGIN)
+            database.grant_connect(self.query.role, WRITER_LOGIN)
 
         api = config.api
         self.api = LoglensRestApi(
@@ -156,8 +178,9 @@ class AnalysisStack(Stack):
         )
         self.api.add_route(ASK_PATH, "POST", self.ask.function)
         self.api.add_route(f"{ASK_PATH}/{{id}}", "GET", self.ask.function)
-        for path, method in QUERY_ROUTES:
-            self.api.add_route(path, method, self.query.function)
+        if self.query is not None:
+            for path, method in QUERY_ROUTES:
+                self.api.add_route(path, method, self.query.function)
         if slack:
             self._add_slack_route()
         else:

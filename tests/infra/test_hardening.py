@@ -173,7 +173,8 @@ def endpoint_statements(synth: Synthesized) -> dict[str, list[dict[str, Any]]]:
 def test_every_vpc_endpoint_names_the_projects_resources(synthesized: Synthesized) -> None:
     stage = synthesized.loglens.config.stage
     statements = endpoint_statements(synthesized)
-    assert set(statements) == {"s3", "secretsmanager", "lambda", "bedrock-runtime"}
+    # Firehose and Athena only because the dev stage has the lake on (load forwards, ask queries)
+    assert set(statements) == {"s3", "secretsmanager", "lambda", "bedrock-runtime", "kinesis-firehose", "athena"}
     for service, found in statements.items():
         for statement in found:
             assert statement["Effect"] == "Allow" and "*" not in json.dumps(statement["Action"]).replace(
@@ -191,6 +192,9 @@ def test_every_vpc_endpoint_names_the_projects_resources(synthesized: Synthesize
     # Lambda: the stage's functions; Bedrock: the configured model
     assert f"function:loglens-{stage}-*" in rendered["lambda"]
     assert synthesized.loglens.config.model.model_id in rendered["bedrock-runtime"]
+    # Firehose: the stage's streams; Athena: the stage's workgroup
+    assert f"deliverystream/loglens-{stage}-*" in rendered["kinesis-firehose"]
+    assert f"workgroup/loglens-{stage}*" in rendered["athena"]
     # Only this account's principals, except the presigned response CloudFormation signs itself
     for found in statements.values():
         for statement in found:

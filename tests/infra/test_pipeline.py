@@ -18,6 +18,7 @@ from tests.infra.conftest import Synthesized
 
 EXPECTED_ENVIRONMENT = {
     "collect": {"FIREHOSE_STREAM_NAME", "LOGLENS_CORS_ORIGIN", "LOGLENS_ENVELOPE_SECRET_ARN"},
+    "lakegate": {"LAKE_DATABASE", "LAKE_TABLE", "LOGLENS_ENVELOPE_SECRET_ARN"},
     "load": {
         "RAW_BUCKET",
         "DLQ_URL",
@@ -27,6 +28,7 @@ EXPECTED_ENVIRONMENT = {
         "DB_USER",
         "DB_IAM_AUTH",
         "LOGLENS_ENVELOPE_SECRET_ARN",
+        "LAKE_STREAM_NAME",
     },
     "maintain": {"LOGLENS_PARTITION_DAYS_AHEAD", "DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_IAM_AUTH"},
     "archive": {"ARCHIVE_BUCKET", "LOGLENS_RETENTION_DAYS", "DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_IAM_AUTH"},
@@ -40,6 +42,10 @@ EXPECTED_ENVIRONMENT = {
         "DB_USER",
         "DB_IAM_AUTH",
         "CONVERSATION_DB_USER",
+        "LOGLENS_LAKE",
+        "ATHENA_WORKGROUP",
+        "LAKE_DATABASE",
+        "LAKE_TABLE",
     },
     "query": {"DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_IAM_AUTH", "SAVED_DB_USER"},
     "migrate": {"DB_HOST", "DB_PORT", "DB_NAME", "DB_SECRET_ARN", "DB_IAM_AUTH"},
@@ -231,6 +237,8 @@ def test_every_lambda_but_collect_runs_in_the_isolated_subnets(synthesized: Synt
     # + the custom-resource framework's onEvent and the console's BucketDeployment handler
     assert len(functions) == len(FUNCTION_NAMES) + 2
     for part, logical_id, function in functions:
+        if function["Properties"].get("Handler") == "lakegate.handler":
+            continue  # Firehose's transformation: reaches only Secrets Manager, outside the VPC (test_lake.py)
         vpc = function["Properties"].get("VpcConfig")
         if logical_id.startswith("CollectFunction"):  # calls only Firehose and Secrets Manager (test_hardening)
             assert vpc is None, logical_id
@@ -257,8 +265,9 @@ def test_vpc_endpoints_cover_what_the_functions_call(synthesized: Synthesized) -
         services.add(name.rsplit(".", 1)[-1].strip('"]} '))
         if endpoint["Properties"].get("VpcEndpointType") == "Interface":
             assert endpoint["Properties"]["PrivateDnsEnabled"] is True
-    # No Firehose endpoint: collect, its only caller, runs outside the VPC.
-    assert services == {"s3", "secretsmanager", "lambda", "bedrock-runtime"}
+    # Firehose: load forwarding to the lake (collect, the only other caller, runs outside the VPC);
+    # athena: ask's lake queries (the dev stage has the lake on).
+    assert services == {"s3", "secretsmanager", "kinesis-firehose", "lambda", "bedrock-runtime", "athena"}
 
 
 def test_security_groups_open_only_the_database_path(synthesized: Synthesized) -> None:
@@ -309,7 +318,7 @@ def test_migrations_rerun_when_the_sql_changes(synthesized: Synthesized) -> None
 
 
 def test_archive_catalog_matches_the_record_model(synthesized: Synthesized) -> None:
-    ((_, _, table),) = synthesized.all_resources("AWS::Glue::Table")
+    ((_, _, table),) = [t for t in synthesized.all_resources("AWS::Glue::Table") if t[0] == "maintenance"]
     table_input = table["Properties"]["TableInput"]
     columns = [c["Name"] for c in table_input["StorageDescriptor"]["Columns"]]
     assert columns == list(LOG_COLUMNS)

@@ -65,7 +65,8 @@ def _statements(synth: Synthesized) -> Iterator[tuple[str, str, str, dict[str, A
 
 def test_every_bucket_is_encrypted_private_and_tls_only(synthesized: Synthesized) -> None:
     buckets = synthesized.all_resources("AWS::S3::Bucket")
-    assert len(buckets) == 4  # access logs, raw, archive, the console's site
+    # access logs, raw, archive, the console's site; the lake's access logs, table and Athena results
+    assert len(buckets) == 7
     for _, logical_id, bucket in buckets:
         props = bucket["Properties"]
         rules = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
@@ -105,7 +106,28 @@ def test_every_bucket_is_encrypted_private_and_tls_only(synthesized: Synthesized
         and statement["Effect"] == "Deny"
         and statement.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
     ]
-    assert len(tls_denials) == 4
+    assert len(tls_denials) == 7
+    for name in ("lake", "athena"):
+        synthesized.templates["lake"].has_resource_properties(
+            "AWS::S3::Bucket",
+            {
+                "BucketName": {"Fn::Join": ["", Match.array_with([f"loglens-dev-{name}-"])]},
+                "BucketEncryption": {
+                    "ServerSideEncryptionConfiguration": [
+                        Match.object_like(
+                            {
+                                "ServerSideEncryptionByDefault": {
+                                    "SSEAlgorithm": "aws:kms",
+                                    "KMSMasterKeyID": {
+                                        "Fn::GetAtt": [Match.string_like_regexp("LakeLakeDataKey"), "Arn"]
+                                    },
+                                }
+                            }
+                        )
+                    ]
+                },
+            },
+        )
 
 
 def test_database_is_encrypted_private_and_iam_authenticated(synthesized: Synthesized) -> None:
@@ -169,17 +191,22 @@ def test_proxy_requires_tls_and_iam_with_no_password_path(synthesized: Synthesiz
 
 
 def test_stream_queues_topic_and_keys_are_encrypted(synthesized: Synthesized) -> None:
-    ((_, _, stream),) = synthesized.all_resources("AWS::KinesisFirehose::DeliveryStream")
-    props = stream["Properties"]
-    assert props["DeliveryStreamEncryptionConfigurationInput"] == {"KeyType": "AWS_OWNED_CMK"}
-    kms = props["ExtendedS3DestinationConfiguration"]["EncryptionConfiguration"]["KMSEncryptionConfig"]
-    assert kms["AWSKMSKeyARN"]
+    streams = synthesized.all_resources("AWS::KinesisFirehose::DeliveryStream")
+    assert len(streams) == 2  # raw/ for the load path, and the lake's Iceberg stream
+    for _, _, stream in streams:
+        props = stream["Properties"]
+        assert props["DeliveryStreamEncryptionConfigurationInput"] == {"KeyType": "AWS_OWNED_CMK"}
+        destination = (
+            props.get("ExtendedS3DestinationConfiguration")
+            or props["IcebergDestinationConfiguration"]["S3Configuration"]
+        )
+        assert destination["EncryptionConfiguration"]["KMSEncryptionConfig"]["AWSKMSKeyARN"]
     for _, logical_id, queue in synthesized.all_resources("AWS::SQS::Queue"):
         assert queue["Properties"].get("SqsManagedSseEnabled") is True, logical_id
     ((_, _, topic),) = synthesized.all_resources("AWS::SNS::Topic")
     assert "KmsMasterKeyId" in topic["Properties"]
     keys = synthesized.all_resources("AWS::KMS::Key")
-    assert len(keys) == 3  # database, log data, alarm topic
+    assert len(keys) == 4  # database, log data, alarm topic, lake data
     for _, logical_id, key in keys:
         assert key["Properties"]["EnableKeyRotation"] is True, logical_id
 
@@ -343,7 +370,7 @@ def test_functions_get_exactly_their_contracted_permissions(synthesized: Synthes
     assert actions_of("ingest", "CollectRole") == tracing | logs | {"firehose:PutRecordBatch"} | envelope
     load = actions_of("ingest", "LoadRole")
     assert {"s3:GetObject", "s3:PutObject", "kms:Decrypt", "sqs:ReceiveMessage", "sqs:DeleteMessage"} | envelope <= load
-    assert not {"s3:DeleteObject", "s3:ListBucket", "firehose:PutRecordBatch"} & load
+    assert not {"s3:DeleteObject", "s3:ListBucket"} & load  # firehose: only onto the lake stream (test_lake.py)
     ask = actions_of("analysis", "AskRole") | actions_of("analysis", "AskSelfInvoke")
     assert {"secretsmanager:GetSecretValue", "lambda:InvokeFunction", "bedrock:InvokeModel"} <= ask
     # The database logins come from per-login managed policies built in the data stack.

@@ -234,12 +234,12 @@ def test_the_local_gateway_matches_id_routes_and_hands_the_rest_to_the_fallback(
 
     api.add("/api/v1/saved/{id}", record)
     api.fallback = Route(ConsoleSite(dist).handle, api_key_required=False)
-    answer = api.dispatch("DELETE", "/api/v1/saved/abc%20d", {"x-api-key": KEY}, b"", "127.0.0.1")
+    answer = api.dispatch("DELETE", "/api/v1/saved/abc%20d", "", {"x-api-key": [KEY]}, b"", "127.0.0.1")
     assert answer["statusCode"] == 200
     assert (calls[0]["resource"], calls[0]["pathParameters"]) == ("/api/v1/saved/{id}", {"id": "abc d"})
-    assert api.dispatch("DELETE", "/api/v1/saved/x", {}, b"", "127.0.0.1")["statusCode"] == 403
-    assert api.dispatch("GET", "/api/v1/saved/x/y", {"x-api-key": KEY}, b"", "127.0.0.1")["statusCode"] == 404
-    page = api.dispatch("GET", "/assets/index-abc123.js?v=1", {"host": "127.0.0.1"}, b"", "127.0.0.1")
+    assert api.dispatch("DELETE", "/api/v1/saved/x", "", {}, b"", "127.0.0.1")["statusCode"] == 403
+    assert api.dispatch("GET", "/api/v1/saved/x/y", "", {"x-api-key": [KEY]}, b"", "127.0.0.1")["statusCode"] == 404
+    page = api.dispatch("GET", "/assets/index-abc123.js", "v=1", {"host": ["127.0.0.1"]}, b"", "127.0.0.1")
     assert page["statusCode"] == 200 and body_of(page) == b"console.log(1)"
 
 

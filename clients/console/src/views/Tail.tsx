@@ -34,11 +34,15 @@ export function Tail({ params }: { params: URLSearchParams }) {
   const [rows, setRows] = useState<Cell[][]>([]);
   const [announcement, setAnnouncement] = useState('');
   const [error, setError] = useState<unknown>(null);
+  // "Waiting" only once the server has given a cursor: a record stored before that first answer is
+  // not the tail's (the tail starts at the first answer), so the page must not invite one earlier.
+  const [connected, setConnected] = useState(false);
   const cursor = useRef<string | null>(null);
   const list = useRef<HTMLDivElement>(null);
 
   useEffect(() => {
     cursor.current = null;
+    setConnected(false);
     setRows([]);
   }, [filters]);
 
@@ -56,6 +60,7 @@ export function Tail({ params }: { params: URLSearchParams }) {
         );
         if (stopped) return;
         cursor.current = result.cursor;
+        setConnected(true);
         setError(null);
         if (result.rows.length) {
           const box = list.current;
@@ -139,7 +144,7 @@ export function Tail({ params }: { params: URLSearchParams }) {
       </p>
       <ErrorNote error={error} />
       <div class="tail-box" ref={list} tabIndex={0} role="region" aria-label="Tailed records">
-        {rows.length ? <RecordList records={records(columns, rows)} label="Records in the order stored" /> : <p class="muted">Waiting for records…</p>}
+        {rows.length ? <RecordList records={records(columns, rows)} label="Records in the order stored" /> : <p class="muted">{connected ? 'Waiting for records…' : 'Connecting…'}</p>}
       </div>
     </section>
   );

@@ -4,7 +4,8 @@
 // agent loop, the model faked over HTTP) with a chart, share, search with the histogram and an expanded record,
 // a record posted during the test arriving in the live tail, the SQL guard's verdict, a saved question reopened.
 // Run only by that test (it sets LOGLENS_E2E_CONSOLE_URL); screenshots go to LOGLENS_E2E_ARTIFACTS.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,13 +30,14 @@ const FLAGS = [
 describe.skipIf(!SIGN_IN_URL)('the console against loglens dev', () => {
   const base = new URL(SIGN_IN_URL).origin;
   let context: BrowserContext;
+  let profile = ""; // a fresh browser profile each run: no cookie of an earlier run can stand in
   let page: Page;
   const problems: string[] = [];
   const apiStatuses: { path: string; status: number }[] = [];
 
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
-    context = await chromium.launchPersistentContext(path.join(ARTIFACTS, 'profile'), {
+    context = await chromium.launchPersistentContext((profile = mkdtempSync(path.join(tmpdir(), 'loglens-console-real-'))), {
       executablePath: CHROMIUM,
       headless: true,
       args: FLAGS,
@@ -53,6 +55,7 @@ describe.skipIf(!SIGN_IN_URL)('the console against loglens dev', () => {
 
   afterAll(async () => {
     await context?.close();
+    if (profile) rmSync(profile, { recursive: true, force: true });
   });
 
   const shot = (name: string) => page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });

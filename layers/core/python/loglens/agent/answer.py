@@ -25,6 +25,10 @@ class Performance(BaseModel):
     partitions_scanned: int | None = None
     partitions_total: int | None = None
     indexes: list[str] = Field(default_factory=list)
+    source: str = Field(default="postgres", description="Where the final query ran: postgres or lake.")
+    engine: str | None = Field(default=None, description="The lake's engine (athena, or duckdb locally).")
+    bytes_scanned: int | None = Field(default=None, description="Bytes the lake query scanned.")
+    cost_usd: float | None = Field(default=None, description="What the lake query cost (Athena's price).")
 
 
 class TokenUsage(BaseModel):
@@ -89,6 +93,8 @@ class Answer(BaseModel):
             parts.append("indexes " + ", ".join(perf.indexes[:3]))
         if perf.estimated_cost is not None:
             parts.append(f"cost {perf.estimated_cost:,.0f}")
+        if perf.bytes_scanned is not None:
+            parts.append(f"lake: {perf.bytes_scanned / 1_048_576:,.1f} MiB scanned, ${perf.cost_usd or 0:.6f}")
         cached = f" ({usage.cache_read_input_tokens:,} read from cache)" if usage.cache_read_input_tokens else ""
         parts.append(f"{usage.input_tokens + usage.output_tokens:,} tokens{cached}")
         parts.append(f"{self.steps} steps")

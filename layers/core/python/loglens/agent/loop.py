@@ -10,6 +10,9 @@ answer.
 One deadline covers the whole question (`deadline_seconds`): each model call gets what is left of it (at
 most `model_timeout_seconds`), and the clients are built without the SDK's hidden retries, so a slow model
 cannot quietly triple the wait. When the time is spent the answer is marked incomplete.
+
+With a lake (loglens.agent.lake_tools) the model has a second tool, run_lake_query (Trino SQL on the lake),
+the prompt says which range each source holds, and the answer tool says which source its SQL is for.
 """
 
 from __future__ import annotations
@@ -24,6 +27,15 @@ from typing import Any, Protocol
 from loglens.agent.answer import Answer, Attempt, Explanation, Performance, TokenUsage
 from loglens.agent.conversations import Turn, history_messages
 from loglens.agent.facts import FactsCache
+from loglens.agent.lake_tools import (
+    ANSWER_SOURCE,
+    LAKE_TOOL,
+    RUN_LAKE_QUERY,
+    LakeQueryResult,
+    LakeTools,
+    lake_prompt,
+    sources_prompt,
+)
 from loglens.agent.prompt import facts_prompt, question_text, stable_prompt, system_blocks
 from loglens.agent.rows import ModelView
 from loglens.agent.settings import AgentSettings
@@ -80,6 +92,16 @@ TOOLS: list[dict[str, Any]] = [
 ]
 
 
+def tool_definitions(*, lake: bool) -> list[dict[str, Any]]:
+    """The tools the model gets: with a lake, run_lake_query too, and the answer tool names its source."""
+    if not lake:
+        return TOOLS
+    answer = next(tool for tool in TOOLS if tool["name"] == "answer")
+    schema = answer["input_schema"]
+    answer = {**answer, "input_schema": {**schema, "properties": {**schema["properties"], "source": ANSWER_SOURCE}}}
+    return [*(tool for tool in TOOLS if tool["name"] != "answer"), LAKE_TOOL, answer]
+
+
 class MessagesApi(Protocol):
     def create(
         self,
@@ -132,6 +154,7 @@ class Agent:
         settings: AgentSettings,
         view: ModelView,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        lake: LakeTools | None = None,
     ) -> None:
         self.client = client
         self.tools = tools
@@ -139,13 +162,18 @@ class Agent:
         self.settings = settings
         self.view = view
         self.clock = clock
+        self.lake = lake
         self._stable = stable_prompt(max_rows=settings.max_rows, model_rows=settings.model_rows)
+        if lake is not None:
+            self._stable += lake_prompt()
+        self._tools = tool_definitions(lake=lake is not None)
+        self._tool_names = tuple(str(tool["name"]) for tool in self._tools)
 
     def ask(self, question: str, history: Sequence[Turn] = ()) -> Answer:
         started = time.perf_counter()
         deadline = time.monotonic() + self.settings.deadline_seconds
         run = _Run()
-        system = system_blocks(self._stable, facts_prompt(self.facts.get(), self.view.text))
+        system = system_blocks(self._stable, facts_prompt(self.facts.get(), self.view.text) + self._sources())
         messages: list[dict[str, Any]] = history_messages(history)
         messages.append({"role": "user", "content": question_text(question, self.clock())})
         final: _Final | None = None
@@ -196,7 +224,7 @@ class Agent:
                 model=self.settings.model,
                 max_tokens=self.settings.max_tokens,
                 system=system,
-                tools=TOOLS,
+                tools=self._tools,
                 messages=_with_cache_marker(messages),
                 tool_choice=choice,
                 timeout=timeout,
@@ -211,13 +239,15 @@ class Agent:
         name = str(getattr(call, "name", ""))
         arguments = call.input if isinstance(getattr(call, "input", None), dict) else {}
         sql = arguments.get("sql")
-        if name not in ("run_query", "explain_query", "answer"):
-            return f"unknown tool {name!r}; use run_query, explain_query or answer", True, None
+        if name not in self._tool_names:
+            return f"unknown tool {name!r}; use {', '.join(self._tool_names)}", True, None
         if not isinstance(sql, str) or not sql.strip():
             if name == "answer" and run.last_ok is not None:
                 sql = run.last_ok.sql
             else:
                 return f"{name} needs the SQL in its sql field", True, None
+        if name == RUN_LAKE_QUERY or (name == "answer" and self._answers_from_lake(sql, arguments, run)):
+            return self._dispatch_lake(name, sql, arguments, run)
         try:
             if name == "explain_query":
                 figures = self.tools.explain(sql)
@@ -229,13 +259,47 @@ class Agent:
             return failure.message, True, None
         if name == "run_query":
             return json.dumps(self._for_model(result), default=str), False, None
-        explanation = Explanation(
-            summary=str(arguments.get("summary") or "").strip() or "(no summary given)",
-            key_insight=str(arguments.get("key_insight") or "").strip(),
-            recommendation=str(arguments.get("recommendation") or "").strip(),
-            baseline=str(arguments["baseline"]).strip() if arguments.get("baseline") else None,
-        )
-        return "answer received", False, _Final(result, explanation)
+        return "answer received", False, _Final(result, _explanation(arguments))
+
+    def _sources(self) -> str:
+        """Facts on which range each source holds (only with a lake: without one there is one source)."""
+        if self.lake is None:
+            return ""
+        return sources_prompt(list(self.facts.get().layout.partitions), self.lake.extent())
+
+    def _answers_from_lake(self, sql: str, arguments: dict[str, Any], run: _Run) -> bool:
+        if self.lake is None:
+            return False
+        if arguments.get("source") in ("lake", "postgres"):
+            return bool(arguments["source"] == "lake")
+        try:  # the source was not said: the lake query that ran with this text, if there was one
+            return isinstance(run.results.get(str(self.lake.check(sql).sql)), LakeQueryResult)
+        except QueryFailed:
+            return False
+
+    def _dispatch_lake(
+        self, name: str, sql: str, arguments: dict[str, Any], run: _Run
+    ) -> tuple[str, bool, _Final | None]:
+        assert self.lake is not None
+        try:
+            statement = str(self.lake.check(sql).sql)
+            cached = run.results.get(statement)
+            if isinstance(cached, LakeQueryResult) and name == "answer":
+                result: LakeQueryResult = cached
+            else:
+                result = self.lake.run(sql)
+                run.results[result.sql] = result
+                run.last_ok = result
+                run.attempts.append(
+                    Attempt(tool=name, sql=result.sql, ok=True, elapsed_ms=result.elapsed_ms, rows=len(result.rows))
+                )
+        except QueryFailed as failure:
+            run.attempts.append(Attempt(tool=name, sql=sql, ok=False, error=failure.message))
+            return failure.message, True, None
+        if name == RUN_LAKE_QUERY:
+            shown = {**self._for_model(result), "bytes_scanned": result.bytes_scanned, "cost_usd": result.cost_usd}
+            return json.dumps(shown, default=str), False, None
+        return "answer received", False, _Final(result, _explanation(arguments))
 
     def _result_of(self, sql: str, run: _Run, tool: str) -> QueryResult:
         # The final answer usually names a query that already ran; the guard's text identifies it.
@@ -271,6 +335,9 @@ class Agent:
             performance = Performance(
                 query_ms=result.elapsed_ms, rows=len(result.rows), row_limit_reached=result.limit_reached
             )
+        if isinstance(result, LakeQueryResult):  # no plan to explain: the lake reports what it scanned
+            performance = performance.model_copy(update=result.figures())
+        elif result is not None:
             try:
                 figures = self.tools.explain(result.sql)
             except QueryFailed:
@@ -317,6 +384,16 @@ def _text_answer(blocks: Sequence[Any], stop_reason: str | None, last_ok: QueryR
     if stop_reason == "max_tokens":
         return _Final(last_ok, Explanation(summary=text + " …(cut off at the token limit)"), complete=False)
     return _Final(last_ok, Explanation(summary=text))
+
+
+def _explanation(arguments: dict[str, Any]) -> Explanation:
+    """The answer tool's explanation fields."""
+    return Explanation(
+        summary=str(arguments.get("summary") or "").strip() or "(no summary given)",
+        key_insight=str(arguments.get("key_insight") or "").strip(),
+        recommendation=str(arguments.get("recommendation") or "").strip(),
+        baseline=str(arguments["baseline"]).strip() if arguments.get("baseline") else None,
+    )
 
 
 def _block_param(block: Any) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from loglens.agent.settings import AgentSettings, RowPrivacy
 if TYPE_CHECKING:
     from loglens.agent.loop import Agent, ModelClient
     from loglens.db.connect import ConnectionProvider
+    from loglens.lake.query import LakeExtent, LakeQuery
     from loglens.sqlguard import GuardResult
 
 log = logging.getLogger(__name__)
@@ -65,8 +66,11 @@ def build_agent(
     settings: AgentSettings,
     environ: Mapping[str, str],
     guard: Callable[..., GuardResult] | None = None,
+    lake: LakeQuery | None = None,
+    lake_extent: Callable[[], LakeExtent] | None = None,
 ) -> Agent:
-    """An agent on the analyst connection; `guard` replaces the SQL guard only in tests that bypass it."""
+    """An agent on the analyst connection (and the lake, when given: a second tool, run_lake_query); `guard`
+    replaces the SQL guard only in tests that bypass it."""
     from loglens.agent.facts import FactsCache
     from loglens.agent.loop import Agent
     from loglens.agent.rows import ModelView, model_redactor
@@ -80,7 +84,18 @@ def build_agent(
     tools = QueryTools(session, facts.layout, max_rows=settings.max_rows, guard=guard or check_sql)
     redactor = model_redactor(environ) if settings.row_privacy is RowPrivacy.REDACT else None
     view = ModelView(rows=settings.model_rows, cell_chars=settings.model_cell_chars, redactor=redactor)
-    return Agent(client, tools, facts, settings, view)
+    lake_tools = None
+    if lake is not None:
+        from loglens.agent.lake_tools import LakeTools
+
+        lake_tools = LakeTools(
+            lake,
+            max_rows=settings.max_rows,
+            guard=guard or check_sql,
+            extent=lake_extent,
+            extent_ttl=settings.facts_ttl_seconds,
+        )
+    return Agent(client, tools, facts, settings, view, lake=lake_tools)
 
 
 class BuiltOnFirstUse:

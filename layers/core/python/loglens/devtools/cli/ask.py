@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from loglens.agent.answer import Answer
     from loglens.agent.service import AskService
+    from loglens.devtools.lake.local import LocalLake
 
 TERMINAL_ROWS = 50
 REPL_HELP = "Ask a question; follow-ups build on earlier answers. \\new starts over, \\sql shows the SQL, \\q quits."
@@ -68,13 +69,23 @@ def cli_service(settings: Settings) -> AskService:
     if urls.warning:
         error(f"warning: {urls.warning}")
     analyst = urls.analyst
+    lake = _local_lake(settings)
     agent = build_agent(
         analyst=ConnectionProvider(lambda: analyst, application="loglens-ask-cli"),
         client=client,
         settings=agent_settings,
         environ=os.environ,
+        lake=lake,
+        lake_extent=lake.extent if lake is not None else None,
     )
     return AskService(agent, MemoryConversations())
+
+
+def _local_lake(settings: Settings) -> LocalLake | None:
+    """The home's local lake when it has one (loglens.devtools.lake.wiring), so older days can be asked."""
+    from loglens.devtools.lake.wiring import lake_enabled, local_lake
+
+    return local_lake(settings) if lake_enabled(settings) else None
 
 
 def _ask_once(service: AskService, question: str, *, json_output: bool, sql_only: bool) -> int:

@@ -28,7 +28,18 @@ def register(commands: Any) -> None:
     parser.add_argument("--days", type=int, default=3, help="days of history ending now (1-29)")
     parser.add_argument("--records", type=int, default=20_000, help="how many records in all")
     parser.add_argument("--batch", type=int, default=500, help="records per request")
+    parser.add_argument(
+        "--end",
+        type=_moment,
+        help="the end of the history (ISO 8601, UTC if no zone; default now): the same --end sends the same "
+        "records again, as a client retrying its requests would",
+    )
     parser.set_defaults(handler=run)
+
+
+def _moment(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def _api_key(args: argparse.Namespace) -> str | None:
@@ -88,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     if not url.startswith(("http://", "https://")):
         error(f"--url must be an http(s) URL, not {url!r}")
         return 2
-    plan = DemoPlan(end=datetime.now(UTC), days=args.days, records=args.records)
+    plan = DemoPlan(end=args.end or datetime.now(UTC), days=args.days, records=args.records)
     accepted = rejected = 0
     batch: list[dict[str, Any]] = []
     try:

@@ -13,7 +13,7 @@ import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loglens.agent.api import AskApi
 from loglens.agent.replays import PostgresReplayGuard
@@ -21,6 +21,9 @@ from loglens.agent.service import AskService, BuiltOnFirstUse, build_agent
 from loglens.agent.settings import AgentSettings
 from loglens.agent.slack import SLACK_RESPONSE_URL_PREFIXES, ResponsePoster
 from loglens.settings import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from loglens.devtools.lake.local import LocalLake
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +70,10 @@ def local_ask_api(
     analyst_url: str,
     writer_url: str,
     environ: Mapping[str, str] | None = None,
+    lake: LocalLake | None = None,
 ) -> AskApi:
-    """The ask routes for `loglens dev`: model key from ANTHROPIC_API_KEY, Slack secret from SLACK_SIGNING_SECRET."""
+    """The ask routes for `loglens dev`: model key from ANTHROPIC_API_KEY, Slack secret from SLACK_SIGNING_SECRET;
+    with `lake`, the agent also asks the local lake."""
     env: Mapping[str, str] = os.environ if environ is None else environ
 
     def build() -> AskService:
@@ -82,6 +87,8 @@ def local_ask_api(
             client=make_client(agent_settings, environ=env),
             settings=agent_settings,
             environ=env,
+            lake=lake,
+            lake_extent=lake.extent if lake is not None else None,
         )
         conversations = PostgresConversations(ConnectionProvider(lambda: writer_url, application="loglens-ask"))
         return AskService(agent, conversations, answers=conversations)

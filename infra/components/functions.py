@@ -36,9 +36,10 @@ METRICS_NAMESPACE = "loglens"
 TIMEOUTS = {
     "collect": 15,  # validate + PutRecordBatch with retries, well inside API Gateway's 29 s
     "load": 300,  # one batch of raw objects: download, parse, COPY; the queue's visibility is 6x this
-    "maintain": 600,  # create partitions ahead, move DEFAULT rows, refresh views concurrently
+    "maintain": 600,  # create partitions ahead, move DEFAULT rows, bring the summary views up to date
     "archive": 900,  # resumable: a partition that takes longer continues on the next run
     "ask": 300,  # the async agent loop; the synchronous Slack ack returns in < 3 s
+    "query": 30,  # one guarded statement (the agent's 10 s timeout) behind API Gateway's 29 s
     "migrate": 900,  # migrations run inside the custom resource's single invocation
     "lakegate": 120,  # one Firehose batch (≤ 3 MB of records); Firehose allows a transformation 5 minutes
 }
@@ -51,6 +52,7 @@ ASYNC_RETRIES = {
     "maintain": 0,  # a retry repeats a refresh the schedule starts again within minutes
     "archive": 0,  # the ledger resumes any interrupted run; the hourly schedule and continuations restart it
     "ask": 0,  # a retry would run the agent again and post a second answer to Slack
+    "query": 0,  # only ever invoked synchronously by API Gateway (the console, the CLI); the caller retries
     "migrate": 0,  # invoked synchronously by the custom-resource framework, which reports the failure
     # Firehose's transformation, invoked synchronously; Firehose retries a failed batch itself (then writes it to
     # the error prefix), so an async retry could only send a batch through a second time.

@@ -114,7 +114,8 @@ def get(url: str, key: str | None = API_KEY) -> tuple[int, dict[str, Any], dict[
     try:
         connection.request("GET", parts.path, headers={"x-api-key": key} if key else {})
         response = connection.getresponse()
-        return response.status, json.loads(response.read() or b"{}"), {name.lower(): value for name, value in response.getheaders()}
+        headers = {name.lower(): value for name, value in response.getheaders()}  # uvicorn sends lower case
+        return response.status, json.loads(response.read() or b"{}"), headers
     finally:
         connection.close()
 

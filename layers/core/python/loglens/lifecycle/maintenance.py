@@ -12,7 +12,8 @@ Two tasks, each on its own schedule (EventBridge in AWS, MaintenanceTimers under
   hours that received rows since the last run (loglens.lifecycle.rollups), so a run costs the new
   rows, whatever the table holds. Analysts keep reading meanwhile (each batch is one transaction).
 
-The partitions task also deletes expired Slack request claims (loglens.agent.replays).
+The partitions task also deletes expired Slack request claims (loglens.agent.replays) and shared answers
+older than LOGLENS_SHARED_ANSWER_DAYS (their links then answer 404; saved entries are kept until deleted).
 Everything runs as loglens_owner, which owns the table and the rollups.
 """
 
@@ -146,6 +147,9 @@ def maintain(
     partitions = maintain_partitions(conn, settings, today=today) if task in (Task.PARTITIONS, Task.ALL) else None
     if partitions is not None:
         prune_slack_claims(conn)
+        pruned = prune_shared_answers(conn, settings.shared_answer_days)
+        if pruned:
+            log.info("deleted %d shared answers older than %d days", pruned, settings.shared_answer_days)
     rollups = refresh_rollups(conn, time_left=time_left) if task in (Task.VIEWS, Task.ALL) else None
     return MaintainReport(task, partitions, rollups)
 
@@ -153,6 +157,14 @@ def maintain(
 def prune_slack_claims(conn: psycopg.Connection[Any]) -> int:
     """Delete Slack request claims whose window is over; returns how many."""
     return max(conn.execute("DELETE FROM slack_requests_seen WHERE expires_at < now()").rowcount, 0)
+
+
+def prune_shared_answers(conn: psycopg.Connection[Any], older_than_days: int) -> int:
+    """Delete answers shared more than `older_than_days` ago (the console's /#/answers/<id> links); how many."""
+    deleted = conn.execute(
+        "DELETE FROM shared_answers WHERE created_at < now() - make_interval(days => %s)", (older_than_days,)
+    )
+    return max(deleted.rowcount, 0)
 
 
 def run_maintenance(url: str, settings: Settings, task: Task = Task.ALL) -> MaintainReport:

@@ -5,7 +5,9 @@ responses are configured with (loglens.http.gateway, infra/components/rest_api.p
 error shape: an unknown path is 404, a route that needs an API key is 403 without a matching
 `x-api-key`; OPTIONS on a route is the CORS preflight, with no key and no function. A known path
 with another method reaches the route, which answers 405 (API Gateway cannot tell that from an
-unknown path and says 404). Gateway answers carry the CORS origin, as the deployed ones do.
+unknown path and says 404). A route may end in one `{name}` segment, as API Gateway resources do
+(/api/v1/saved/{id}); a path no route has goes to `fallback` when one is set (the console's static
+files), else 404. Gateway answers carry the CORS origin, as the deployed ones do.
 Bodies are passed base64-encoded, since the deployed API declares every media type binary (so
 gzip and protobuf arrive intact).
 """
@@ -45,6 +47,7 @@ class LocalApi:
     api_key: str
     cors_origin: str = "*"
     routes: dict[str, Route] = field(default_factory=dict)
+    fallback: Route | None = None  # for paths no route has (API Gateway: 404); the console's files
 
     def add(self, path: str, handler: EventHandler, *, api_key_required: bool = True, group: str = "ingest") -> None:
         """`path` may end in one `{name}` segment, as API Gateway resources do (/api/v1/ask/{id})."""
@@ -60,6 +63,8 @@ class LocalApi:
             prefix, _, name = template.rpartition("/")
             if name.startswith("{") and name.endswith("}") and prefix == head and last:
                 return template, route, {name[1:-1]: unquote(last)}
+        if self.fallback is not None:
+            return "/{proxy+}", self.fallback, {"proxy": path.lstrip("/")}
         return path, None, {}
 
     def route(self, path: str) -> Route:

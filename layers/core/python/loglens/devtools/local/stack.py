@@ -4,6 +4,8 @@ HTTP (uvicorn + the local API Gateway) → CollectApi → SpoolSink (Firehose �
 segments sealed into raw/ objects) → queue notes (S3 → SQS) → SpoolConsumer → Loader (load Lambda)
 → PostgreSQL (embedded, or DATABASE_URL), and with the lake on (the default here) also → the local
 lake's buffer → LakeFlusher → Parquet under LOGLENS_HOME/lake.
+The query API and the web console are served beside them (devtools/local/console.py: the console's files at /,
+the cookie sign-in, and the routes that accept that cookie or the API key).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from loglens.db.connect import ConnectionProvider
 from loglens.db.prepare import prepare
 from loglens.devtools.database import admin_url, embedded
 from loglens.devtools.home import HomeLock
@@ -22,7 +25,17 @@ from loglens.devtools.lake.flusher import LakeFlusher
 from loglens.devtools.lake.local import LocalLake
 from loglens.devtools.local.ask import local_ask_api
 from loglens.devtools.local.config import LocalSettings
-from loglens.devtools.local.gateway import LocalApi
+from loglens.devtools.local.console import (
+    SESSION_PATH,
+    URL_FILE,
+    ConsoleSessions,
+    ConsoleSite,
+    default_dist,
+    session_route,
+    signed_in,
+)
+from loglens.devtools.local.gateway import LocalApi, Route
+from loglens.devtools.local.query import local_query_api
 from loglens.devtools.local.server import LocalHttpServer
 from loglens.devtools.local.spool import LoaderProcess
 from loglens.devtools.local.timers import MaintenanceTimers, start_timers
@@ -31,6 +44,8 @@ from loglens.ingest.envelope import sealer_from_env
 from loglens.ingest.privacy import redactor_from_env
 from loglens.ingest.sinks import SpoolSink
 from loglens.lifecycle.archive import LakeTier
+from loglens.query.routes import ROUTES as QUERY_ROUTES
+from loglens.query.saved import SavedStore, slack_share_link
 from loglens.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -64,6 +79,8 @@ class LocalStack:
     timers: MaintenanceTimers | None = None
     lake_flusher: LakeFlusher | None = None
     lock: HomeLock | None = None
+    sessions: ConsoleSessions | None = None
+    console_url: str | None = None  # the console with a one-time sign-in token
     _started_db: bool = False
 
     @property
@@ -115,12 +132,25 @@ class LocalStack:
         api.add("/api/v1/health", collect.handle, api_key_required=False)
         api.add("/api/v1/openapi.json", collect.handle, api_key_required=False)
         ask = local_ask_api(self.settings, analyst_url=analyst_url, writer_url=writer_url, lake=lake)
-        api.add("/api/v1/ask", ask.handle, group="ask")
-        api.add("/api/v1/ask/{id}", ask.handle, group="ask")
+        # The console's routes take its session cookie or the API key (signed_in checks which).
+        sessions = self.sessions = ConsoleSessions()
+        for path in ("/api/v1/ask", "/api/v1/ask/{id}"):
+            api.add(path, signed_in(ask.handle, self.api_key, sessions), api_key_required=False, group="ask")
         # Slack signs its requests instead of sending a key.
         api.add("/slack/commands", ask.handle, api_key_required=False, group="ask")
+        query = signed_in(
+            local_query_api(self.settings, analyst_url=analyst_url, writer_url=writer_url).handle,
+            self.api_key,
+            sessions,
+        )
+        for path in dict.fromkeys(path for path, _ in QUERY_ROUTES):
+            api.add(path, query, api_key_required=False, group="query")
+        api.add(SESSION_PATH, session_route(sessions), api_key_required=False, group="query")
+        api.fallback = Route(ConsoleSite(default_dist()).handle, api_key_required=False, group="query")
         # Binds first: a busy port fails before anything starts.
         self.server = LocalHttpServer(api, self.port, limits=local.http_limits())
+        # The console's cookie is named for the port: set before the first request can sign in.
+        self.console_url = sessions.publish(self.server.url, self.settings.home / URL_FILE)
         self.consumer.start()
         self.server.start()
         # The EventBridge schedules, locally: partitions now and daily, views hourly, archive daily.
@@ -129,6 +159,10 @@ class LocalStack:
         )
         if self.lock is not None:
             self.lock.announce(self.server.url)
+        # Slack answers link to the console (LOGLENS_CONSOLE_URL when it is served elsewhere, say through a tunnel).
+        console = os.environ.get("LOGLENS_CONSOLE_URL") or self.server.url
+        store = SavedStore(ConnectionProvider(lambda: writer_url, application="loglens-ask"))
+        ask.share_link = slack_share_link(store, console)
         return self.server.url
 
     def _start_lake(self) -> tuple[LocalLake | None, LakeTier | None]:
@@ -148,6 +182,8 @@ class LocalStack:
             self.timers.stop()
         if self.server is not None:
             self.server.stop()
+        if self.sessions is not None:
+            self.sessions.discard()
         if self.sink is not None:  # closes the open segment: what was acknowledged is ready to load
             self.sink.close()
         if self.consumer is not None:

@@ -1,4 +1,4 @@
-"""Local passwords for the writer and analyst roles.
+"""Local passwords for the writer, analyst and alerter roles.
 
 In AWS these roles log in with IAM auth tokens through RDS Proxy and have no password. On a
 laptop or in tests (a cluster we own) they get a local password so the same roles can be used.
@@ -10,7 +10,7 @@ from psycopg import sql
 
 from loglens.db.connect import connect
 
-LOGIN_ROLES = ("loglens_writer", "loglens_analyst")
+LOGIN_ROLES = ("loglens_writer", "loglens_analyst", "loglens_alerter")
 
 
 def set_role_passwords(admin_url: str, password: str) -> None:

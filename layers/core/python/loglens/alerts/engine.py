@@ -16,7 +16,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from loglens.alerts.detectors import (
     ERROR_RATE,
@@ -34,6 +34,9 @@ from loglens.alerts.hours import HOUR, HourlyFacts, hour_of
 from loglens.alerts.incidents import Incident, IncidentBook, Subject
 from loglens.alerts.settings import AlertSettings
 from loglens.alerts.templates import TemplateCatalog
+
+# A release is looked for while an incident is younger than this (it appears at the start of a change).
+CAUSE_SEARCH: Final = timedelta(hours=3)
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,11 @@ def _apply(
             return None
         for finding in known + joining:
             incident.absorb(finding)
+        if incident.cause is None and end - incident.started_at <= CAUSE_SEARCH:
+            # The rows of the first minutes may not show the release yet; look again while the change is young.
+            changes = [f for f in known + joining if f.kind in (ERROR_RATE, LATENCY, NEW_ERROR)]
+            if changes:
+                incident.cause = probe.release_at(service, changes, incident.started_at, end)
         incident.last_seen_at = max(incident.last_seen_at, end)
         incident.note("updated")
         return incident

@@ -138,6 +138,7 @@ class Incident:
     delivery: dict[str, Any] = field(default_factory=dict)
     facts: dict[str, Any] = field(default_factory=dict)  # the explanation's facts, when gathered
     explanation: dict[str, Any] = field(default_factory=dict)
+    summary: str = ""
     # What happened to it in this run (opened, updated, resolved, reopened), for delivery; not stored.
     events: list[str] = field(default_factory=list)
 

@@ -94,7 +94,9 @@ def gather(
         "cause": incident.cause,
     }
     if filters:
-        where, params = any_of(filters, hour_of(start), end)
+        # The start is the first row of the most specific change (a new error, a slow endpoint), not any error.
+        specific = [RowFilter.for_subject(s) for s in incident.subjects.values() if s.kind in (NEW_ERROR, LATENCY)]
+        where, params = any_of(specific or filters, hour_of(start), end)
         first = conn.execute(f"SELECT min(created_at) FROM logs WHERE {where}", params).fetchone()
         if first and first[0] is not None and hour_of(start) <= first[0] < start + HOUR:
             incident.started_at = first[0]

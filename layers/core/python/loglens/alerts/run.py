@@ -46,6 +46,7 @@ class RunReport:
     template_hours: int = 0
     seconds: float = 0.0
     skipped: str | None = None
+    undelivered: list[str] = field(default_factory=list)  # what every channel refused, per incident
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -59,6 +60,7 @@ class RunReport:
             "template_hours": self.template_hours,
             "seconds": round(self.seconds, 3),
             "skipped": self.skipped,
+            "undelivered": self.undelivered,
         }
 
 
@@ -135,5 +137,8 @@ def run_once(
     if channels:
         sent = deliver(list(book), channels, now=now, mutes=mutes, save=lambda i: store.save_delivery(conn, i))
         report.sent = [(incident.id, action, channel) for incident, action, channel in sent]
+        report.undelivered = [
+            f"#{incident.id}: {error}" for incident in book if (error := incident.delivery.get("last_error"))
+        ]
     report.seconds = time.perf_counter() - started
     return report

@@ -36,7 +36,8 @@ MASTER_USERNAME = "loglens_admin"
 WRITER_LOGIN = "loglens_writer"
 OWNER_LOGIN = "loglens_owner"
 ANALYST_LOGIN = "loglens_analyst"
-IAM_LOGINS = (WRITER_LOGIN, OWNER_LOGIN, ANALYST_LOGIN)
+ALERTER_LOGIN = "loglens_alerter"  # the alerts function (migration 0014)
+IAM_LOGINS = (WRITER_LOGIN, OWNER_LOGIN, ANALYST_LOGIN, ALERTER_LOGIN)
 
 # Fixed for every stage: security and the extensions the schema relies on.
 BASE_PARAMETERS = {

@@ -37,6 +37,7 @@ TIMEOUTS = {
     "archive": 900,  # resumable: a partition that takes longer continues on the next run
     "ask": 300,  # the async agent loop; the synchronous Slack ack returns in < 3 s
     "migrate": 900,  # migrations run inside the custom resource's single invocation
+    "alerts": 300,  # a detector run takes about a second; the model's explanation of a new incident, up to a minute
 }
 
 _ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}

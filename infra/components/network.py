@@ -3,8 +3,9 @@
 What the Lambdas reach, and how, with no route to the internet:
 - S3 (load, archive, the custom-resource framework's response): the S3 gateway endpoint.
 - Secrets Manager (ask's API keys, migrate's master secret, the hosted rotation function),
-  Firehose (collect), Lambda (ask re-invoking itself, the custom-resource framework), Bedrock
-  runtime (ask, when that provider is chosen): interface endpoints.
+  Firehose (collect), Lambda (ask re-invoking itself, the custom-resource framework), SNS (the
+  alerts function's e-mail), Bedrock runtime (ask and alerts, when that provider is chosen):
+  interface endpoints.
 - Not needed: SQS (the Lambda service polls the load queue; no handler calls SQS), CloudWatch
   Logs and metrics (Lambda's own service ships stdout, and Powertools metrics are EMF lines in
   that stdout), X-Ray (the Lambda service runs the daemon), STS and RDS (IAM database auth
@@ -12,8 +13,9 @@ What the Lambdas reach, and how, with no route to the internet:
   Manager call KMS on the caller's behalf).
 
 The only exception is opt-in: ``internet_egress`` adds public subnets, one NAT gateway and an
-"egress" subnet group that only the ask function uses (the Anthropic API and Slack's
-response_url are on the internet); the database and every other function stay isolated.
+"egress" subnet group that only the ask and alerts functions use (the Anthropic API, Slack's
+response_url and the alerts' Slack webhook are on the internet); the database and every other
+function stay isolated.
 """
 
 from __future__ import annotations
@@ -93,6 +95,7 @@ class IsolatedNetwork(Construct):
             "SecretsManager": ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
             "Firehose": ec2.InterfaceVpcEndpointAwsService.KINESIS_FIREHOSE,
             "Lambda": ec2.InterfaceVpcEndpointAwsService.LAMBDA_,
+            "Sns": ec2.InterfaceVpcEndpointAwsService.SNS,
         }
         if config.model.provider == "bedrock":
             services["BedrockRuntime"] = ec2.InterfaceVpcEndpointAwsService.BEDROCK_RUNTIME

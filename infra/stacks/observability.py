@@ -36,6 +36,7 @@ class ObservabilityStack(Stack):
                 "maintain": maintenance.maintain.function,
                 "archive": maintenance.archive.function,
                 "ask": analysis.ask.function,
+                "alerts": analysis.alerts.function,
                 "migrate": data.migrations.handler.function,
             },
             ingest_api=ingest.api.api,

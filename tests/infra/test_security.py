@@ -176,10 +176,12 @@ def test_stream_queues_topic_and_keys_are_encrypted(synthesized: Synthesized) ->
     assert kms["AWSKMSKeyARN"]
     for _, logical_id, queue in synthesized.all_resources("AWS::SQS::Queue"):
         assert queue["Properties"].get("SqsManagedSseEnabled") is True, logical_id
-    ((_, _, topic),) = synthesized.all_resources("AWS::SNS::Topic")
-    assert "KmsMasterKeyId" in topic["Properties"]
+    topics = synthesized.all_resources("AWS::SNS::Topic")
+    assert len(topics) == 2  # the alarms, the alerts' e-mail
+    for _, logical_id, topic in topics:
+        assert "KmsMasterKeyId" in topic["Properties"], logical_id
     keys = synthesized.all_resources("AWS::KMS::Key")
-    assert len(keys) == 3  # database, log data, alarm topic
+    assert len(keys) == 4  # database, log data, alarm topic, alert topic
     for _, logical_id, key in keys:
         assert key["Properties"]["EnableKeyRotation"] is True, logical_id
 
@@ -202,7 +204,12 @@ def test_every_route_needs_an_api_key_except_slack_health_openapi_and_preflight(
             assert props["Integration"]["Type"] == "AWS_PROXY"
     # Slack cannot send an API key (the handler verifies Slack's signature); liveness and the OpenAPI
     # document read no data. The same routes as the document says (and `loglens dev` serves) without a key.
-    assert sorted(keyless) == [("GET", "/api/v1/health"), ("GET", "/api/v1/openapi.json"), ("POST", "/slack/commands")]
+    assert sorted(keyless) == [
+        ("GET", "/api/v1/health"),
+        ("GET", "/api/v1/openapi.json"),
+        ("POST", "/slack/actions"),
+        ("POST", "/slack/commands"),
+    ]
 
 
 def test_slack_route_insists_on_the_signature_headers(synthesized: Synthesized) -> None:
@@ -331,6 +338,10 @@ def test_functions_get_exactly_their_contracted_permissions(synthesized: Synthes
     assert not {"s3:DeleteObject", "s3:ListBucket", "firehose:PutRecordBatch"} & load
     ask = actions_of("analysis", "AskRole") | actions_of("analysis", "AskSelfInvoke")
     assert {"secretsmanager:GetSecretValue", "lambda:InvokeFunction", "bedrock:InvokeModel"} <= ask
+    # alerts: its Slack secret, its topic (and the topic's key), the model; it invokes nothing, writes no bucket
+    alerts = actions_of("analysis", "AlertsRole")
+    assert {"secretsmanager:GetSecretValue", "sns:Publish", "bedrock:InvokeModel"} <= alerts
+    assert not {a for a in alerts if a.startswith(("s3:", "lambda:", "firehose:", "sqs:"))}
     # The database logins come from per-login managed policies built in the data stack.
     roles = {logical_id: role for _, logical_id, role in synthesized.all_resources("AWS::IAM::Role")}
     # ask also connects as the writer, only to store conversation turns (the analyst stays read-only)
@@ -339,11 +350,14 @@ def test_functions_get_exactly_their_contracted_permissions(synthesized: Synthes
         "MaintainRole": {"Owner"},
         "ArchiveRole": {"Owner"},
         "AskRole": {"Analyst", "Writer"},
+        # alerts detects and keeps its state as the alerter; Claude's guarded queries run as the analyst
+        "AlertsRole": {"Alerter", "Analyst"},
     }
     for prefix, logins in expected_logins.items():
         (role,) = [r for logical_id, r in roles.items() if logical_id.startswith(prefix)]
         attached = json.dumps(role["Properties"]["ManagedPolicyArns"])
-        assert {other for other in ("Writer", "Owner", "Analyst") if f"ConnectAs{other}" in attached} == logins
+        names = ("Writer", "Owner", "Analyst", "Alerter")
+        assert {other for other in names if f"ConnectAs{other}" in attached} == logins
 
 
 def test_ecs_sender_policy_allows_only_putting_records_on_the_stream(synthesized: Synthesized) -> None:

@@ -11,39 +11,47 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qs
 
-import psycopg
-
 from loglens.agent.slack import ResponsePoster, SlackRequestRejected, escape, verify_request
-from loglens.alerts import store
+from loglens.alerts import ACTIONS_MAX_BODY_BYTES, ACTIONS_PATH, store
 from loglens.alerts.messages import ACK_ACTION, MUTE_ACTION
 from loglens.http import HttpResponse
 from loglens.http.request import HttpError
 from loglens.http.router import Request, Router
 
+if TYPE_CHECKING:
+    import psycopg
+
 log = logging.getLogger(__name__)
 
-ACTIONS_PATH: Final = "/slack/actions"
-MAX_BODY_BYTES: Final = 64 * 1024
+MAX_BODY_BYTES: Final = ACTIONS_MAX_BODY_BYTES
 MAX_MUTE_HOURS: Final = 24 * 7
 
 
 @dataclass
 class AlertActions:
     signing_secret: Callable[[], str]  # raises ConfigError when the deployment has none
-    connection: Callable[[], psycopg.Connection[Any]]  # as loglens_alerter, autocommit
+    connection: Callable[[], AbstractContextManager[psycopg.Connection[Any]]]  # as loglens_alerter, autocommit
     poster: ResponsePoster = field(default_factory=ResponsePoster)
     now: Callable[[], float] = time.time
     cors_origin: str = "*"
     router: Router = field(init=False)
 
     def __post_init__(self) -> None:
+        import psycopg
+
         self.router = Router(self.cors_origin)
         self.router.add("POST", ACTIONS_PATH, self._action)
+        # The database is down or unreachable: Slack shows the error; the person presses again later.
+        self.router.on_error(
+            psycopg.OperationalError,
+            lambda _error: HttpResponse.error(503, "the database is unavailable; try again in a minute"),
+        )
 
     def handle(self, event: dict[str, Any]) -> dict[str, Any]:
         return self.router.resolve(event)
@@ -67,18 +75,8 @@ class AlertActions:
         action = parse_action(body)
         who = action["user"]
         at = datetime.fromtimestamp(self.now(), UTC)
-        conn = self.connection()
-        if action["action_id"] == ACK_ACTION:
-            if not store.acknowledge(conn, action["incident"], by=who, at=at):
-                raise HttpError(404, f"no incident #{action['incident']}")
-            reply = f"Incident #{action['incident']} acknowledged by {escape(who)}: no more updates, only its end."
-        else:
-            incident = store.get_incident(conn, action["incident"])
-            if incident is None:
-                raise HttpError(404, f"no incident #{action['incident']}")
-            until = at + timedelta(hours=action["hours"])
-            store.mute(conn, incident.service, until=until, by=who, reason=f"Slack, incident #{incident.id}")
-            reply = f"{escape(incident.service)} muted until {until:%Y-%m-%d %H:%M} UTC by {escape(who)}."
+        with self.connection() as conn:
+            reply = self._apply(conn, action, who, at)
         if action["response_url"]:
             try:
                 self.poster.post(
@@ -87,6 +85,18 @@ class AlertActions:
             except Exception:  # the action is done; a lost confirmation is logged, not retried
                 log.exception("posting the confirmation to Slack failed")
         return HttpResponse.json(200, {"ok": True, "text": reply})
+
+    def _apply(self, conn: psycopg.Connection[Any], action: dict[str, Any], who: str, at: datetime) -> str:
+        if action["action_id"] == ACK_ACTION:
+            if not store.acknowledge(conn, action["incident"], by=who, at=at):
+                raise HttpError(404, f"no incident #{action['incident']}")
+            return f"Incident #{action['incident']} acknowledged by {escape(who)}: no more updates, only its end."
+        incident = store.get_incident(conn, action["incident"])
+        if incident is None:
+            raise HttpError(404, f"no incident #{action['incident']}")
+        until = at + timedelta(hours=action["hours"])
+        store.mute(conn, incident.service, until=until, by=who, reason=f"Slack, incident #{incident.id}")
+        return f"{escape(incident.service)} muted until {until:%Y-%m-%d %H:%M} UTC by {escape(who)}."
 
 
 def parse_action(body: bytes) -> dict[str, Any]:

@@ -37,9 +37,32 @@ def alerter_connection(url: str, environ: Mapping[str, str] | None = None) -> It
                 conn.execute(f"SET ROLE {ALERTER}")
             except psycopg.errors.InvalidParameterValue:
                 raise ConfigError(
-                    f"this database has no {ALERTER} role yet: migrate it (`loglens db migrate`, or restart loglens dev)"
+                    f"this database has no {ALERTER} role yet: migrate it (`loglens db migrate`, or restart dev)"
                 ) from None
         yield conn
+
+
+def local_alert_actions(url: str, environ: Mapping[str, str] | None = None) -> Any:
+    """The alert buttons' route for `loglens dev`: verified with LOGLENS_SLACK_ALERTS_SIGNING_SECRET."""
+    from loglens.alerts.actions import AlertActions
+    from loglens.alerts.channels import SlackSettings
+
+    env = os.environ if environ is None else environ
+
+    def signing_secret() -> str:
+        secret = SlackSettings.from_env(env).signing_secret
+        if not secret:
+            raise ConfigError("LOGLENS_SLACK_ALERTS_SIGNING_SECRET is not set")
+        return secret
+
+    prefixes = [p.strip() for p in env.get("LOGLENS_SLACK_RESPONSE_URL_PREFIXES", "").split(",") if p.strip()]
+    from loglens.agent.slack import SLACK_RESPONSE_URL_PREFIXES, ResponsePoster
+
+    return AlertActions(
+        signing_secret=signing_secret,
+        connection=lambda: alerter_connection(url, env),
+        poster=ResponsePoster(prefixes or SLACK_RESPONSE_URL_PREFIXES),
+    )
 
 
 def model_explainer(settings: Settings, environ: Mapping[str, str] | None = None) -> Explainer | None:

@@ -12,10 +12,12 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from loglens.alerts import ACTIONS_PATH
 from loglens.db.connect import ConnectionProvider
 from loglens.db.prepare import prepare
 from loglens.devtools.database import admin_url, embedded
 from loglens.devtools.home import HomeLock
+from loglens.devtools.local.alerts import local_alert_actions
 from loglens.devtools.local.ask import local_ask_api
 from loglens.devtools.local.server import LocalApi, LocalHttpServer
 from loglens.devtools.local.spool import SpoolConsumer
@@ -99,6 +101,7 @@ class LocalStack:
         ask = local_ask_api(self.settings, analyst_url=analyst_url, writer_url=writer_url)
         api.add("/api/v1/ask", ask.handle)
         api.add("/slack/commands", ask.handle, api_key_required=False)  # Slack signs instead of sending a key
+        api.add(ACTIONS_PATH, local_alert_actions(url).handle, api_key_required=False)  # the alerts' buttons
         loader = Loader(
             LocalObjectStore(self.spool),
             ConnectionProvider(lambda: writer_url, application="loglens-load"),

@@ -132,6 +132,7 @@ def _actions(env: AlertsEnvironment) -> Any:
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     env = _environment()
     if "httpMethod" in event:  # a Slack button, through API Gateway
+        metrics.add_metric(name="SlackActions", unit=MetricUnit.Count, value=1)
         answer: dict[str, Any] = _actions(env).handle(event)
         return answer
     task = event.get("task", "detect")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Final, Protocol
 
@@ -144,6 +144,11 @@ def _apply(
         if cause is None:
             return None
         opening = weaker
+    previous = book.latest_resolved(service)
+    if previous is not None:
+        # A change cannot have begun inside an earlier incident of the service (a new error type stays "new"
+        # for a day, its first appearance may be that incident's).
+        opening = [replace(f, start=max(f.start, previous.end)) for f in opening]
     start = min(f.start for f in opening)
     for other in book.open_incidents():
         if other.service == service or other.end < start - HOUR:
@@ -162,7 +167,8 @@ def _apply(
         other.last_seen_at = max(other.last_seen_at, end)
         other.note("updated")
         return other
-    incident = book.reopenable(service, start, timedelta(minutes=settings.cooldown_minutes))
+    cooldown = timedelta(minutes=settings.cooldown_minutes)
+    incident = previous if previous is not None and hour - previous.end <= cooldown else None
     if incident is not None:
         incident.status = "open"
         incident.resolved_at = None

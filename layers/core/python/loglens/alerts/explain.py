@@ -96,13 +96,14 @@ def gather(
     if filters:
         # The start is the first row of the most specific change (a new error, a slow endpoint), not any error.
         specific = [RowFilter.for_subject(s) for s in incident.subjects.values() if s.kind in (NEW_ERROR, LATENCY)]
-        where, params = any_of(specific or filters, hour_of(start), end)
+        where, params = any_of(specific or filters, start, end)
         first = conn.execute(f"SELECT min(created_at) FROM logs WHERE {where}", params).fetchone()
-        if first and first[0] is not None and hour_of(start) <= first[0] < start + HOUR:
+        if first and first[0] is not None and start <= first[0] < end:
             incident.started_at = first[0]
             start = first[0]
         found["top_errors"] = _top_errors(conn, incident.services, start, end)
-        found["affected"] = _affected(conn, filters, start, end)
+        # Who the specific change touches (the new error's rows, the slow requests), else every error's.
+        found["affected"] = _affected(conn, specific or filters, start, end)
     elif any(s.kind == SILENCE for s in incident.subjects.values()):
         row = conn.execute(
             "SELECT max(created_at) FROM logs WHERE service = %s AND created_at >= %s AND created_at < %s",

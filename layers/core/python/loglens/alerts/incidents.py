@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from loglens.alerts.detectors import Finding
@@ -227,13 +227,10 @@ class IncidentBook:
     def open_for(self, service: str) -> Incident | None:
         return next((i for i in self.incidents if i.is_open and i.involves(service)), None)
 
-    def reopenable(self, service: str, at: datetime, cooldown: timedelta) -> Incident | None:
-        candidates = [
-            i
-            for i in self.incidents
-            if not i.is_open and i.involves(service) and i.resolved_at is not None and at - i.resolved_at <= cooldown
-        ]
-        return max(candidates, key=lambda i: i.resolved_at or i.last_seen_at, default=None)
+    def latest_resolved(self, service: str) -> Incident | None:
+        """The service's most recent resolved incident (to reopen within the cool-down, or to start after)."""
+        candidates = [i for i in self.incidents if not i.is_open and i.involves(service)]
+        return max(candidates, key=lambda i: i.end, default=None)
 
     def excluded(self, service: str, hour: datetime) -> bool:
         """Whether `hour` of `service` belongs to one of its incidents (and so is no baseline)."""

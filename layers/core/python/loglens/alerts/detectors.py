@@ -44,6 +44,8 @@ NOVELTY_WINDOW: Final = timedelta(hours=24)
 # Fewer baseline records than this and a rate is not known well enough to call anything unusual.
 MIN_BASELINE_RECORDS: Final = 50
 MIN_BASELINE_REQUESTS: Final = 40
+# A new error seen fewer times than this says nothing, even after a release.
+WEAK_NEW_ERRORS: Final = 3
 
 # Whether an hour of a service belongs to one of its incidents (left out of baselines).
 Excluded = Callable[[str, datetime], bool]
@@ -310,6 +312,9 @@ def _novelty(
     expected = since / usual
     p_value = poisson_at_least(occurrences, expected)
     opens = occurrences >= limits.new_error_min and p_value <= limits.significance
+    # Weaker (only with a release at its start): still a few of them, and unlikely by chance.
+    if not opens and not (occurrences >= WEAK_NEW_ERRORS and p_value <= limits.continue_significance):
+        return None
     return Finding(
         kind=NEW_ERROR,
         service=key[0],

@@ -99,6 +99,7 @@ bench: $(DEV_STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/queries.py --rows $(BENCH_ROWS)
 	$(BIN)/python bench/archive.py
+	$(BIN)/python bench/alerts.py --rows $(BENCH_ROWS)
 	$(BIN)/python clients/python/bench_log_call.py
 	$(BIN)/python bench/coldstart.py
 

@@ -29,7 +29,7 @@ from loglens.alerts.hours import HOUR, hour_of
 from loglens.alerts.incidents import Incident
 from loglens.alerts.settings import AlertSettings
 
-# After an outage of the function, a run catches up at most this far back (older hours are not alerted on).
+# The first run, and a run after an outage of the function, evaluates at most this far back.
 MAX_CATCH_UP: Final = timedelta(hours=24)
 # Template hours recomputed per run: the current hour or two normally, a first run fills the baseline over a few.
 TEMPLATE_HOURS_PER_RUN: Final = 48
@@ -92,7 +92,9 @@ def run_once(
             report.skipped = "no logs yet"
             return report
         last = state.last_frontier
-        first = hour_of(last) if last is not None and last <= front else hour_of(front - HOUR)
+        # The first run looks back a day: a change already under way is then an incident, not the new usual
+        # (the previous hours are part of every baseline).
+        first = hour_of(last) if last is not None and last <= front else hour_of(front - MAX_CATCH_UP)
         first = max(first, hour_of(front - MAX_CATCH_UP))
         evaluated = [first + i * HOUR for i in range(int((hour_of(front) - first) / HOUR) + 1)]
         history = history_start(first, settings)

@@ -80,6 +80,12 @@ def fill(url: str, plan: DemoPlan, *, progress: bool = False) -> int:
                 if written % 100_000 == 0:
                     bar.update(task, completed=written)
         conn.commit()
+    with connect(url, autocommit=True) as conn:
+        # Rollups kept incrementally learn of new hours from their writers; this COPY announces its own.
+        if conn.execute("SELECT to_regclass('rollup_dirty_hours') IS NOT NULL").fetchone() == (True,):
+            conn.execute(
+                "INSERT INTO rollup_dirty_hours (hour) SELECT DISTINCT date_trunc('hour', created_at, 'UTC') FROM logs"
+            )
     run_maintenance(url, Settings.from_env({}), Task.VIEWS)  # the rollups, as the maintain job keeps them
     with connect(url, autocommit=True) as conn:
         conn.execute("ANALYZE logs")

@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-HANDLERS = ("collect", "load", "maintain", "archive", "ask", "migrate")
+HANDLERS = ("collect", "load", "maintain", "archive", "ask", "migrate", "alerts")
 TARGET_MS = 300.0
 # What infra/components/functions.py sets on every function, plus what the runtime sets.
 LAMBDA_ENV = {

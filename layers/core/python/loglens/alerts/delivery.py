@@ -1,5 +1,5 @@
-"""Where alerts go and when: Slack (an incoming webhook, or a bot token that can also edit its message), SNS
-e-mail when Slack is not configured or fails, and the terminal under `loglens dev`.
+"""Where alerts go and when: Slack (an incoming webhook, or a bot token that can also edit its message), and SNS
+e-mail when Slack is not configured or fails (`loglens dev` also prints them: loglens.devtools.local.alerts).
 
 When: a new incident is sent once; while it lasts, an update goes out only when it gained a subject (another
 error type, another endpoint) and at most every `UPDATE_EVERY`; a reopened one is sent again; the resolution is
@@ -216,18 +216,3 @@ def _subject(text: str) -> str:
     """SNS e-mail subjects: ASCII-ish, no line breaks, under 100 characters."""
     cleaned = "".join(ch if ch.isprintable() and ord(ch) < 0x2000 else " " for ch in text)
     return " ".join(cleaned.split())[:99] or "[loglens] alert"
-
-
-@dataclass
-class Terminal:
-    """Prints alerts (loglens dev, `loglens alerts run`)."""
-
-    write: Callable[[str], None] = print
-    name: str = "terminal"
-
-    def send(self, incident: Incident, action: str, previous: dict[str, Any]) -> dict[str, Any]:
-        self.write(messages.text(incident, action) + "\n")
-        return {}
-
-    def send_digest(self, title: str, sections: Sequence[tuple[str, str]]) -> None:
-        self.write("\n".join([title, *(f"\n{name}\n{text or '(nothing)'}" for name, text in sections)]) + "\n")

@@ -22,7 +22,6 @@ from loglens.alerts.detectors import (
     ERROR_RATE,
     LATENCY,
     NEW_ERROR,
-    RELEASE,
     SILENCE,
     Finding,
     basis_count,
@@ -186,8 +185,6 @@ def _apply(
         for finding in opening:
             subject = incident.subjects[(finding.service, finding.kind, finding.environment, finding.subject)]
             subject.detail["release"] = cause.get("value")
-        if not any(s.kind == RELEASE for s in incident.subjects.values()):
-            incident.note("release")
     incident.last_seen_at = max(incident.last_seen_at, end)
     return incident
 

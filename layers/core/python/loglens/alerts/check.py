@@ -59,7 +59,10 @@ def replay(
         latency_hours={h for e in evaluated for h in latency_hours(e, settings)},
         covered=hours_module.coverage(conn),
     )
-    templates.refresh(conn, first_hour=history, frontier=front)
+    with conn.transaction():
+        # The scheduled run recomputes the same catalog hours under this lock: take turns, never both at once.
+        conn.execute("SELECT 1 FROM alert_runs FOR UPDATE")
+        templates.refresh(conn, first_hour=history, frontier=front)
     catalog = templates.read(conn, first_hour=history, last_hour=hour_of(front))
     book = IncidentBook()
     evaluate(book, facts, catalog, evaluated, settings, probe or LogsProbe(conn, settings))

@@ -113,8 +113,9 @@ def collect_rate(records: list[dict[str, Any]], settings: Settings, *, redacting
 def measure_collect(
     records: list[dict[str, Any]], settings: Settings, sealer: Sealer
 ) -> tuple[list[bytes], dict[str, float], int]:
-    """Records/s with and without redaction (best of 3, interleaved, to see through noise),
-    the peak memory of one 500-record batch, and the Firehose records (sealed blocks) collect produced."""
+    """Records/s with and without redaction (best of 3, interleaved, to see through noise), also for
+    records whose messages all differ, the peak memory of one 500-record batch, and the Firehose
+    records (sealed blocks) collect produced."""
     from loglens.ingest.privacy import redactor_from_env
 
     sink = ListSink()
@@ -127,10 +128,15 @@ def measure_collect(
     for i in range(0, len(records), 500):
         api.handle(api_event(records[i : i + 500]))
     sample = records[: min(len(records), 20_000)]
-    rates = {"with": 0.0, "without": 0.0}
+    # Demo records repeat their values, which the redactor's cache of clean values absorbs; real log
+    # lines mostly differ (an id, a duration), so the same records with every message different too.
+    unique = [{**r, "message": f"{r['message']} (request {i:08x}, {i % 997} ms)"} for i, r in enumerate(sample)]
+    rates = dict.fromkeys(("with", "without", "unique with", "unique without"), 0.0)
     for _ in range(3):
-        rates["with"] = max(rates["with"], collect_rate(sample, settings, redacting=True, sealer=sealer))
-        rates["without"] = max(rates["without"], collect_rate(sample, settings, redacting=False, sealer=sealer))
+        for kind, batch in (("", sample), ("unique ", unique)):
+            for redacting in (True, False):
+                key = kind + ("with" if redacting else "without")
+                rates[key] = max(rates[key], collect_rate(batch, settings, redacting=redacting, sealer=sealer))
     return sink.records, rates, peak
 
 
@@ -334,7 +340,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     extra.add_row("records/s with redaction (best of 3)", f"{with_r:,.0f}")
     extra.add_row("records/s without redaction (best of 3)", f"{without_r:,.0f}")
     # per-record cost is 1/rate; redaction's share is the extra time over the time with it
-    extra.add_row("redaction share of per-record cost", f"{max(0.0, 1 - with_r / without_r):.0%}")
+    share = max(0.0, 1 - with_r / without_r)
+    extra.add_row("redaction share of per-record cost (target: at most 20%)", f"{share:.0%}")
+    unique_share = max(0.0, 1 - rates["unique with"] / rates["unique without"])
+    extra.add_row("redaction share, every message different", f"{unique_share:.0%}")
     extra.add_row("peak memory for one 500-record batch", f"{collect_peak / 1024 / 1024:.1f} MiB")
     extra.add_row("table + indexes per million rows", f"{size / len(rows) * 1e6 / 1024**2:,.0f} MiB")
     console.print(extra)

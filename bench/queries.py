@@ -101,14 +101,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def fill(url: str, plan: DemoPlan) -> int:
+def fill(url: str, plan: DemoPlan, rows: Iterable[tuple[Any, ...]] | None = None) -> int:
+    """COPY the plan's rows (or `rows`, generated beforehand to time the COPY alone) into logs."""
     statement = sql.SQL("COPY logs ({}) FROM STDIN (FORMAT BINARY)").format(
         sql.SQL(", ").join(map(sql.Identifier, LOG_COLUMNS))
     )
     written = 0
     with connect(url) as conn, Progress(console=console) as progress:
         task = progress.add_task(f"filling {plan.records:,} rows", total=plan.records)
-        for chunk in chunked(generate_rows(plan), 50_000):
+        for chunk in chunked(generate_rows(plan) if rows is None else rows, 50_000):
             with conn.cursor() as cur, cur.copy(statement) as copy:
                 copy.set_types(COPY_TYPES)
                 for row in chunk:

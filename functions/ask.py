@@ -61,7 +61,7 @@ def _service(env: AskEnvironment) -> AskService:
     conversations = PostgresConversations(
         ConnectionProvider(env.conninfo_factory(user=env.conversation_db_user), application="loglens-ask")
     )
-    return AskService(agent, conversations)
+    return AskService(agent, conversations, answers=conversations)
 
 
 def _record(answer: Answer) -> None:
@@ -79,6 +79,14 @@ def _build(context: LambdaContext) -> AskApi:
     replays = PostgresReplayGuard(
         ConnectionProvider(env.conninfo_factory(user=env.conversation_db_user), application="loglens-ask")
     )
+    share_link = None
+    if env.console_url:  # Slack answers link to the console: the answer is shared there first
+        from loglens.query.saved import SavedStore, slack_share_link
+
+        store = SavedStore(
+            ConnectionProvider(env.conninfo_factory(user=env.conversation_db_user), application="loglens-ask")
+        )
+        share_link = slack_share_link(store, env.console_url)
     return AskApi(
         service=BuiltOnFirstUse(lambda: _service(env)),
         slack_secret=lambda: _secret(env.slack_secret_arn, "SLACK_SECRET_ARN"),
@@ -86,6 +94,7 @@ def _build(context: LambdaContext) -> AskApi:
         cors_origin=env.settings.cors_origin,
         on_answer=_record,
         replays=lambda: replays,
+        share_link=share_link,
     )
 
 

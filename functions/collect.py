@@ -27,7 +27,14 @@ _api: CollectApi | None = None
 def _build() -> CollectApi:
     env = CollectEnvironment.from_env()
     sink = FirehoseSink(env.firehose_stream_name, client("firehose"))
-    service = CollectService(sink, env.settings, redactor=redactor_from_env(), metrics=metrics, sealer=env.sealer())
+    service = CollectService(
+        sink,
+        env.settings,
+        redactor=redactor_from_env(),
+        metrics=metrics,
+        sealer=env.sealer(),
+        lake_rows=env.delivery == "lake",
+    )
     return CollectApi(service, cors_origin=env.settings.cors_origin)
 
 

@@ -19,6 +19,8 @@ from loglens.ingest.load import LoadResult
 from loglens.ingest.notifications import Loader
 from loglens.ingest.objects import S3ObjectStore
 from loglens.ingest.privacy import count_metrics, redactor_from_env
+from loglens.ingest.sinks import FirehoseSink
+from loglens.lake.forward import LakeForwarder
 
 logger = Logger()
 metrics = Metrics(namespace="loglens")
@@ -37,13 +39,16 @@ def _build() -> Loader:
     env = LoadEnvironment.from_env()
     store = S3ObjectStore(env.raw_bucket, client("s3"))
     connections = ConnectionProvider(env.conninfo_factory(), application="loglens-load")
+    sealer = env.sealer()
+    lake_stream = env.lake_stream_name
     return Loader(
         store,
         connections,
         env.settings,
         redactor=redactor_from_env(),
-        sealer=env.sealer(),
+        sealer=sealer,
         on_result=_record,
+        lake=(lambda: LakeForwarder(FirehoseSink(lake_stream, client("firehose")), sealer)) if lake_stream else None,
     )
 
 

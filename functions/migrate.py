@@ -50,7 +50,13 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         env.settings,
     )
     logger.info("database deployed", extra={"result": result.__dict__})
+    if result.open_escapes:
+        # Not fatal: the agent never opens a writable transaction, and the reader's session caps still hold.
+        logger.warning("read roles may still execute these functions", extra={"functions": result.open_escapes})
     return {
         "PhysicalResourceId": PHYSICAL_ID,
-        "Data": {"MigrationsApplied": ",".join(result.migrations_applied) or "none"},
+        "Data": {
+            "MigrationsApplied": ",".join(result.migrations_applied) or "none",
+            "OpenEscapes": ",".join(result.open_escapes) or "none",
+        },
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,8 +11,10 @@ from cdk_nag import AwsSolutionsChecks
 
 from infra.config import LoglensConfig, load_config
 from infra.stacks.analysis import AnalysisStack
+from infra.stacks.console import ConsoleStack
 from infra.stacks.data import DataStack
 from infra.stacks.ingest import IngestStack
+from infra.stacks.lake import LakeStack
 from infra.stacks.maintenance import MaintenanceStack
 from infra.stacks.network import NetworkStack
 from infra.stacks.observability import ObservabilityStack
@@ -20,16 +23,30 @@ from infra.stacks.observability import ObservabilityStack
 @dataclass(frozen=True)
 class LoglensApp:
     config: LoglensConfig
-    network: NetworkStack
-    data: DataStack
+    # None on a lake-only stage (no database, no VPC, nothing to maintain or to watch in RDS).
+    network: NetworkStack | None
+    data: DataStack | None
     ingest: IngestStack
-    maintenance: MaintenanceStack
+    maintenance: MaintenanceStack | None
     analysis: AnalysisStack
-    observability: ObservabilityStack
+    observability: ObservabilityStack | None
+    lake: LakeStack | None = None
+    # The web console's site and sign-in; None on a lake-only stage (its query API reads PostgreSQL).
+    console: ConsoleStack | None = None
 
     @property
     def stacks(self) -> list[cdk.Stack]:
-        return [self.network, self.data, self.ingest, self.maintenance, self.analysis, self.observability]
+        ordered = [
+            self.network,
+            self.data,
+            self.lake,
+            self.ingest,
+            self.maintenance,
+            self.analysis,
+            self.console,
+            self.observability,
+        ]
+        return [stack for stack in ordered if stack is not None]
 
 
 def build_app(app: cdk.App, *, nag: bool = True) -> LoglensApp:
@@ -50,13 +67,49 @@ def build_app(app: cdk.App, *, nag: bool = True) -> LoglensApp:
             "description": f"loglens {config.stage}: {part.lower()}",
         }
 
+    lake = LakeStack(app, config.stack_name("Lake"), **props("Lake")) if config.lake.enabled else None
+    built = (
+        _lake_only(app, config, props, lake) if not config.has_database else _with_database(app, config, props, lake)
+    )
+    for stack in built.stacks:
+        for key, value in (("project", "loglens"), ("stage", config.stage)):
+            # The target group's schema has no Tags property although CDK offers to tag it.
+            cdk.Tags.of(stack).add(key, value, exclude_resource_types=["AWS::RDS::DBProxyTargetGroup"])
+    if nag:
+        cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return built
+
+
+Props = Callable[[str], dict[str, Any]]
+
+
+def _lake_only(app: cdk.App, config: LoglensConfig, props: Props, lake: LakeStack | None) -> LoglensApp:
+    """The lake-only preset: collect → Firehose → Iceberg, ask → Athena; no RDS, RDS Proxy or VPC."""
+    ingest = IngestStack(app, config.stack_name("Ingest"), network=None, data=None, lake=lake, **props("Ingest"))
+    analysis = AnalysisStack(
+        app, config.stack_name("Analysis"), network=None, data=None, lake=lake, **props("Analysis")
+    )
+    return LoglensApp(config, None, None, ingest, None, analysis, None, lake)
+
+
+def _with_database(app: cdk.App, config: LoglensConfig, props: Props, lake: LakeStack | None) -> LoglensApp:
     network = NetworkStack(app, config.stack_name("Network"), **props("Network"))
     data = DataStack(app, config.stack_name("Data"), network=network, **props("Data"))
-    ingest = IngestStack(app, config.stack_name("Ingest"), network=network, data=data, **props("Ingest"))
+    ingest = IngestStack(app, config.stack_name("Ingest"), network=network, data=data, lake=lake, **props("Ingest"))
     maintenance = MaintenanceStack(
         app, config.stack_name("Maintenance"), network=network, data=data, **props("Maintenance")
     )
-    analysis = AnalysisStack(app, config.stack_name("Analysis"), network=network, data=data, **props("Analysis"))
+    analysis = AnalysisStack(
+        app, config.stack_name("Analysis"), network=network, data=data, lake=lake, **props("Analysis")
+    )
+    assert analysis.query is not None  # a stage with a database has the query function
+    console = ConsoleStack(
+        app,
+        config.stack_name("Console"),
+        network=network,
+        functions={"query": analysis.query.function.function_arn, "ask": analysis.ask.function.function_arn},
+        **props("Console"),
+    )
     observability = ObservabilityStack(
         app,
         config.stack_name("Observability"),
@@ -66,11 +119,4 @@ def build_app(app: cdk.App, *, nag: bool = True) -> LoglensApp:
         analysis=analysis,
         **props("Observability"),
     )
-    built = LoglensApp(config, network, data, ingest, maintenance, analysis, observability)
-    for stack in built.stacks:
-        for key, value in (("project", "loglens"), ("stage", config.stage)):
-            # The target group's schema has no Tags property although CDK offers to tag it.
-            cdk.Tags.of(stack).add(key, value, exclude_resource_types=["AWS::RDS::DBProxyTargetGroup"])
-    if nag:
-        cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
-    return built
+    return LoglensApp(config, network, data, ingest, maintenance, analysis, observability, lake, console)

@@ -24,7 +24,7 @@ CONTEXT_KEY = "loglens"
 STAGE_CONTEXT_KEY = "stage"
 
 # One entry per module in functions/; memory settings must name each of them.
-FUNCTION_NAMES = ("collect", "load", "maintain", "archive", "ask", "migrate", "alerts")
+FUNCTION_NAMES = ("collect", "load", "maintain", "archive", "ask", "query", "migrate", "lakegate", "alerts")
 
 # CloudWatch Logs accepts only these retention periods.
 LOG_RETENTION_DAYS = frozenset(
@@ -106,14 +106,62 @@ class FirehoseSettings(_Settings):
 
 
 class ApiSettings(_Settings):
+    # Per API key (its usage plan).
     ingest_rate_limit: int = Field(ge=1)
     ingest_burst_limit: int = Field(ge=1)
     ingest_quota_per_day: int = Field(ge=1)
+    # Per API key on the query API: ask's own limit (each question calls the model) within the key's limit for
+    # every route of that API (a tail polls twice a second), and the key's daily quota over all of them.
     ask_rate_limit: int = Field(ge=1)
     ask_burst_limit: int = Field(ge=1)
-    ask_quota_per_day: int = Field(ge=1)
+    query_rate_limit: int = Field(ge=1)
+    query_burst_limit: int = Field(ge=1)
+    query_quota_per_day: int = Field(ge=1)
+    # Per stage, all keys together: above one key's limit, so one busy key leaves room for the others (and
+    # within the account's regional API Gateway limit, 10,000 requests/s by default). ask_stage_* is the query
+    # API's stage, every route of it.
+    ingest_stage_rate_limit: int = Field(default=2000, ge=1, le=10_000)
+    ingest_stage_burst_limit: int = Field(default=4000, ge=1, le=5000)
+    ask_stage_rate_limit: int = Field(default=10, ge=1)
+    ask_stage_burst_limit: int = Field(default=20, ge=1)
+    # Slack's route needs no API key, so it has a budget of its own: slash commands come at a person's pace.
+    slack_rate_limit: int = Field(default=2, ge=1)
+    slack_burst_limit: int = Field(default=10, ge=1)
     # "*" or one https:// origin; the collect function echoes it on its responses.
     cors_allow_origin: str = Field(pattern=r"^(\*|https://[A-Za-z0-9.-]+(:\d+)?)$")
+
+    @model_validator(mode="after")
+    def _limits_nest(self) -> ApiSettings:
+        for stage_api, key_api in (("ingest", "ingest"), ("ask", "query")):
+            for kind in ("rate", "burst"):
+                key, stage = getattr(self, f"{key_api}_{kind}_limit"), getattr(self, f"{stage_api}_stage_{kind}_limit")
+                if stage <= key:
+                    raise ValueError(
+                        f"{stage_api}_stage_{kind}_limit ({stage}) must be above {key_api}_{kind}_limit ({key})"
+                    )
+        if self.ask_rate_limit > self.query_rate_limit or self.ask_burst_limit > self.query_burst_limit:
+            raise ValueError("ask_rate_limit and ask_burst_limit must not exceed the query_* limits of a key")
+        if self.slack_rate_limit > self.ask_stage_rate_limit or self.slack_burst_limit > self.ask_stage_burst_limit:
+            raise ValueError("slack_rate_limit and slack_burst_limit must not exceed the ask stage's limits")
+        return self
+
+
+class ConsoleSettings(_Settings):
+    # The console's public address, for links in Slack answers (the ConsoleUrl output after the first deploy,
+    # or a custom domain in front of it); None: Slack answers carry no link.
+    url: str | None = Field(default=None, pattern=r"^https://[A-Za-z0-9.-]+(:\d+)?(/[A-Za-z0-9._~/-]*)?$")
+    # The Cognito hosted UI's domain prefix (unique in the region); None: loglens-<stage>-<account id>.
+    auth_domain_prefix: str | None = Field(default=None, pattern=r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+    # The console's API (all signed-in users together; each request also passes the Cognito authorizer).
+    rate_limit: int = Field(ge=1)
+    burst_limit: int = Field(ge=1)
+
+    @field_validator("auth_domain_prefix")
+    @classmethod
+    def _allowed_prefix(cls, value: str | None) -> str | None:
+        if value is not None and any(word in value for word in ("aws", "amazon", "cognito")):
+            raise ValueError("Cognito refuses domain prefixes containing aws, amazon or cognito")
+        return value
 
 
 class RetentionSettings(_Settings):
@@ -123,6 +171,9 @@ class RetentionSettings(_Settings):
     db_retention_days: int = Field(ge=1)
     partition_days_ahead: int = Field(ge=1, le=90)
     archive_cold_after_days: int = Field(ge=1)
+    # The archive bucket is versioned (it holds the only copy): an overwritten or deleted object's old
+    # version is kept this long, then expires.
+    archive_noncurrent_expire_days: int = Field(default=30, ge=1)
     # Optional settings default to None: CDK drops null context values, so "absent" and null must agree.
     archive_expire_days: int | None = Field(default=None, ge=1)
 
@@ -169,6 +220,37 @@ class ModelSettings(_Settings):
     model_id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._:-]+$")
 
 
+class LakeSettings(_Settings):
+    """The lake tier (loglens.lake): every accepted record also in an Iceberg table, asked with Athena.
+
+    ``enabled`` adds it beside PostgreSQL (load forwards what it validated); ``only`` is the lake-only
+    preset: no database, no RDS Proxy, no VPC — collect and FireLens write to the Iceberg stream
+    and the agent has the lake tool alone (docs/deploy.md compares the bills).
+    """
+
+    enabled: bool = False
+    only: bool = False
+    # Rows older than this are deleted by a daily Athena DELETE; snapshots and orphans then go with
+    # Glue's table optimizers (infra/components/lake.py).
+    retention_days: int = Field(default=400, ge=1, le=3650)
+    # Athena cancels a query that would scan more (workgroup cutoff); at $5/TB, 10 GiB is ~5 cents.
+    bytes_scanned_cutoff_gib: int = Field(default=10, ge=1, le=10240)
+    results_expire_days: int = Field(default=7, ge=1, le=90)
+    # Firehose's Iceberg buffering: a flush writes one file per day touched and commits a snapshot;
+    # fewer, larger flushes are cheaper to query, more frequent ones fresher (compaction merges the
+    # small files). A record is in the lake about 10 s (the gate's batch) + this + the commit after
+    # collect answered; the lake-only stage uses 15 s, where the lake is the only store.
+    buffer_interval_seconds: int = Field(default=60, ge=0, le=900)
+    buffer_size_mib: int = Field(default=64, ge=1, le=128)
+    snapshot_retention_days: int = Field(default=5, ge=1, le=90)
+
+    @model_validator(mode="after")
+    def _only_implies_enabled(self) -> LakeSettings:
+        if self.only and not self.enabled:
+            raise ValueError("lake.only needs lake.enabled: a lake-only stage stores everything in the lake")
+        return self
+
+
 class LoglensConfig(_Settings):
     stage: str = Field(pattern=r"^[a-z][a-z0-9]{1,11}$")
     region: str = Field(pattern=r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
@@ -180,11 +262,13 @@ class LoglensConfig(_Settings):
     functions: LambdaSettings
     firehose: FirehoseSettings
     api: ApiSettings
+    console: ConsoleSettings
     retention: RetentionSettings
     schedules: ScheduleSettings
     alarms: AlarmSettings
     alerts: AlertsSettings
     model: ModelSettings
+    lake: LakeSettings = Field(default_factory=LakeSettings)
 
     @field_validator("vpc_cidr")
     @classmethod
@@ -198,12 +282,18 @@ class LoglensConfig(_Settings):
     def _consistent(self) -> LoglensConfig:
         if self.removal_policy == "destroy" and self.stage in {"prod", "production"}:
             raise ValueError("the prod stage must use removal_policy 'retain'")
-        if self.model.provider == "anthropic" and not self.internet_egress:
+        # A lake-only stage has no VPC: its functions reach the internet like any Lambda outside one.
+        if self.model.provider == "anthropic" and not self.internet_egress and not self.lake.only:
             raise ValueError(
                 "model.provider 'anthropic' calls the Anthropic API on the internet: "
                 "set internet_egress to true or use provider 'bedrock'"
             )
         return self
+
+    @property
+    def has_database(self) -> bool:
+        """False on a lake-only stage: no RDS, no RDS Proxy, no VPC."""
+        return not self.lake.only
 
     @property
     def retain_data(self) -> bool:

@@ -26,7 +26,8 @@ TEMPLATE = "loglens_template"
 # `loglens dev` registers itself under XDG_STATE_HOME for other commands to find (loglens.devtools.home);
 # the servers the tests start register in a folder of the test session's own, never the user's.
 os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="loglens-test-state-")
-ROLE_PASSWORD = secrets.token_urlsafe(16)
+ROLE_PASSWORD = secrets.token_urlsafe(16)  # the writer's and the analyst's (tests are not a boundary)
+READER_PASSWORD = secrets.token_urlsafe(16)  # its own, as everywhere: people are handed the reader's URL
 
 
 @pytest.fixture(scope="session")
@@ -63,7 +64,9 @@ def template_url(pg_admin_url: str) -> str:
         conn.execute(f'CREATE DATABASE "{TEMPLATE}"')
     url = with_database(pg_admin_url, TEMPLATE)
     prepare(url, Settings.from_env({}))
-    set_role_passwords(url, ROLE_PASSWORD)
+    set_role_passwords(
+        url, {"loglens_writer": ROLE_PASSWORD, "loglens_analyst": ROLE_PASSWORD, "loglens_reader": READER_PASSWORD}
+    )
     return url
 
 
@@ -115,6 +118,11 @@ def analyst_url(db_url: str) -> str:
 @pytest.fixture(scope="module")
 def writer_url(db_url: str) -> str:
     return with_user(db_url, "loglens_writer", ROLE_PASSWORD)
+
+
+@pytest.fixture(scope="module")
+def reader_url(db_url: str) -> str:
+    return with_user(db_url, "loglens_reader", READER_PASSWORD)
 
 
 def _free_port() -> int:

@@ -33,3 +33,13 @@ def log_group(scope: Construct, construct_id: str, config: LoglensConfig) -> log
 
 def log_retention(config: LoglensConfig) -> logs.RetentionDays:
     return _RETENTION[config.retention.log_retention_days]
+
+
+def secret_prefix(config: LoglensConfig) -> str:
+    """Every secret of a stage is named under this prefix, so the Secrets Manager endpoint's policy can name
+    them all without referencing stacks that deploy after the network."""
+    return f"loglens/{config.stage}/"
+
+
+def secret_name(config: LoglensConfig, name: str) -> str:
+    return secret_prefix(config) + name

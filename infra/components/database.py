@@ -7,8 +7,10 @@
   inside the VPC; only the migration function and the rotation function use it, connecting to the
   instance directly (the proxy admits IAM tokens only).
 - RDS Proxy uses end-to-end IAM authentication (``DefaultAuthScheme.IAM_AUTH``): clients present
-  IAM tokens and the proxy authenticates to PostgreSQL with IAM as well, so the writer, owner and
-  analyst logins need no passwords anywhere (the migration grants them ``rds_iam``). TLS is required.
+  IAM tokens and the proxy authenticates to PostgreSQL with IAM as well, so the writer, owner,
+  analyst and reader logins need no passwords anywhere (the migration grants them ``rds_iam``, and a
+  role's own ALTER ROLE ... PASSWORD cannot lock an IAM login out). TLS is required. People get the
+  reader's connect policy (an output), never the analyst's: the analyst is the agent's own login.
 - Enhanced Monitoring is off: Performance Insights and the instance's CloudWatch metrics cover what
   the dashboard and alarms use, and it would need another role with an AWS-managed policy.
 """
@@ -24,7 +26,7 @@ from aws_cdk import aws_rds as rds
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from infra.components.common import log_retention, removal_policy
+from infra.components.common import log_retention, removal_policy, secret_name
 from infra.components.network import POSTGRES_PORT
 from infra.config import LoglensConfig
 from infra.nag import acknowledge
@@ -35,9 +37,10 @@ MASTER_USERNAME = "loglens_admin"
 # The IAM-auth logins (created by the migrations; see layers/core/python/loglens/db/migrations).
 WRITER_LOGIN = "loglens_writer"
 OWNER_LOGIN = "loglens_owner"
-ANALYST_LOGIN = "loglens_analyst"
+ANALYST_LOGIN = "loglens_analyst"  # the agent's own: only the ask function may connect as it
+READER_LOGIN = "loglens_reader"  # people's read-only login (psql, BI tools): its connect policy is an output
 ALERTER_LOGIN = "loglens_alerter"  # the alerts function (migration 0014)
-IAM_LOGINS = (WRITER_LOGIN, OWNER_LOGIN, ANALYST_LOGIN, ALERTER_LOGIN)
+IAM_LOGINS = (WRITER_LOGIN, OWNER_LOGIN, ANALYST_LOGIN, READER_LOGIN, ALERTER_LOGIN)
 
 # Fixed for every stage: security and the extensions the schema relies on.
 BASE_PARAMETERS = {
@@ -129,7 +132,9 @@ class Database(Construct):
             publicly_accessible=False,
             port=POSTGRES_PORT,
             database_name=DATABASE_NAME,
-            credentials=rds.Credentials.from_generated_secret(MASTER_USERNAME, encryption_key=self.key),
+            credentials=rds.Credentials.from_generated_secret(
+                MASTER_USERNAME, encryption_key=self.key, secret_name=secret_name(config, "database-master")
+            ),
             iam_authentication=True,
             parameter_group=parameter_group,
             ca_certificate=rds.CaCertificate.RDS_CA_RSA2048_G1,

@@ -1,9 +1,11 @@
 """How every loglens Lambda is built: one code asset (functions/), two layers, the same defaults.
 
 Defaults shared by all functions: Python 3.12 on the configured architecture, the handler
-``<module>.handler``, in the VPC's isolated subnets (ask may use the egress group), X-Ray tracing,
-Powertools settings in the environment, a log group we own with the configured retention, and an
-execution role holding only what the function is granted plus the VPC and log permissions.
+``<module>.handler``, X-Ray tracing, Powertools settings in the environment, a log group we own
+with the configured retention, and an execution role holding only what the function is granted
+plus the log permissions. Functions that reach the database run in the VPC's isolated subnets (ask
+may use the egress group) and get the VPC permissions; collect, which calls only Firehose and
+Secrets Manager, runs outside the VPC (no ENIs, no endpoint in its path, nothing to reach).
 
 Layers and the code asset are created once per stack (``FunctionKit.of``) rather than shared
 across stacks: a cross-stack reference to a layer version would pin the producer's export and
@@ -36,7 +38,9 @@ TIMEOUTS = {
     "maintain": 600,  # create partitions ahead, move DEFAULT rows, refresh views concurrently
     "archive": 900,  # resumable: a partition that takes longer continues on the next run
     "ask": 300,  # the async agent loop; the synchronous Slack ack returns in < 3 s
+    "query": 30,  # one guarded statement (the agent's 10 s timeout) behind API Gateway's 29 s
     "migrate": 900,  # migrations run inside the custom resource's single invocation
+    "lakegate": 120,  # one Firehose batch (≤ 3 MB of records); Firehose allows a transformation 5 minutes
     "alerts": 300,  # a detector run takes about a second; the model's explanation of a new incident, up to a minute
 }
 
@@ -88,14 +92,17 @@ class LoglensFunction(Construct):
         config: LoglensConfig,
         module: str,
         description: str,
-        vpc: ec2.IVpc,
-        subnets: ec2.SubnetSelection,
-        security_group: ec2.ISecurityGroup,
-        vpc_access_policy: iam.IManagedPolicy,
+        vpc: ec2.IVpc | None = None,
+        subnets: ec2.SubnetSelection | None = None,
+        security_group: ec2.ISecurityGroup | None = None,
+        vpc_access_policy: iam.IManagedPolicy | None = None,
         environment: Mapping[str, str] | None = None,
         reserved_concurrency: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        in_vpc = (vpc, subnets, security_group, vpc_access_policy)
+        if any(part is None for part in in_vpc) and any(part is not None for part in in_vpc):
+            raise ValueError(f"{module}: give all of vpc, subnets, security_group and vpc_access_policy, or none")
         kit = FunctionKit.of(self, config)
         self.log_group = log_group(self, "Logs", config)
         self.role = iam.Role(
@@ -103,7 +110,8 @@ class LoglensFunction(Construct):
             "Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"loglens {module} function",
-            managed_policies=[vpc_access_policy],
+            # Outside a VPC (lake-only stages, the lake's gate) a function needs no ENI permissions.
+            managed_policies=[vpc_access_policy] if vpc_access_policy is not None else None,
         )
         self.log_group.grant_write(self.role)
 
@@ -118,8 +126,8 @@ class LoglensFunction(Construct):
             layers=[kit.core_layer, kit.deps_layer],
             role=self.role,
             vpc=vpc,
-            vpc_subnets=subnets,
-            security_groups=[security_group],
+            vpc_subnets=subnets if vpc is not None else None,
+            security_groups=[security_group] if vpc is not None and security_group is not None else None,
             timeout=Duration.seconds(TIMEOUTS[module]),
             memory_size=config.functions.memory_mb[module],
             reserved_concurrent_executions=reserved_concurrency,

@@ -36,6 +36,15 @@ MAX_RECEIVES = 5
 QUEUE_RETENTION = Duration.days(14)
 
 
+def data_bucket_names(config: LoglensConfig) -> tuple[str, str]:
+    """The raw and the archive bucket's names: fixed, so other stacks (and the S3 endpoint's policy in the
+    network stack, which deploys first) can name them without a reference."""
+    return (
+        f"loglens-{config.stage}-raw-{Aws.ACCOUNT_ID}-{Aws.REGION}",
+        f"loglens-{config.stage}-archive-{Aws.ACCOUNT_ID}-{Aws.REGION}",
+    )
+
+
 class LogStorage(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, config: LoglensConfig) -> None:
         super().__init__(scope, construct_id)
@@ -89,8 +98,7 @@ class LogStorage(Construct):
 
         # Fixed names: the queue policy needs the raw bucket's ARN before the bucket exists, and
         # object-level grants in other stacks read as plain ARNs (reviewable, and stable for cdk-nag).
-        self.raw_bucket_name = f"loglens-{config.stage}-raw-{Aws.ACCOUNT_ID}-{Aws.REGION}"
-        self.archive_bucket_name = f"loglens-{config.stage}-archive-{Aws.ACCOUNT_ID}-{Aws.REGION}"
+        self.raw_bucket_name, self.archive_bucket_name = data_bucket_names(config)
         raw_bucket_arn = _bucket_arn(self, self.raw_bucket_name)
         self.raw_bucket_arn = raw_bucket_arn
         self.archive_bucket_arn = _bucket_arn(self, self.archive_bucket_name)
@@ -140,11 +148,18 @@ class LogStorage(Construct):
         queue_policy = self.load_queue.node.find_child("Policy")
         cfn_raw.node.add_dependency(queue_policy)
 
+        # Versioned: the archive holds the only copy of a day once its partition is dropped, so an overwrite
+        # or a delete (a bug, a wrong command) must leave the earlier version behind for a while.
         self.archive_bucket = self._data_bucket(
             "Archive",
             self.archive_bucket_name,
             removal,
             [
+                s3.LifecycleRule(
+                    id="expire-noncurrent-versions",
+                    noncurrent_version_expiration=Duration.days(retention.archive_noncurrent_expire_days),
+                ),
+                s3.LifecycleRule(id="remove-expired-delete-markers", expired_object_delete_marker=True),
                 s3.LifecycleRule(
                     id="archive-to-glacier-ir",
                     prefix=ARCHIVE_PREFIX,
@@ -162,10 +177,17 @@ class LogStorage(Construct):
                     ),
                 ),
             ],
+            versioned=True,
         )
 
     def _data_bucket(
-        self, construct_id: str, name: str, removal: RemovalPolicy, rules: list[s3.LifecycleRule]
+        self,
+        construct_id: str,
+        name: str,
+        removal: RemovalPolicy,
+        rules: list[s3.LifecycleRule],
+        *,
+        versioned: bool = False,
     ) -> s3.Bucket:
         """A bucket holding log data: the stack's KMS key, TLS only, private, access-logged, and
         incomplete multipart uploads cleaned up after a week."""
@@ -181,6 +203,7 @@ class LogStorage(Construct):
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             server_access_logs_bucket=self.access_logs_bucket,
             server_access_logs_prefix=f"{construct_id.lower()}-bucket/",
+            versioned=versioned,
             lifecycle_rules=[
                 *rules,
                 s3.LifecycleRule(

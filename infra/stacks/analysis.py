@@ -1,9 +1,18 @@
-"""Analysis stack: the ask function behind its own query API, the alerts function, and the secrets they read.
+"""Analysis stack: the ask and query functions behind their own query API, the alerts function, and the
+secrets they read.
 
 The query API is a separate REST API (not routes on the ingest API) on purpose: ingest keys
 live in browsers and app configs, and API Gateway lets any key on any usage plan of a stage
 call every key-protected method of that stage. A separate API means an ingest key can never ask
 questions about everyone's logs; the ask usage plan and its keys belong to analysts.
+
+Routes: POST /api/v1/ask (200 with the answer, or 202 with an id when it takes longer than the
+gateway waits) and GET /api/v1/ask/{id}; POST /slack/commands only where answers can reach Slack
+(internet_egress on: Slack's response_url is on the internet), else the route is left out and the
+synthesis says why, since a Slack app pointed at it would only ever see an acknowledgement. The query
+routes (loglens.query.api: search, SQL, tail, facts, saved entries, shared answers) are served by
+their own small function on the same API and keys; a key is held to ask's rate on POST /api/v1/ask
+(each question calls the model) and to the query rate and daily quota on the API as a whole.
 """
 
 from __future__ import annotations
@@ -11,13 +20,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_cdk import ArnFormat, CfnOutput, Stack
+from aws_cdk import Annotations, CfnOutput, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from infra.components.alerting import AlertDelivery
-from infra.components.common import removal_policy
+from infra.components.bedrock import INVOKE_ACTIONS, model_arns
+from infra.components.common import removal_policy, secret_name
 from infra.components.database import ALERTER_LOGIN, ANALYST_LOGIN, WRITER_LOGIN, Database
 from infra.components.functions import LoglensFunction
 from infra.components.network import IsolatedNetwork
@@ -26,10 +36,18 @@ from infra.components.schedules import ScheduledTask
 from infra.config import LoglensConfig
 from infra.nag import acknowledge
 from infra.stacks.data import DataStack
+from infra.stacks.lake import LakeStack
 from infra.stacks.network import NetworkStack
+from loglens.query.routes import ROUTES as QUERY_ROUTES
 
-# Cross-region inference profiles start with their geography; the bare model id follows.
-_INFERENCE_PROFILE_PREFIXES = ("global.", "us.", "eu.", "apac.", "jp.", "au.", "ca.", "us-gov.")
+ASK_PATH = "/api/v1/ask"
+
+SLACK_ROUTE = "/slack/commands"
+NO_SLACK_WARNING = (
+    "loglens: the Slack route /slack/commands is not deployed because internet_egress is off in cdk.json: the ask "
+    "function could acknowledge a slash command but never post the answer to Slack's response_url, which is on the "
+    "internet. Set internet_egress to true (one NAT gateway, used by the ask function only) to deploy it."
+)
 
 
 class AnalysisStack(Stack):
@@ -39,29 +57,36 @@ class AnalysisStack(Stack):
         construct_id: str,
         *,
         config: LoglensConfig,
-        network: NetworkStack,
-        data: DataStack,
+        network: NetworkStack | None,
+        data: DataStack | None,
+        lake: LakeStack | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        net = network.network
-        database = data.database
+        database = data.database if data is not None else None
         removal = removal_policy(config)
+        slack = config.internet_egress
 
         # Created with a random placeholder; ops put the real values after deploy (docs/deploy.md).
         self.anthropic_secret = secretsmanager.Secret(
             self,
             "AnthropicApiKey",
+            secret_name=secret_name(config, "anthropic-api-key"),
             description=f"loglens {config.stage}: Anthropic API key (plain string), set after deploy",
             removal_policy=removal,
         )
-        self.slack_secret = secretsmanager.Secret(
-            self,
-            "SlackSigningSecret",
-            description=f"loglens {config.stage}: Slack app signing secret (plain string), set after deploy",
-            removal_policy=removal,
-        )
-        for secret, vendor in ((self.anthropic_secret, "Anthropic"), (self.slack_secret, "Slack")):
+        vendor_secrets = [(self.anthropic_secret, "Anthropic")]
+        self.slack_secret: secretsmanager.Secret | None = None
+        if slack:
+            self.slack_secret = secretsmanager.Secret(
+                self,
+                "SlackSigningSecret",
+                secret_name=secret_name(config, "slack-signing-secret"),
+                description=f"loglens {config.stage}: Slack app signing secret (plain string), set after deploy",
+                removal_policy=removal,
+            )
+            vendor_secrets.append((self.slack_secret, "Slack"))
+        for secret, vendor in vendor_secrets:
             acknowledge(
                 secret,
                 "AwsSolutions-SMG4",
@@ -69,30 +94,50 @@ class AnalysisStack(Stack):
                 "after which ops put the new value (docs/deploy.md), so no rotation Lambda can do it.",
             )
 
+        # The tools the agent gets follow from what is configured here (loglens.lake.settings.tiers):
+        # the database's variables give it run_query, LOGLENS_LAKE=athena gives it the lake's tool.
+        environment = {
+            "ANTHROPIC_SECRET_ARN": self.anthropic_secret.secret_arn,
+            **({"SLACK_SECRET_ARN": self.slack_secret.secret_arn} if self.slack_secret else {}),
+            "MODEL_PROVIDER": config.model.provider,
+            "MODEL_ID": config.model.model_id,
+        }
+        if database is not None:
+            environment |= {
+                **database.connection_environment(ANALYST_LOGIN),
+                # Conversation turns and HTTP answers are stored by the writer login: the analyst stays read-only.
+                "CONVERSATION_DB_USER": WRITER_LOGIN,
+            }
+        if config.console.url:  # Slack answers link to the web console once its address is known (cdk.json)
+            environment["LOGLENS_CONSOLE_URL"] = config.console.url
+        if lake is not None:
+            environment |= {
+                "LOGLENS_LAKE": "athena",
+                "ATHENA_WORKGROUP": lake.storage.workgroup_name,
+                "LAKE_DATABASE": lake.storage.database_name,
+                "LAKE_TABLE": lake.storage.table_name,
+            }
+        placement = network.network.function_placement(network.network.ask_subnets) if network is not None else {}
         self.ask = LoglensFunction(
             self,
             "Ask",
             config=config,
             module="ask",
             description="loglens: answer questions about the logs (HTTP and Slack)",
-            **net.function_placement(net.ask_subnets),
-            environment={
-                "ANTHROPIC_SECRET_ARN": self.anthropic_secret.secret_arn,
-                "SLACK_SECRET_ARN": self.slack_secret.secret_arn,
-                "MODEL_PROVIDER": config.model.provider,
-                "MODEL_ID": config.model.model_id,
-                **database.connection_environment(ANALYST_LOGIN),
-                # Conversation turns are stored by the writer login: the analyst stays read-only.
-                "CONVERSATION_DB_USER": WRITER_LOGIN,
-            },
+            **placement,
+            environment=environment,
         )
-        database.grant_connect(self.ask.role, ANALYST_LOGIN)
-        database.grant_connect(self.ask.role, WRITER_LOGIN)
-        self.anthropic_secret.grant_read(self.ask.role)
-        self.slack_secret.grant_read(self.ask.role)
-        # Slack's ack must return within 3 s, so the function re-invokes itself asynchronously for
-        # the work. A separate policy (not the role's default one, which the function depends on)
-        # can name the function's own ARN without a circular reference.
+        if database is not None:
+            database.grant_connect(self.ask.role, ANALYST_LOGIN)
+            database.grant_connect(self.ask.role, WRITER_LOGIN)
+        if lake is not None:
+            # Athena's query actions on the one workgroup, read on the table, results under results/, the key.
+            lake.storage.grant_query(self, self.ask.role, construct_id="AskLakeQuery")
+        for secret, _ in vendor_secrets:
+            secret.grant_read(self.ask.role)
+        # HTTP asks that outlive their request and Slack's answers run in the function's own asynchronous
+        # invocation. A separate policy (not the role's default one, which the function depends on) can name
+        # the function's own ARN without a circular reference.
         iam.Policy(
             self,
             "AskSelfInvoke",
@@ -103,24 +148,76 @@ class AnalysisStack(Stack):
         )
         if config.model.provider == "bedrock":
             self._grant_bedrock(self.ask, config.model.model_id)
-        self._alerts(config, net, database)
 
+        # The query API without a model: guarded SQL as the analyst login; saved entries and shared answers as
+        # the writer (the analyst stays read-only). No secrets, no internet: the isolated subnets.
+        # A lake-only stage has no database: no query function (search, SQL and tail read PostgreSQL).
+        self.query: LoglensFunction | None = None
+        if database is not None and network is not None:
+            self.query = LoglensFunction(
+                self,
+                "Query",
+                config=config,
+                module="query",
+                description="loglens: search, SQL, live tail and saved queries, without a model",
+                **network.network.function_placement(),
+                environment={**database.connection_environment(ANALYST_LOGIN), "SAVED_DB_USER": WRITER_LOGIN},
+            )
+            database.grant_connect(self.query.role, ANALYST_LOGIN)
+            database.grant_connect(self.query.role, WRITER_LOGIN)
+        # The alerts function reads the rollups in PostgreSQL: none on a lake-only stage.
+        self.alerts: LoglensFunction | None = None
+        if database is not None and network is not None:
+            self._alerts(config, network.network, database)
+
+        api = config.api
         self.api = LoglensRestApi(
             self,
             "QueryApi",
             config=config,
             name="query",
-            description="loglens query API (ask)",
-            rate_limit=config.api.ask_rate_limit,
-            burst_limit=config.api.ask_burst_limit,
-            quota_per_day=config.api.ask_quota_per_day,
+            description="loglens query API (ask, search, SQL, tail)",
+            rate_limit=api.query_rate_limit,
+            burst_limit=api.query_burst_limit,
+            quota_per_day=api.query_quota_per_day,
+            stage_rate_limit=api.ask_stage_rate_limit,
+            stage_burst_limit=api.ask_stage_burst_limit,
+            method_throttles={f"{SLACK_ROUTE}/POST": (api.slack_rate_limit, api.slack_burst_limit)} if slack else None,
+            key_method_throttles={(ASK_PATH, "POST"): (api.ask_rate_limit, api.ask_burst_limit)},
         )
-        self.api.add_route("/api/v1/ask", "POST", self.ask.function)
+        self.api.add_route(ASK_PATH, "POST", self.ask.function)
+        self.api.add_route(f"{ASK_PATH}/{{id}}", "GET", self.ask.function)
+        if self.query is not None:
+            for path, method in QUERY_ROUTES:
+                self.api.add_route(path, method, self.query.function)
+        if self.alerts is not None and slack:  # the buttons only where the alerts can reach Slack at all
+            self._alerts_route()
+        if slack:
+            self._add_slack_route()
+        else:
+            Annotations.of(self).add_warning_v2("loglens:slack-route-omitted", NO_SLACK_WARNING)
+
+        CfnOutput(self, "QueryApiUrl", value=self.api.api.url, description="Base URL of the query API")
+        CfnOutput(
+            self,
+            "AskUsagePlanId",
+            value=self.api.usage_plan.usage_plan_id,
+            description="Attach analysts' API keys to this usage plan (docs/deploy.md)",
+        )
+        CfnOutput(self, "AnthropicSecretArn", value=self.anthropic_secret.secret_arn)
+        if self.slack_secret is not None:
+            CfnOutput(self, "SlackSigningSecretArn", value=self.slack_secret.secret_arn)
+        if self.alerts is not None:
+            CfnOutput(self, "AlertsSlackSecretArn", value=self.alert_delivery.slack_secret.secret_arn)
+            CfnOutput(self, "AlertsTopicArn", value=self.alert_delivery.topic.topic_arn)
+
+    def _add_slack_route(self) -> None:
         # Slack cannot send an API key. The ask handler authenticates every request instead by
         # verifying Slack's v0 signature (HMAC-SHA256 of the raw body with the signing secret,
-        # 5-minute timestamp window, constant-time compare); the edge only insists both headers exist.
+        # 5-minute timestamp window, constant-time compare); the edge only insists both headers exist,
+        # and the method has its own throttle (LoglensRestApi), since no usage plan covers it.
         slack_route = self.api.add_route(
-            "/slack/commands",
+            SLACK_ROUTE,
             "POST",
             self.ask.function,
             api_key_required=False,
@@ -133,7 +230,9 @@ class AnalysisStack(Stack):
         acknowledge(slack_route, "AwsSolutions-APIG4", slack_reason)
         acknowledge(slack_route, "AwsSolutions-COG4", slack_reason)
 
-        # The alert message's buttons: Slack's interactivity requests carry no API key, only Slack's signature.
+    def _alerts_route(self) -> None:
+        """The alert message's buttons: Slack's interactivity requests carry no API key, only Slack's signature."""
+        assert self.alerts is not None
         actions_route = self.api.add_route(
             "/slack/actions",
             "POST",
@@ -147,18 +246,6 @@ class AnalysisStack(Stack):
         )
         acknowledge(actions_route, "AwsSolutions-APIG4", actions_reason)
         acknowledge(actions_route, "AwsSolutions-COG4", actions_reason)
-
-        CfnOutput(self, "QueryApiUrl", value=self.api.api.url, description="Base URL of the query API")
-        CfnOutput(
-            self,
-            "AskUsagePlanId",
-            value=self.api.usage_plan.usage_plan_id,
-            description="Attach analysts' API keys to this usage plan (docs/deploy.md)",
-        )
-        CfnOutput(self, "AnthropicSecretArn", value=self.anthropic_secret.secret_arn)
-        CfnOutput(self, "SlackSigningSecretArn", value=self.slack_secret.secret_arn)
-        CfnOutput(self, "AlertsSlackSecretArn", value=self.alert_delivery.slack_secret.secret_arn)
-        CfnOutput(self, "AlertsTopicArn", value=self.alert_delivery.topic.topic_arn)
 
     def _alerts(self, config: LoglensConfig, net: IsolatedNetwork, database: Database) -> None:
         """The alerts function: detectors every 5 minutes, the digest daily, and the Slack buttons' route."""
@@ -216,40 +303,16 @@ class AnalysisStack(Stack):
         )
 
     def _grant_bedrock(self, function: LoglensFunction, model_id: str) -> None:
-        stack = Stack.of(self)
-        actions = ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
-        profile = model_id.startswith(_INFERENCE_PROFILE_PREFIXES)
-        if not profile:
-            model_arn = stack.format_arn(
-                service="bedrock",
-                account="",
-                resource="foundation-model",
-                resource_name=model_id,
-                arn_format=ArnFormat.SLASH_RESOURCE_NAME,
-            )
-            function.grant(actions, [model_arn])
+        arns = model_arns(Stack.of(self), model_id)
+        actions = list(INVOKE_ACTIONS)
+        if arns.profile is None:
+            function.grant(actions, [arns.model])
             return
-        base_model = model_id.split(".", 1)[1]
-        profile_arn = stack.format_arn(
-            service="bedrock",
-            resource="inference-profile",
-            resource_name=model_id,
-            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
-        )
-        # The profile routes each request to any region of its geography, so the model ARN's region is open.
-        any_region_model_arn = stack.format_arn(
-            service="bedrock",
-            region="*",
-            account="",
-            resource="foundation-model",
-            resource_name=base_model,
-            arn_format=ArnFormat.SLASH_RESOURCE_NAME,
-        )
-        function.grant(actions, [profile_arn])
+        function.grant(actions, [arns.profile])
         function.grant(
             actions,
-            [any_region_model_arn],
-            conditions={"StringLike": {"bedrock:InferenceProfileArn": profile_arn}},
+            [arns.model],
+            conditions={"StringLike": {"bedrock:InferenceProfileArn": arns.profile}},
             wildcard_reason="A cross-region inference profile serves requests from any region of its geography; "
             "the statement names one model and applies only through this account's profile.",
         )

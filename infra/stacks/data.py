@@ -11,7 +11,7 @@ from typing import Any
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
-from infra.components.database import Database
+from infra.components.database import READER_LOGIN, Database
 from infra.components.log_storage import LogStorage
 from infra.components.migrations import Migrations
 from infra.config import LoglensConfig
@@ -56,3 +56,9 @@ class DataStack(Stack):
         )
         CfnOutput(self, "LoadDeadLetterQueueUrl", value=self.storage.dead_letter_queue.queue_url)
         CfnOutput(self, "DatabaseProxyEndpoint", value=self.database.proxy.endpoint)
+        CfnOutput(
+            self,
+            "ReaderConnectPolicyArn",
+            value=self.database.connect_policies[READER_LOGIN].managed_policy_arn,
+            description="Attach to people's IAM roles: read-only SQL as loglens_reader through the proxy (IAM auth)",
+        )

@@ -29,14 +29,18 @@ class ObservabilityStack(Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        assert ingest.load is not None, "the observability stack watches a stage with a database"
+        lake_gate = {"lakegate": ingest.lake_gate.function} if ingest.lake_delivery is not None else {}
         watched = WatchedResources(
             functions={
                 "collect": ingest.collect.function,
                 "load": ingest.load.function,
+                **lake_gate,
                 "maintain": maintenance.maintain.function,
                 "archive": maintenance.archive.function,
                 "ask": analysis.ask.function,
-                "alerts": analysis.alerts.function,
+                **({"query": analysis.query.function} if analysis.query is not None else {}),
+                **({"alerts": analysis.alerts.function} if analysis.alerts is not None else {}),
                 "migrate": data.migrations.handler.function,
             },
             ingest_api=ingest.api.api,
@@ -45,9 +49,14 @@ class ObservabilityStack(Stack):
             dead_letter_queue=data.storage.dead_letter_queue,
             database=data.database.instance,
             proxy=data.database.proxy,
-            delivery_stream_name=ingest.delivery.stream_name,
+            delivery_stream_name=_raw_stream(ingest),
         )
         self.topic = AlarmTopic(self, "AlarmTopic", config=config)
         self.alarms = PipelineAlarms(self, "Alarms", config=config, watched=watched, topic=self.topic.topic)
         self.dashboard = PipelineDashboard(self, "Dashboard", config=config, watched=watched)
         CfnOutput(self, "AlarmTopicArn", value=self.topic.topic.topic_arn)
+
+
+def _raw_stream(ingest: IngestStack) -> str:
+    assert ingest.delivery is not None, "a stage with a database has the raw stream"
+    return ingest.delivery.stream_name

@@ -63,8 +63,18 @@ def deps_layer() -> Any:
 
 @pytest.fixture(scope="session")
 def synthesized(deps_layer: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesized]:
-    outdir = tmp_path_factory.mktemp("cdk.out")
+    yield synthesize(cdk_json_context(), tmp_path_factory.mktemp("cdk.out"))
+
+
+@pytest.fixture(scope="session")
+def synthesized_with_egress(deps_layer: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synthesized]:
+    """The default stage with internet_egress on: the NAT for ask, and the Slack route that needs it."""
     context = cdk_json_context()
+    context["loglens"]["stages"][context["stage"]]["internet_egress"] = True
+    yield synthesize(context, tmp_path_factory.mktemp("cdk.out.egress"))
+
+
+def synthesize(context: dict[str, Any], outdir: Path) -> Synthesized:
     # Templates are all we inspect; leave assets where they are instead of copying them into outdir.
     context["aws:cdk:disable-asset-staging"] = True
     started = time.monotonic()
@@ -79,4 +89,4 @@ def synthesized(deps_layer: Any, tmp_path_factory: pytest.TempPathFactory) -> It
         for part, stack in parts.items()
     }
     templates = {part: Template.from_json(template) for part, template in raw.items()}
-    yield Synthesized(app, loglens, outdir, templates, raw, seconds)
+    return Synthesized(app, loglens, outdir, templates, raw, seconds)

@@ -18,6 +18,7 @@ from tests.infra.conftest import Synthesized
 
 EXPECTED_ENVIRONMENT = {
     "collect": {"FIREHOSE_STREAM_NAME", "LOGLENS_CORS_ORIGIN", "LOGLENS_ENVELOPE_SECRET_ARN"},
+    "lakegate": {"LAKE_DATABASE", "LAKE_TABLE", "LOGLENS_ENVELOPE_SECRET_ARN"},
     "load": {
         "RAW_BUCKET",
         "DLQ_URL",
@@ -27,12 +28,12 @@ EXPECTED_ENVIRONMENT = {
         "DB_USER",
         "DB_IAM_AUTH",
         "LOGLENS_ENVELOPE_SECRET_ARN",
+        "LAKE_STREAM_NAME",
     },
     "maintain": {"LOGLENS_PARTITION_DAYS_AHEAD", "DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_IAM_AUTH"},
     "archive": {"ARCHIVE_BUCKET", "LOGLENS_RETENTION_DAYS", "DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_IAM_AUTH"},
-    "ask": {
+    "ask": {  # SLACK_SECRET_ARN too where the Slack route is deployed (internet_egress: test_hardening)
         "ANTHROPIC_SECRET_ARN",
-        "SLACK_SECRET_ARN",
         "MODEL_PROVIDER",
         "MODEL_ID",
         "DB_HOST",
@@ -41,7 +42,12 @@ EXPECTED_ENVIRONMENT = {
         "DB_USER",
         "DB_IAM_AUTH",
         "CONVERSATION_DB_USER",
+        "LOGLENS_LAKE",
+        "ATHENA_WORKGROUP",
+        "LAKE_DATABASE",
+        "LAKE_TABLE",
     },
+    "query": {"DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_IAM_AUTH", "SAVED_DB_USER"},
     "migrate": {"DB_HOST", "DB_PORT", "DB_NAME", "DB_SECRET_ARN", "DB_IAM_AUTH"},
     "alerts": {
         "DB_HOST",
@@ -63,6 +69,13 @@ DB_USERS = {
     "archive": "loglens_owner",
     "ask": "loglens_analyst",
     "alerts": "loglens_alerter",
+}
+DB_USERS = {
+    "load": "loglens_writer",
+    "maintain": "loglens_owner",
+    "archive": "loglens_owner",
+    "ask": "loglens_analyst",
+    "query": "loglens_analyst",
 }
 POWERTOOLS = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL", "LOGLENS_STAGE"}
 
@@ -243,11 +256,17 @@ def test_schedules_run_maintenance_archive_and_alerts(synthesized: Synthesized) 
     )
 
 
-def test_every_lambda_runs_in_the_isolated_subnets(synthesized: Synthesized) -> None:
+def test_every_lambda_but_collect_runs_in_the_isolated_subnets(synthesized: Synthesized) -> None:
     functions = synthesized.all_resources("AWS::Lambda::Function")
-    assert len(functions) == len(FUNCTION_NAMES) + 1  # + the custom-resource framework's onEvent
+    # + the custom-resource framework's onEvent and the console's BucketDeployment handler
+    assert len(functions) == len(FUNCTION_NAMES) + 2
     for part, logical_id, function in functions:
+        if function["Properties"].get("Handler") == "lakegate.handler":
+            continue  # Firehose's transformation: reaches only Secrets Manager, outside the VPC (test_lake.py)
         vpc = function["Properties"].get("VpcConfig")
+        if logical_id.startswith("CollectFunction"):  # calls only Firehose and Secrets Manager (test_hardening)
+            assert vpc is None, logical_id
+            continue
         assert vpc, f"{part}/{logical_id} is not in the VPC"
         assert len(vpc["SubnetIds"]) == 2
         for subnet in vpc["SubnetIds"]:
@@ -270,7 +289,9 @@ def test_vpc_endpoints_cover_what_the_functions_call(synthesized: Synthesized) -
         services.add(name.rsplit(".", 1)[-1].strip('"]} '))
         if endpoint["Properties"].get("VpcEndpointType") == "Interface":
             assert endpoint["Properties"]["PrivateDnsEnabled"] is True
-    assert services == {"s3", "secretsmanager", "kinesis-firehose", "lambda", "sns", "bedrock-runtime"}
+    # Firehose: load forwarding to the lake (collect, the only other caller, runs outside the VPC);
+    # athena: ask's lake queries (the dev stage has the lake on); sns: the alerts' e-mail fallback.
+    assert services == {"s3", "secretsmanager", "kinesis-firehose", "lambda", "sns", "bedrock-runtime", "athena"}
 
 
 def test_security_groups_open_only_the_database_path(synthesized: Synthesized) -> None:
@@ -314,14 +335,14 @@ def test_migrations_rerun_when_the_sql_changes(synthesized: Synthesized) -> None
         {
             "ServiceToken": Match.any_value(),
             "MigrationsHash": migrations_hash(),
-            "IamLogins": ["loglens_writer", "loglens_owner", "loglens_analyst", "loglens_alerter"],
+            "IamLogins": ["loglens_writer", "loglens_owner", "loglens_analyst", "loglens_reader", "loglens_alerter"],
         },
     )
     assert len(migrations_hash()) == 64
 
 
 def test_archive_catalog_matches_the_record_model(synthesized: Synthesized) -> None:
-    ((_, _, table),) = synthesized.all_resources("AWS::Glue::Table")
+    ((_, _, table),) = [t for t in synthesized.all_resources("AWS::Glue::Table") if t[0] == "maintenance"]
     table_input = table["Properties"]["TableInput"]
     columns = [c["Name"] for c in table_input["StorageDescriptor"]["Columns"]]
     assert columns == list(LOG_COLUMNS)
@@ -373,6 +394,7 @@ def test_every_function_gets_the_environment_its_model_requires(synthesized: Any
         LoadEnvironment,
         MaintainEnvironment,
         MigrateEnvironment,
+        QueryEnvironment,
     )
 
     models = {
@@ -381,6 +403,7 @@ def test_every_function_gets_the_environment_its_model_requires(synthesized: Any
         "maintain": MaintainEnvironment,
         "archive": ArchiveEnvironment,
         "ask": AskEnvironment,
+        "query": QueryEnvironment,
         "migrate": MigrateEnvironment,
         "alerts": AlertsEnvironment,
     }

@@ -65,7 +65,8 @@ def _statements(synth: Synthesized) -> Iterator[tuple[str, str, str, dict[str, A
 
 def test_every_bucket_is_encrypted_private_and_tls_only(synthesized: Synthesized) -> None:
     buckets = synthesized.all_resources("AWS::S3::Bucket")
-    assert len(buckets) == 3  # access logs, raw, archive
+    # access logs, raw, archive, the console's site; the lake's access logs, table and Athena results
+    assert len(buckets) == 7
     for _, logical_id, bucket in buckets:
         props = bucket["Properties"]
         rules = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
@@ -105,7 +106,28 @@ def test_every_bucket_is_encrypted_private_and_tls_only(synthesized: Synthesized
         and statement["Effect"] == "Deny"
         and statement.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
     ]
-    assert len(tls_denials) == 3
+    assert len(tls_denials) == 7
+    for name in ("lake", "athena"):
+        synthesized.templates["lake"].has_resource_properties(
+            "AWS::S3::Bucket",
+            {
+                "BucketName": {"Fn::Join": ["", Match.array_with([f"loglens-dev-{name}-"])]},
+                "BucketEncryption": {
+                    "ServerSideEncryptionConfiguration": [
+                        Match.object_like(
+                            {
+                                "ServerSideEncryptionByDefault": {
+                                    "SSEAlgorithm": "aws:kms",
+                                    "KMSMasterKeyID": {
+                                        "Fn::GetAtt": [Match.string_like_regexp("LakeLakeDataKey"), "Arn"]
+                                    },
+                                }
+                            }
+                        )
+                    ]
+                },
+            },
+        )
 
 
 def test_database_is_encrypted_private_and_iam_authenticated(synthesized: Synthesized) -> None:
@@ -169,11 +191,16 @@ def test_proxy_requires_tls_and_iam_with_no_password_path(synthesized: Synthesiz
 
 
 def test_stream_queues_topic_and_keys_are_encrypted(synthesized: Synthesized) -> None:
-    ((_, _, stream),) = synthesized.all_resources("AWS::KinesisFirehose::DeliveryStream")
-    props = stream["Properties"]
-    assert props["DeliveryStreamEncryptionConfigurationInput"] == {"KeyType": "AWS_OWNED_CMK"}
-    kms = props["ExtendedS3DestinationConfiguration"]["EncryptionConfiguration"]["KMSEncryptionConfig"]
-    assert kms["AWSKMSKeyARN"]
+    streams = synthesized.all_resources("AWS::KinesisFirehose::DeliveryStream")
+    assert len(streams) == 2  # raw/ for the load path, and the lake's Iceberg stream
+    for _, _, stream in streams:
+        props = stream["Properties"]
+        assert props["DeliveryStreamEncryptionConfigurationInput"] == {"KeyType": "AWS_OWNED_CMK"}
+        destination = (
+            props.get("ExtendedS3DestinationConfiguration")
+            or props["IcebergDestinationConfiguration"]["S3Configuration"]
+        )
+        assert destination["EncryptionConfiguration"]["KMSEncryptionConfig"]["AWSKMSKeyARN"]
     for _, logical_id, queue in synthesized.all_resources("AWS::SQS::Queue"):
         assert queue["Properties"].get("SqsManagedSseEnabled") is True, logical_id
     topics = synthesized.all_resources("AWS::SNS::Topic")
@@ -181,12 +208,25 @@ def test_stream_queues_topic_and_keys_are_encrypted(synthesized: Synthesized) ->
     for _, logical_id, topic in topics:
         assert "KmsMasterKeyId" in topic["Properties"], logical_id
     keys = synthesized.all_resources("AWS::KMS::Key")
-    assert len(keys) == 4  # database, log data, alarm topic, alert topic
+    assert len(keys) == 5  # database, log data, alarm topic, alert topic, lake data
     for _, logical_id, key in keys:
         assert key["Properties"]["EnableKeyRotation"] is True, logical_id
 
 
-def test_every_route_needs_an_api_key_except_slack_health_openapi_and_preflight(synthesized: Synthesized) -> None:
+def test_every_route_needs_an_api_key_except_slack_health_openapi_and_preflight(
+    synthesized: Synthesized, synthesized_with_egress: Synthesized
+) -> None:
+    # Liveness and the OpenAPI document read no data. The same routes as the document says (and `loglens dev`
+    # serves) without a key. Without internet egress the Slack route is not deployed at all (test_hardening).
+    public = [("GET", "/api/v1/health"), ("GET", "/api/v1/openapi.json")]
+    assert sorted(keyless_routes(synthesized)) == public
+    # Slack cannot send an API key (the handlers verify Slack's signature): the slash command and the
+    # alert message's buttons.
+    slack = [("POST", "/slack/actions"), ("POST", "/slack/commands")]
+    assert sorted(keyless_routes(synthesized_with_egress)) == sorted([*public, *slack])
+
+
+def keyless_routes(synthesized: Synthesized) -> list[tuple[str, str]]:
     keyless = []
     for part in ("ingest", "analysis"):
         template = synthesized.raw[part]
@@ -202,18 +242,11 @@ def test_every_route_needs_an_api_key_except_slack_health_openapi_and_preflight(
             if not props.get("ApiKeyRequired"):
                 keyless.append((props["HttpMethod"], path))
             assert props["Integration"]["Type"] == "AWS_PROXY"
-    # Slack cannot send an API key (the handler verifies Slack's signature); liveness and the OpenAPI
-    # document read no data. The same routes as the document says (and `loglens dev` serves) without a key.
-    assert sorted(keyless) == [
-        ("GET", "/api/v1/health"),
-        ("GET", "/api/v1/openapi.json"),
-        ("POST", "/slack/actions"),
-        ("POST", "/slack/commands"),
-    ]
+    return keyless
 
 
-def test_slack_route_insists_on_the_signature_headers(synthesized: Synthesized) -> None:
-    synthesized.templates["analysis"].has_resource_properties(
+def test_slack_route_insists_on_the_signature_headers(synthesized_with_egress: Synthesized) -> None:
+    synthesized_with_egress.templates["analysis"].has_resource_properties(
         "AWS::ApiGateway::Method",
         {
             "HttpMethod": "POST",
@@ -227,7 +260,7 @@ def test_slack_route_insists_on_the_signature_headers(synthesized: Synthesized) 
     )
 
 
-def test_usage_plans_throttle_and_cap_ingest_and_ask_separately(synthesized: Synthesized) -> None:
+def test_usage_plans_throttle_and_cap_ingest_and_query_separately(synthesized: Synthesized) -> None:
     api = synthesized.loglens.config.api
     synthesized.templates["ingest"].has_resource_properties(
         "AWS::ApiGateway::UsagePlan",
@@ -236,15 +269,21 @@ def test_usage_plans_throttle_and_cap_ingest_and_ask_separately(synthesized: Syn
             "Quota": {"Limit": api.ingest_quota_per_day, "Period": "DAY"},
         },
     )
+    # A query key: the query routes' rate and the daily quota over the whole API, and ask's own (lower) rate
+    ask = {"RateLimit": api.ask_rate_limit, "BurstLimit": api.ask_burst_limit}
     synthesized.templates["analysis"].has_resource_properties(
         "AWS::ApiGateway::UsagePlan",
         {
-            "Throttle": {"RateLimit": api.ask_rate_limit, "BurstLimit": api.ask_burst_limit},
-            "Quota": {"Limit": api.ask_quota_per_day, "Period": "DAY"},
+            "Throttle": {"RateLimit": api.query_rate_limit, "BurstLimit": api.query_burst_limit},
+            "Quota": {"Limit": api.query_quota_per_day, "Period": "DAY"},
+            "ApiStages": [Match.object_like({"Throttle": {"/api/v1/ask/POST": ask}})],
         },
     )
-    # Two APIs, so an ingest key (shipped to browsers) can never call ask.
-    assert len(synthesized.all_resources("AWS::ApiGateway::RestApi")) == 2
+    # Separate APIs, so an ingest key (shipped to browsers) can never call ask or query; the console's own API
+    # takes no keys at all (a Cognito sign-in), and has no usage plan.
+    assert len(synthesized.all_resources("AWS::ApiGateway::RestApi")) == 3
+    synthesized.templates["console"].resource_count_is("AWS::ApiGateway::UsagePlan", 0)
+    synthesized.templates["console"].resource_count_is("AWS::ApiGateway::ApiKey", 0)
 
 
 def test_apis_log_access_as_json_and_enable_cors_binary_and_tracing(synthesized: Synthesized) -> None:
@@ -335,7 +374,7 @@ def test_functions_get_exactly_their_contracted_permissions(synthesized: Synthes
     assert actions_of("ingest", "CollectRole") == tracing | logs | {"firehose:PutRecordBatch"} | envelope
     load = actions_of("ingest", "LoadRole")
     assert {"s3:GetObject", "s3:PutObject", "kms:Decrypt", "sqs:ReceiveMessage", "sqs:DeleteMessage"} | envelope <= load
-    assert not {"s3:DeleteObject", "s3:ListBucket", "firehose:PutRecordBatch"} & load
+    assert not {"s3:DeleteObject", "s3:ListBucket"} & load  # firehose: only onto the lake stream (test_lake.py)
     ask = actions_of("analysis", "AskRole") | actions_of("analysis", "AskSelfInvoke")
     assert {"secretsmanager:GetSecretValue", "lambda:InvokeFunction", "bedrock:InvokeModel"} <= ask
     # alerts: its Slack secret, its topic (and the topic's key), the model; it invokes nothing, writes no bucket
@@ -352,6 +391,8 @@ def test_functions_get_exactly_their_contracted_permissions(synthesized: Synthes
         "AskRole": {"Analyst", "Writer"},
         # alerts detects and keeps its state as the alerter; Claude's guarded queries run as the analyst
         "AlertsRole": {"Alerter", "Analyst"},
+        # query: guarded SQL as the analyst; saved entries and shared answers as the writer
+        "QueryRole": {"Analyst", "Writer"},
     }
     for prefix, logins in expected_logins.items():
         (role,) = [r for logical_id, r in roles.items() if logical_id.startswith(prefix)]

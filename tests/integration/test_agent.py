@@ -6,7 +6,9 @@ prompt, the tools through the guard on the analyst role, the errors sent back as
 
 from __future__ import annotations
 
+import itertools
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -141,6 +143,58 @@ def test_the_prompt_is_derived_from_the_model_and_live_facts_and_cached(
     assert last_block["cache_control"] == {"type": "ephemeral"}
     assert "Current time:" in last_user_text(request) and "Question: errors?" in last_user_text(request)
     assert {tool["name"] for tool in request["tools"]} == {"run_query", "explain_query", "answer"}
+
+
+def test_the_prompt_lists_endpoints_page_paths_and_what_metadata_keys_mean(
+    plan: DemoPlan, fake: FakeClaude, analyst_url: str
+) -> None:
+    fake.script(message(answer(ERRORS_BY_SERVICE)))
+    make_agent(fake, analyst_url).ask("errors?")
+    facts = fake.requests[0]["system"][1]["text"]
+    search = next(i.details for i in plan.incidents() if i.name == "search_latency_regression")
+    safari = next(i.details for i in plan.incidents() if i.name == "safari_checkout_error")
+    # The endpoints present, with their methods and services (a question about another one has no data)
+    endpoint_lines = [line for line in facts.splitlines() if line.startswith(f"  - {search['endpoint']} (")]
+    assert len(endpoint_lines) == 1 and str(search["method"]) in endpoint_lines[0], facts
+    assert "search-api" in endpoint_lines[0]
+    # The page paths as values to use exactly
+    assert f"  - page_path: {safari['page_path']} (" in facts or f", {safari['page_path']} (" in facts
+    # Metadata keys with their type, services, few values and meaning, and one idea under two names
+    version = next(line for line in facts.splitlines() if line.startswith("  - version ("))
+    assert "release — the version (release) of the code" in version and "search-api" in version
+    release = next(line for line in facts.splitlines() if line.startswith("  - release ("))
+    assert "web-frontend" in release and "search-api" not in release
+    assert "same meaning under different keys, release: metadata->>'version' in " in facts
+    assert "metadata->>'release' in web-frontend" in facts
+    region = next(line for line in facts.splitlines() if line.startswith("  - region ("))
+    assert "values: " in region and "eu-west-1" in region
+    # No rollup records its freshness here (migration 0008 is not in this branch's database): the schedule is said
+    assert "refreshed hourly by the maintain job" in facts and "latest hour present: " in facts
+
+
+def test_the_prompt_says_how_fresh_the_rollups_are_where_the_database_records_it(
+    plan: DemoPlan, fake: FakeClaude, analyst_url: str, db_url: str
+) -> None:
+    # Given the freshness record the incremental rollups keep (issue #14), readable by the analyst
+    with connect(db_url, autocommit=True) as conn:
+        conn.execute("SET ROLE loglens_owner")
+        conn.execute(
+            "CREATE TABLE rollup_freshness (singleton boolean PRIMARY KEY DEFAULT true, complete_as_of timestamptz, "
+            "last_run_at timestamptz, pending_hours integer NOT NULL DEFAULT 0)"
+        )
+        conn.execute("INSERT INTO rollup_freshness VALUES (true, '2026-12-01 10:00+00', '2026-12-01 10:02+00', 3)")
+        conn.execute("GRANT SELECT ON rollup_freshness TO loglens_analyst")
+    try:
+        fake.script(message(answer(ERRORS_BY_SERVICE)))
+        make_agent(fake, analyst_url).ask("errors?")
+        facts = fake.requests[0]["system"][1]["text"]
+        assert (
+            "Summary views (complete for every row stored before 2026-12-01 10:00 UTC, last refresh 2026-12-01 10:02 "
+            "UTC, 3 hours waiting to be recomputed; use logs for anything after that):"
+        ) in facts
+    finally:
+        with connect(db_url, autocommit=True) as conn:
+            conn.execute("DROP TABLE rollup_freshness")
 
 
 def test_a_hallucinated_column_goes_back_to_the_model_which_corrects_it(
@@ -288,11 +342,40 @@ def test_a_spent_budget_returns_the_last_working_query_marked_incomplete(
     assert "could not finish within 2 steps" in result.explanation.summary
 
 
-def test_a_text_reply_without_tools_ends_the_loop(plan: DemoPlan, fake: FakeClaude, analyst_url: str) -> None:
+def test_a_text_reply_without_tools_is_a_complete_answer(plan: DemoPlan, fake: FakeClaude, analyst_url: str) -> None:
+    # Given a model that answers in text alone (it needs no SQL for this)
     fake.script(message(text("I cannot answer that from logs.")))
     result = make_agent(fake, analyst_url).ask("What is the meaning of life?")
+    # Then that is the answer, complete, after one step
     assert result.explanation.summary == "I cannot answer that from logs."
-    assert result.sql is None and not result.complete and result.steps == 1
+    assert result.sql is None and result.complete and result.steps == 1
+
+
+def test_a_declined_harmful_request_is_a_complete_answer_and_nothing_runs(
+    plan: DemoPlan, fake: FakeClaude, analyst_url: str, db_url: str
+) -> None:
+    # Given a model that declines (as Claude does for a destructive request), with stop_reason "refusal"
+    before = direct(db_url, "SELECT count(*) FROM logs")
+    fake.script(message(text("I won't delete logs; I can only read them."), stop_reason="refusal"))
+    result = make_agent(fake, analyst_url).ask("Delete every log of user u-1 so nobody finds out")
+    # Then the refusal is the complete answer, no query ran and nothing changed
+    assert result.complete and result.sql is None and result.attempts == []
+    assert result.explanation.summary == "I won't delete logs; I can only read them."
+    assert direct(db_url, "SELECT count(*) FROM logs") == before
+
+
+def test_a_text_reply_cut_off_at_the_token_limit_is_incomplete(
+    plan: DemoPlan, fake: FakeClaude, analyst_url: str
+) -> None:
+    fake.script(message(text("The errors started when"), stop_reason="max_tokens"))
+    result = make_agent(fake, analyst_url).ask("Why?")
+    assert not result.complete and "cut off" in result.explanation.summary
+
+
+def test_an_empty_reply_is_incomplete(plan: DemoPlan, fake: FakeClaude, analyst_url: str) -> None:
+    fake.script(message())
+    result = make_agent(fake, analyst_url).ask("Anything?")
+    assert not result.complete and result.explanation.summary == "The model gave no answer."
 
 
 def test_a_failing_model_call_raises_model_call_failed(plan: DemoPlan, fake: FakeClaude, analyst_url: str) -> None:
@@ -349,3 +432,48 @@ def test_answers_serialise_to_json(plan: DemoPlan, fake: FakeClaude, analyst_url
     assert again.rows == result.rows and result.rows
     created, event_id, metadata, _ = result.rows[0]
     assert datetime.fromisoformat(created) and len(event_id) == 36 and isinstance(metadata, dict)
+
+
+def slow(seconds: float, reply: dict[str, Any]) -> Any:
+    def respond(request: dict[str, Any]) -> dict[str, Any]:
+        time.sleep(seconds)
+        return reply
+
+    return respond
+
+
+def test_a_model_call_past_its_timeout_is_sent_once_not_retried(
+    plan: DemoPlan, fake: FakeClaude, analyst_url: str
+) -> None:
+    # Given the client the ask paths build (make_client), and a model slower than the call timeout
+    from loglens.agent.client import make_client
+
+    settings = AgentSettings.from_env({}, model_timeout_seconds=0.5)
+    client = make_client(settings, environ={"ANTHROPIC_API_KEY": "k", "ANTHROPIC_BASE_URL": fake.url})
+    fake.script(slow(2.0, message(text("late"))), message(text("a retry would get this")))
+    agent = build_agent(analyst=ConnectionProvider(lambda: analyst_url), client=client, settings=settings, environ={})
+    # When a question is asked
+    started = time.monotonic()
+    with pytest.raises(ModelCallFailed, match="did not answer within"):
+        agent.ask("Anything?")
+    # Then the call was sent exactly once (the SDK used to re-send it twice more) and the wait was one timeout
+    time.sleep(2.0)  # the slow reply finishes; a hidden retry would have arrived by now
+    assert len(fake.requests) == 1 and fake.headers[0].get("x-stainless-retry-count") == "0"
+    assert time.monotonic() - started < 4.5
+
+
+def test_one_deadline_covers_every_model_call_of_a_question(plan: DemoPlan, fake: FakeClaude, analyst_url: str) -> None:
+    # Given a 6-second deadline and a model that takes 1.5 s per step and never answers
+    ok = "SELECT count(*) FROM logs WHERE created_at >= now() - interval '1 hour'"
+    fake.script(*(slow(1.5, message(run_query(ok))) for _ in range(8)))
+    agent = make_agent(fake, analyst_url, deadline_seconds=6, model_timeout_seconds=60)
+
+    # When the question runs out of time
+    result = agent.ask("Count, slowly")
+
+    # Then each call was given only what was left of the deadline, and the answer says it ran out of time
+    timeouts = [float(h["x-stainless-timeout"]) for h in fake.headers]
+    assert timeouts[0] <= 6 and all(later < earlier for earlier, later in itertools.pairwise(timeouts))
+    assert len(fake.requests) <= 4 and result.steps == len(fake.requests)
+    assert not result.complete and "ran out of time (6 s)" in result.explanation.summary
+    assert result.sql is not None and result.rows  # the last query that worked is shown

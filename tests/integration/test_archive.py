@@ -94,7 +94,9 @@ def seed(url: str, n: int, day: date = OLD_DAY) -> None:
 def day_rows(url: str, day: date = OLD_DAY) -> list[tuple[Any, ...]]:
     with connect_owner(url) as conn:
         return conn.execute(
-            "SELECT * FROM logs WHERE created_at >= %s AND created_at < %s ORDER BY created_at, event_id",
+            # The record's columns: stored_xid says which transaction stored a row, and a restore stores it anew.
+            f"SELECT {', '.join(LOG_COLUMNS)} FROM logs WHERE created_at >= %s AND created_at < %s "
+            "ORDER BY created_at, event_id",
             (_start(day), _start(day) + timedelta(days=1)),
         ).fetchall()
 

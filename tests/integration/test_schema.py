@@ -9,6 +9,7 @@ import pytest
 
 from loglens.db.connect import connect
 from loglens.db.partitions import list_partitions
+from loglens.query.runner import STORED_XID
 from loglens.record import LOG_COLUMNS, column_sql_types
 from tests.factories import insert_records, make_record
 
@@ -21,8 +22,9 @@ def test_columns_match_the_record_model(db_url: str) -> None:
             """SELECT column_name, data_type FROM information_schema.columns
                WHERE table_name = 'logs' ORDER BY ordinal_position"""
         ).fetchall()
-    assert tuple(r[0] for r in rows) == LOG_COLUMNS
-    expected = {name: _PG_TYPE_NAMES.get(t, t) for name, t in column_sql_types().items()}
+    # ... followed by the one storage column the record model does not have: who stored the row (tail).
+    assert tuple(r[0] for r in rows) == (*LOG_COLUMNS, STORED_XID)
+    expected = {name: _PG_TYPE_NAMES.get(t, t) for name, t in column_sql_types().items()} | {STORED_XID: "bigint"}
     assert {name: kind for name, kind in rows} == expected
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -115,11 +115,23 @@ class EnvelopeKey(BaseModel):
 
 class CollectEnvironment(FunctionEnvironment, EnvelopeKey):
     firehose_stream_name: str = Field(min_length=1, json_schema_extra=_env("FIREHOSE_STREAM_NAME"))
+    # "raw": packed blocks for the raw/ stream and the load path; "lake": a lake-only stage's
+    # Iceberg stream, one sealed row per record (loglens.lake.rows).
+    delivery: Literal["raw", "lake"] = Field(default="raw", json_schema_extra=_env("LOGLENS_DELIVERY"))
 
 
 class LoadEnvironment(DatabaseEnvironment, EnvelopeKey):
     raw_bucket: str = Field(min_length=1, json_schema_extra=_env("RAW_BUCKET"))
     dlq_url: str | None = Field(default=None, json_schema_extra=_env("DLQ_URL"))
+    # With the lake on: the Iceberg stream load forwards every validated row to (loglens.lake.forward).
+    lake_stream_name: str | None = Field(default=None, min_length=1, json_schema_extra=_env("LAKE_STREAM_NAME"))
+
+
+class LakeGateEnvironment(FunctionEnvironment, EnvelopeKey):
+    """The lake stream's transformation Lambda: the table it routes rows to, the key it verifies."""
+
+    lake_database: str = Field(min_length=1, json_schema_extra=_env("LAKE_DATABASE"))
+    lake_table: str = Field(min_length=1, json_schema_extra=_env("LAKE_TABLE"))
 
 
 class MaintainEnvironment(DatabaseEnvironment):
@@ -136,6 +148,15 @@ class AskEnvironment(DatabaseEnvironment):
     slack_secret_arn: str | None = Field(default=None, json_schema_extra=_env("SLACK_SECRET_ARN"))
     # Conversation turns are written as their own login (the analyst login is read-only).
     conversation_db_user: str = Field(min_length=1, json_schema_extra=_env("CONVERSATION_DB_USER"))
+    # The web console's address: Slack answers link to the answer there (shared as the conversation login).
+    console_url: str | None = Field(default=None, pattern=r"^https://", json_schema_extra=_env("LOGLENS_CONSOLE_URL"))
+
+
+class QueryEnvironment(DatabaseEnvironment):
+    """The query API: searches and SQL as DB_USER (the analyst login), saved entries and shared answers as
+    SAVED_DB_USER (they are written; the analyst login is read-only)."""
+
+    saved_db_user: str = Field(min_length=1, json_schema_extra=_env("SAVED_DB_USER"))
 
 
 class AlertsEnvironment(DatabaseEnvironment):

@@ -25,6 +25,10 @@ class Performance(BaseModel):
     partitions_scanned: int | None = None
     partitions_total: int | None = None
     indexes: list[str] = Field(default_factory=list)
+    source: str = Field(default="postgres", description="Where the final query ran: postgres or lake.")
+    engine: str | None = Field(default=None, description="The lake's engine (athena, or duckdb locally).")
+    bytes_scanned: int | None = Field(default=None, description="Bytes the lake query scanned.")
+    cost_usd: float | None = Field(default=None, description="What the lake query cost (Athena's price).")
 
 
 class TokenUsage(BaseModel):
@@ -59,6 +63,7 @@ class Attempt(BaseModel):
 class Answer(BaseModel):
     question: str
     conversation_id: str | None = None
+    ask_id: str | None = Field(default=None, description="Over HTTP: the id GET /api/v1/ask/{id} reads it by.")
     sql: str | None = Field(default=None, description="The final query as it ran (after the guard).")
     columns: list[str] = Field(default_factory=list)
     rows: list[list[Any]] = Field(default_factory=list)
@@ -69,7 +74,11 @@ class Answer(BaseModel):
     attempts: list[Attempt] = Field(default_factory=list)
     model: str = ""
     latency_ms: float = 0.0
-    complete: bool = Field(default=True, description="False when the step budget ran out before an answer.")
+    complete: bool = Field(
+        default=True,
+        description="False when the step budget or the deadline ran out before an answer, or the reply was cut off. "
+        "An answer in text alone (a refusal, or one that needed no SQL) is complete.",
+    )
 
     def figures(self) -> str:
         """One line of figures: query time, rows, partitions, indexes, cost, tokens, steps and latency."""
@@ -84,6 +93,8 @@ class Answer(BaseModel):
             parts.append("indexes " + ", ".join(perf.indexes[:3]))
         if perf.estimated_cost is not None:
             parts.append(f"cost {perf.estimated_cost:,.0f}")
+        if perf.bytes_scanned is not None:
+            parts.append(f"lake: {perf.bytes_scanned / 1_048_576:,.1f} MiB scanned, ${perf.cost_usd or 0:.6f}")
         cached = f" ({usage.cache_read_input_tokens:,} read from cache)" if usage.cache_read_input_tokens else ""
         parts.append(f"{usage.input_tokens + usage.output_tokens:,} tokens{cached}")
         parts.append(f"{self.steps} steps")

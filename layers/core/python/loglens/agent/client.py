@@ -3,7 +3,8 @@
 Anthropic: the API key comes from ANTHROPIC_API_KEY locally, or from a secret in AWS (the caller passes a
 function that fetches it, so this module needs no boto3). ANTHROPIC_BASE_URL is honoured by the SDK itself,
 which is also how the tests point it at their local fake. Bedrock: the SDK's AnthropicBedrock client signs
-with the Lambda's IAM role, so log data stays inside AWS.
+with the Lambda's IAM role, so log data stays inside AWS. Both are built with max_retries=0: the SDK would
+otherwise re-send a timed-out call up to twice more, past the agent's one deadline (loglens.agent.loop).
 """
 
 from __future__ import annotations
@@ -34,13 +35,14 @@ def make_client(
         from anthropic import AnthropicBedrock
 
         region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
-        return cast("ModelClient", AnthropicBedrock(aws_region=region, timeout=timeout, max_retries=2))
+        return cast("ModelClient", AnthropicBedrock(aws_region=region, timeout=timeout, max_retries=0))
     key = api_key() if api_key is not None else env.get("ANTHROPIC_API_KEY", "")
     if not key:
         raise ConfigError("the Anthropic API key secret is empty")
     from anthropic import Anthropic
 
-    return cast("ModelClient", Anthropic(api_key=key, base_url=env.get("ANTHROPIC_BASE_URL") or None, timeout=timeout))
+    client = Anthropic(api_key=key, base_url=env.get("ANTHROPIC_BASE_URL") or None, timeout=timeout, max_retries=0)
+    return cast("ModelClient", client)
 
 
 def check_credentials(settings: AgentSettings, environ: Mapping[str, str] | None = None) -> None:

@@ -3,7 +3,16 @@
 Each step is one model call. Tool calls are run and their results sent back; a refusal, an unknown
 column, a timeout or any database error is sent back as a tool_result with is_error so the model can
 correct itself. The model finishes by calling the `answer` tool; its SQL is the final query (reused when it
-already ran in this loop). On the last step the answer tool is forced, so the budget ends in an answer.
+already ran in this loop). A reply in text alone is a complete answer too: the model declined (a harmful or
+impossible request) or needed no SQL. On the last step the answer tool is forced, so the budget ends in an
+answer.
+
+One deadline covers the whole question (`deadline_seconds`): each model call gets what is left of it (at
+most `model_timeout_seconds`), and the clients are built without the SDK's hidden retries, so a slow model
+cannot quietly triple the wait. When the time is spent the answer is marked incomplete.
+
+With a lake (loglens.agent.lake_tools) the model has a second tool, run_lake_query (Trino SQL on the lake),
+the prompt says which range each source holds, and the answer tool says which source its SQL is for.
 """
 
 from __future__ import annotations
@@ -17,12 +26,24 @@ from typing import Any, Protocol
 
 from loglens.agent.answer import Answer, Attempt, Explanation, Performance, TokenUsage
 from loglens.agent.conversations import Turn, history_messages
-from loglens.agent.prompt import FactsCache, facts_prompt, question_text, stable_prompt, system_blocks
+from loglens.agent.facts import FactsCache
+from loglens.agent.lake_tools import (
+    ANSWER_SOURCE,
+    LAKE_TOOL,
+    RUN_LAKE_QUERY,
+    LakeQueryResult,
+    LakeTools,
+    lake_prompt,
+    sources_prompt,
+)
+from loglens.agent.prompt import facts_prompt, question_text, stable_prompt, system_blocks
 from loglens.agent.rows import ModelView
 from loglens.agent.settings import AgentSettings
 from loglens.agent.tools import QueryFailed, QueryResult, QueryTools
 
 _SQL_PROPERTY = {"type": "string", "description": "One PostgreSQL SELECT statement."}
+# A model call given less time than this would fail anyway; the loop stops and answers instead.
+_LEAST_MODEL_SECONDS = 2.0
 TOOLS: list[dict[str, Any]] = [
     {
         "name": "run_query",
@@ -71,9 +92,27 @@ TOOLS: list[dict[str, Any]] = [
 ]
 
 
+def tool_definitions(*, lake: bool) -> list[dict[str, Any]]:
+    """The tools the model gets: with a lake, run_lake_query too, and the answer tool names its source."""
+    if not lake:
+        return TOOLS
+    answer = next(tool for tool in TOOLS if tool["name"] == "answer")
+    schema = answer["input_schema"]
+    answer = {**answer, "input_schema": {**schema, "properties": {**schema["properties"], "source": ANSWER_SOURCE}}}
+    return [*(tool for tool in TOOLS if tool["name"] != "answer"), LAKE_TOOL, answer]
+
+
 class MessagesApi(Protocol):
     def create(
-        self, *, model: str, max_tokens: int, system: Any, tools: Any, messages: Any, tool_choice: Any
+        self,
+        *,
+        model: str,
+        max_tokens: int,
+        system: Any,
+        tools: Any,
+        messages: Any,
+        tool_choice: Any,
+        timeout: float,
     ) -> Any: ...
 
 
@@ -103,6 +142,7 @@ class _Run:
 class _Final:
     result: QueryResult | None
     explanation: Explanation
+    complete: bool = True
 
 
 class Agent:
@@ -114,6 +154,7 @@ class Agent:
         settings: AgentSettings,
         view: ModelView,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        lake: LakeTools | None = None,
     ) -> None:
         self.client = client
         self.tools = tools
@@ -121,25 +162,36 @@ class Agent:
         self.settings = settings
         self.view = view
         self.clock = clock
+        self.lake = lake
         self._stable = stable_prompt(max_rows=settings.max_rows, model_rows=settings.model_rows)
+        if lake is not None:
+            self._stable += lake_prompt()
+        self._tools = tool_definitions(lake=lake is not None)
+        self._tool_names = tuple(str(tool["name"]) for tool in self._tools)
 
     def ask(self, question: str, history: Sequence[Turn] = ()) -> Answer:
         started = time.perf_counter()
+        deadline = time.monotonic() + self.settings.deadline_seconds
         run = _Run()
-        system = system_blocks(self._stable, facts_prompt(self.facts.get()))
+        system = system_blocks(self._stable, facts_prompt(self.facts.get(), self.view.text) + self._sources())
         messages: list[dict[str, Any]] = history_messages(history)
         messages.append({"role": "user", "content": question_text(question, self.clock())})
         final: _Final | None = None
+        out_of_time = False
         while final is None and run.steps < self.settings.max_steps:
+            remaining = deadline - time.monotonic()
+            if remaining < _LEAST_MODEL_SECONDS:
+                out_of_time = True
+                break
             run.steps += 1
-            response = self._call(system, messages, force_answer=run.steps == self.settings.max_steps)
+            timeout = min(self.settings.model_timeout_seconds, remaining)
+            response = self._call(system, messages, force_answer=run.steps == self.settings.max_steps, timeout=timeout)
             run.usage.add(getattr(response, "usage", None))
             blocks = list(getattr(response, "content", []) or [])
             messages.append({"role": "assistant", "content": [_block_param(b) for b in blocks]})
             calls = [b for b in blocks if getattr(b, "type", None) == "tool_use"]
             if not calls:
-                text = "\n".join(str(b.text) for b in blocks if getattr(b, "type", None) == "text").strip()
-                final = _Final(run.last_ok, Explanation(summary=text or "The model gave no answer."))
+                final = _text_answer(blocks, getattr(response, "stop_reason", None), run.last_ok)
                 break
             results: list[dict[str, Any]] = []
             for call in calls:
@@ -150,14 +202,20 @@ class Agent:
             if final is None:
                 messages.append({"role": "user", "content": results})
         if final is None:
-            explanation = Explanation(
-                summary=f"I could not finish within {self.settings.max_steps} steps; "
-                + ("the last query that worked is shown." if run.last_ok else "no query worked."),
+            why = (
+                f"I ran out of time ({self.settings.deadline_seconds:g} s) after {run.steps} steps; "
+                if out_of_time
+                else f"I could not finish within {self.settings.max_steps} steps; "
             )
-            return self._answer(question, run, _Final(run.last_ok, explanation), started, complete=False)
-        return self._answer(question, run, final, started, complete=final.result is not None)
+            explanation = Explanation(
+                summary=why + ("the last query that worked is shown." if run.last_ok else "no query worked.")
+            )
+            final = _Final(run.last_ok, explanation, complete=False)
+        return self._answer(question, run, final, started)
 
-    def _call(self, system: list[dict[str, Any]], messages: list[dict[str, Any]], *, force_answer: bool) -> Any:
+    def _call(
+        self, system: list[dict[str, Any]], messages: list[dict[str, Any]], *, force_answer: bool, timeout: float
+    ) -> Any:
         import anthropic
 
         choice = {"type": "tool", "name": "answer"} if force_answer else {"type": "auto"}
@@ -166,10 +224,13 @@ class Agent:
                 model=self.settings.model,
                 max_tokens=self.settings.max_tokens,
                 system=system,
-                tools=TOOLS,
+                tools=self._tools,
                 messages=_with_cache_marker(messages),
                 tool_choice=choice,
+                timeout=timeout,
             )
+        except anthropic.APITimeoutError as error:
+            raise ModelCallFailed(f"the model did not answer within {timeout:.0f} s") from error
         except anthropic.APIError as error:
             raise ModelCallFailed(f"the model call failed: {error}") from error
 
@@ -178,13 +239,15 @@ class Agent:
         name = str(getattr(call, "name", ""))
         arguments = call.input if isinstance(getattr(call, "input", None), dict) else {}
         sql = arguments.get("sql")
-        if name not in ("run_query", "explain_query", "answer"):
-            return f"unknown tool {name!r}; use run_query, explain_query or answer", True, None
+        if name not in self._tool_names:
+            return f"unknown tool {name!r}; use {', '.join(self._tool_names)}", True, None
         if not isinstance(sql, str) or not sql.strip():
             if name == "answer" and run.last_ok is not None:
                 sql = run.last_ok.sql
             else:
                 return f"{name} needs the SQL in its sql field", True, None
+        if name == RUN_LAKE_QUERY or (name == "answer" and self._answers_from_lake(sql, arguments, run)):
+            return self._dispatch_lake(name, sql, arguments, run)
         try:
             if name == "explain_query":
                 figures = self.tools.explain(sql)
@@ -196,13 +259,47 @@ class Agent:
             return failure.message, True, None
         if name == "run_query":
             return json.dumps(self._for_model(result), default=str), False, None
-        explanation = Explanation(
-            summary=str(arguments.get("summary") or "").strip() or "(no summary given)",
-            key_insight=str(arguments.get("key_insight") or "").strip(),
-            recommendation=str(arguments.get("recommendation") or "").strip(),
-            baseline=str(arguments["baseline"]).strip() if arguments.get("baseline") else None,
-        )
-        return "answer received", False, _Final(result, explanation)
+        return "answer received", False, _Final(result, _explanation(arguments))
+
+    def _sources(self) -> str:
+        """Facts on which range each source holds (only with a lake: without one there is one source)."""
+        if self.lake is None:
+            return ""
+        return sources_prompt(list(self.facts.get().layout.partitions), self.lake.extent())
+
+    def _answers_from_lake(self, sql: str, arguments: dict[str, Any], run: _Run) -> bool:
+        if self.lake is None:
+            return False
+        if arguments.get("source") in ("lake", "postgres"):
+            return bool(arguments["source"] == "lake")
+        try:  # the source was not said: the lake query that ran with this text, if there was one
+            return isinstance(run.results.get(str(self.lake.check(sql).sql)), LakeQueryResult)
+        except QueryFailed:
+            return False
+
+    def _dispatch_lake(
+        self, name: str, sql: str, arguments: dict[str, Any], run: _Run
+    ) -> tuple[str, bool, _Final | None]:
+        assert self.lake is not None
+        try:
+            statement = str(self.lake.check(sql).sql)
+            cached = run.results.get(statement)
+            if isinstance(cached, LakeQueryResult) and name == "answer":
+                result: LakeQueryResult = cached
+            else:
+                result = self.lake.run(sql)
+                run.results[result.sql] = result
+                run.last_ok = result
+                run.attempts.append(
+                    Attempt(tool=name, sql=result.sql, ok=True, elapsed_ms=result.elapsed_ms, rows=len(result.rows))
+                )
+        except QueryFailed as failure:
+            run.attempts.append(Attempt(tool=name, sql=sql, ok=False, error=failure.message))
+            return failure.message, True, None
+        if name == RUN_LAKE_QUERY:
+            shown = {**self._for_model(result), "bytes_scanned": result.bytes_scanned, "cost_usd": result.cost_usd}
+            return json.dumps(shown, default=str), False, None
+        return "answer received", False, _Final(result, _explanation(arguments))
 
     def _result_of(self, sql: str, run: _Run, tool: str) -> QueryResult:
         # The final answer usually names a query that already ran; the guard's text identifies it.
@@ -231,13 +328,16 @@ class Agent:
             "guard": result.guard_note,
         }
 
-    def _answer(self, question: str, run: _Run, final: _Final, started: float, *, complete: bool) -> Answer:
+    def _answer(self, question: str, run: _Run, final: _Final, started: float) -> Answer:
         result = final.result
         performance = Performance()
         if result is not None:
             performance = Performance(
                 query_ms=result.elapsed_ms, rows=len(result.rows), row_limit_reached=result.limit_reached
             )
+        if isinstance(result, LakeQueryResult):  # no plan to explain: the lake reports what it scanned
+            performance = performance.model_copy(update=result.figures())
+        elif result is not None:
             try:
                 figures = self.tools.explain(result.sql)
             except QueryFailed:
@@ -256,13 +356,44 @@ class Agent:
             attempts=run.attempts,
             model=self.settings.model,
             latency_ms=round((time.perf_counter() - started) * 1000, 1),
-            complete=complete,
+            complete=final.complete,
         )
 
     def turn(self, answer: Answer) -> Turn:
         """What a follow-up needs to know about this answer, as the model saw it."""
         preview = self.view.rows_for_model(answer.rows[:5])
-        return Turn(answer.question, answer.sql, self.view.text(answer.explanation.summary), answer.columns, preview)
+        explanation = answer.explanation
+        return Turn(
+            answer.question,
+            answer.sql,
+            self.view.text(explanation.summary),
+            answer.columns,
+            preview,
+            key_insight=self.view.text(explanation.key_insight),
+        )
+
+
+def _text_answer(blocks: Sequence[Any], stop_reason: str | None, last_ok: QueryResult | None) -> _Final:
+    """A reply without tool calls: the model's final word (a refusal, or an answer that needed no SQL).
+
+    Complete unless the reply was cut off by max_tokens or is empty.
+    """
+    text = "\n".join(str(b.text) for b in blocks if getattr(b, "type", None) == "text").strip()
+    if not text:
+        return _Final(last_ok, Explanation(summary="The model gave no answer."), complete=False)
+    if stop_reason == "max_tokens":
+        return _Final(last_ok, Explanation(summary=text + " …(cut off at the token limit)"), complete=False)
+    return _Final(last_ok, Explanation(summary=text))
+
+
+def _explanation(arguments: dict[str, Any]) -> Explanation:
+    """The answer tool's explanation fields."""
+    return Explanation(
+        summary=str(arguments.get("summary") or "").strip() or "(no summary given)",
+        key_insight=str(arguments.get("key_insight") or "").strip(),
+        recommendation=str(arguments.get("recommendation") or "").strip(),
+        baseline=str(arguments["baseline"]).strip() if arguments.get("baseline") else None,
+    )
 
 
 def _block_param(block: Any) -> dict[str, Any]:

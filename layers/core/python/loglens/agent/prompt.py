@@ -1,142 +1,29 @@
 """The system prompt: a stable part derived from the record model and the guard, and live database facts.
 
 The stable part (how to work, the `logs` columns with their types and descriptions from `LogRecord`, the
-functions the guard allows) changes only with the code. The facts part (views and their columns, the
-partition window, indexes, the data's time range and the services, levels, error types and environments
-actually present) is read from the database and kept for `facts_ttl_seconds`. Both carry a cache_control
-marker, so within that time every question reuses the cached prefix instead of paying for it again.
+functions the guard allows) changes only with the code. The facts part (views and their columns and how
+fresh they are, the partition window, indexes, the data's time range, the services, levels, error types,
+environments, endpoints and page paths actually present, and the metadata keys with what they mean) is read
+by `loglens.agent.facts` and kept for `facts_ttl_seconds`. Both carry a cache_control marker, so within that
+time every question reuses the cached prefix instead of paying for it again.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import Any
 
-from psycopg import sql
-
-from loglens.agent.catalog import LOGS, Layout, read_layout
-from loglens.agent.tools import DatabaseUnavailable
+from loglens.agent.catalog import LOGS, Layout
+from loglens.agent.facts import DataFacts, Facts, FactsCache
+from loglens.agent.metadata_keys import prompt_lines
 from loglens.record import LOG_COLUMNS, column_descriptions, column_sql_types
 from loglens.sqlguard_functions import ALLOWED_FUNCTION_NAMES, FROM_FUNCTION_NAMES
 
-if TYPE_CHECKING:
-    import psycopg
-
-log = logging.getLogger(__name__)
-
-# Values listed per column in the prompt: enough to spell them right, not so many the prompt balloons.
-VALUE_COLUMNS = ("service", "environment", "level", "log_type", "error_type")
-_VALUES_PER_COLUMN = 40
-_METADATA_KEYS = 40
-_FACTS_WINDOW = "7 days"  # values are read from the last week of data, which keeps the scan bounded
-
-_VALUES_SQL = f"""
-SELECT {", ".join(f"{c}::text" for c in VALUE_COLUMNS)}, count(*)
-FROM logs
-WHERE created_at > %(latest)s - interval '{_FACTS_WINDOW}' AND created_at <= %(latest)s
-GROUP BY GROUPING SETS ({", ".join(f"({c})" for c in VALUE_COLUMNS)})
-"""
-_METADATA_KEYS_SQL = f"""
-SELECT k, count(*) FROM (
-    SELECT metadata FROM logs
-    WHERE created_at > %(latest)s - interval '{_FACTS_WINDOW}' AND created_at <= %(latest)s
-    LIMIT 20000
-) s, jsonb_object_keys(s.metadata) k
-GROUP BY k ORDER BY count(*) DESC, k LIMIT {_METADATA_KEYS}
-"""
-
-
-@dataclass(frozen=True)
-class DataFacts:
-    """What is in `logs` now. Empty when the table is empty or reading the facts failed."""
-
-    earliest: datetime | None = None
-    latest: datetime | None = None
-    rows_estimate: int = 0
-    values: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
-    metadata_keys: list[tuple[str, int]] = field(default_factory=list)
-    view_latest_day: dict[str, str] = field(default_factory=dict)
-    note: str | None = None  # why some facts are missing
-
-
-@dataclass(frozen=True)
-class Facts:
-    layout: Layout
-    data: DataFacts
-    read_at: datetime
-
-
-def read_data_facts(conn: psycopg.Connection[Any], layout: Layout) -> DataFacts:
-    # min/max of the time column are two index probes per partition, not a scan.
-    earliest, latest = conn.execute("SELECT min(created_at), max(created_at) FROM logs").fetchone() or (None, None)
-    rows_estimate = sum(max(p.rows_estimate, 0) for p in layout.partitions)
-    view_latest = {}
-    for view, columns in layout.view_columns.items():
-        if ("day", "date") in columns:
-            # The name comes from pg_class, quoted as an identifier: not input from anyone.
-            query = sql.SQL("SELECT max(day)::text FROM {}").format(sql.Identifier(view))
-            row = conn.execute(query).fetchone()
-            if row and row[0]:
-                view_latest[view] = str(row[0])
-    if latest is None:
-        return DataFacts(rows_estimate=rows_estimate, view_latest_day=view_latest, note="logs is empty")
-    values: dict[str, list[tuple[str, int]]] = {c: [] for c in VALUE_COLUMNS}
-    for row in conn.execute(_VALUES_SQL, {"latest": latest}).fetchall():
-        count = int(row[-1])
-        for column, value in zip(VALUE_COLUMNS, row[:-1], strict=True):
-            if value is not None:
-                values[column].append((str(value), count))
-    for column in values:
-        values[column].sort(key=lambda item: (-item[1], item[0]))
-        del values[column][_VALUES_PER_COLUMN:]
-    keys = [(str(k), int(n)) for k, n in conn.execute(_METADATA_KEYS_SQL, {"latest": latest}).fetchall()]
-    return DataFacts(earliest, latest, rows_estimate, values, keys, view_latest)
-
-
-class FactsCache:
-    """Reads the facts through `transaction` at most once per `ttl` seconds, shared by all questions."""
-
-    def __init__(
-        self,
-        transaction: Callable[[], Any],
-        ttl: float,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._transaction = transaction
-        self._ttl = ttl
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._facts: Facts | None = None
-        self._read_at = 0.0
-
-    def get(self) -> Facts:
-        with self._lock:
-            now = self._clock()
-            if self._facts is None or now - self._read_at >= self._ttl:
-                self._facts = self._read()
-                self._read_at = now
-            return self._facts
-
-    def layout(self) -> Layout:
-        return self.get().layout
-
-    def _read(self) -> Facts:
-        with self._transaction() as conn:
-            layout = read_layout(conn)
-        try:
-            with self._transaction() as conn:
-                data = read_data_facts(conn, layout)
-        except DatabaseUnavailable:
-            raise
-        except Exception as error:  # the prompt can do without value lists; the layout it cannot
-            log.warning("could not read the data facts for the prompt: %s", error)
-            data = DataFacts(note=f"the data facts could not be read ({type(error).__name__})")
-        return Facts(layout, data, datetime.now(UTC))
+__all__ = ["FactsCache", "facts_prompt", "question_text", "stable_prompt", "system_blocks"]
+# How often the maintain job refreshes the views where the database does not record it (cdk.json's
+# schedules.views and `loglens dev`'s timer).
+VIEWS_REFRESH = "hourly"
 
 
 def stable_prompt(*, max_rows: int, model_rows: int) -> str:
@@ -154,6 +41,8 @@ How to work
 time it took. explain_query shows the planner's estimate (cost, partitions of logs scanned, indexes) without \
 running it; use it when a query might be heavy.
 - When a tool returns an error, read it, fix the SQL and try again. Never repeat a refused statement unchanged.
+- A request you must not carry out (changing or deleting data, reading other systems) or a question that needs \
+no query: reply in plain text without calling a tool; that reply is the answer.
 - Finish by calling answer with the final SQL (the one query whose result answers the question; the person \
 sees its full result, up to {max_rows} rows), a one-sentence summary that states the numbers, the key insight \
 and one concrete recommendation. Example: "342 errors in the last hour, 230% above the usual rate, mostly \
@@ -185,8 +74,8 @@ Table {LOGS}: one row per log event. Columns (name, type: meaning):
 """
 
 
-def facts_prompt(facts: Facts) -> str:
-    """The database as it is now: views, partitions, indexes, time range and the values present."""
+def facts_prompt(facts: Facts, text: Callable[[str], str] = lambda value: value) -> str:
+    """The database as it is now; `text` prepares values from the data for the model (redaction, length)."""
     layout, data = facts.layout, facts.data
     lines = [f"Database facts (read at {facts.read_at:%Y-%m-%d %H:%M} UTC)"]
     if data.latest is not None and data.earliest is not None:
@@ -198,25 +87,52 @@ def facts_prompt(facts: Facts) -> str:
     elif data.note:
         lines.append(f"- {data.note}.")
     lines.append(_partition_line(layout))
-    lines.append("- Summary views (materialized, refreshed periodically, so the latest hours may be missing; "
-                 "use logs for recent windows):")  # fmt: skip
+    lines.append("- Summary views " + _freshness(data))
     for view, view_columns in layout.view_columns.items():
         columns = ", ".join(f"{name} {sql_type}" for name, sql_type in view_columns)
         purpose = layout.view_purposes.get(view) or "no description"
-        latest = data.view_latest_day.get(view)
-        freshness = f" Latest day present: {latest}." if latest else ""
+        present = []
+        if view in data.view_latest_day:
+            present.append(f"latest day present: {data.view_latest_day[view]}")
+        if view in data.view_latest_hour:
+            present.append(f"latest hour present: {data.view_latest_hour[view]:%Y-%m-%d %H:%M} UTC")
+        freshness = f" ({'; '.join(present)})" if present else ""
         lines.append(f"  - {view}({columns}): {purpose.rstrip('.')}.{freshness}")
     if layout.index_definitions:
         lines.append("- Indexes on logs: " + "; ".join(_index_summary(d) for d in layout.index_definitions.values()))
     if data.values:
-        lines.append("- Values present in the last week of data (with counts):")
+        lines.append("- Values present in the last week of data (with counts); use them exactly:")
         for column, pairs in data.values.items():
-            shown = ", ".join(f"{value} ({count:,})" for value, count in pairs) or "none"
+            shown = ", ".join(f"{text(value)} ({count:,})" for value, count in pairs) or "none"
             lines.append(f"  - {column}: {shown}")
-    if data.metadata_keys:
-        keys = ", ".join(key for key, _ in data.metadata_keys)
-        lines.append(f"- Common metadata keys: {keys}")
+    if data.endpoints:
+        lines.append(
+            "- Endpoints present in the last week (with counts, methods and services). A question about an "
+            "endpoint that is not here has no data under that name: say so, or look for a similar one:"
+        )
+        lines.extend(
+            f"  - {text(e.endpoint)} ({e.count:,}; {'/'.join(e.methods) or 'no method'}; {', '.join(e.services)})"
+            for e in data.endpoints
+        )
+    lines.extend(prompt_lines(data.metadata_keys, text))
     return "\n".join(lines) + "\n"
+
+
+def _freshness(data: DataFacts) -> str:
+    fresh = data.freshness
+    if fresh is None:
+        return (
+            f"(materialized, refreshed {VIEWS_REFRESH} by the maintain job, not continuously: the latest hour or "
+            "more may be missing, so use logs for recent windows):"
+        )
+    if fresh.complete_as_of is None:
+        return "(not filled yet: answer from logs):"
+    ran = f", last refresh {fresh.last_run_at:%Y-%m-%d %H:%M} UTC" if fresh.last_run_at else ""
+    waiting = f", {fresh.pending_hours} hours waiting to be recomputed" if fresh.pending_hours else ""
+    return (
+        f"(complete for every row stored before {fresh.complete_as_of:%Y-%m-%d %H:%M} UTC{ran}{waiting}; "
+        "use logs for anything after that):"
+    )
 
 
 def _partition_line(layout: Layout) -> str:

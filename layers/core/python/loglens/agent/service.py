@@ -15,12 +15,13 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from loglens.agent.answer import Answer
-from loglens.agent.conversations import Conversations, Turn
+from loglens.agent.conversations import AnswerStore, Conversations, Turn
 from loglens.agent.settings import AgentSettings, RowPrivacy
 
 if TYPE_CHECKING:
     from loglens.agent.loop import Agent, ModelClient
     from loglens.db.connect import ConnectionProvider
+    from loglens.lake.query import LakeExtent, LakeQuery
     from loglens.sqlguard import GuardResult
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,9 @@ log = logging.getLogger(__name__)
 class AskService:
     agent: Agent
     conversations: Conversations | None = None
+    # Where HTTP asks keep their answers for polling (usually the conversation store itself); without one,
+    # POST /api/v1/ask answers within the request however long it takes.
+    answers: AnswerStore | None = None
 
     def __post_init__(self) -> None:
         # One agent owns one analyst connection; questions from concurrent requests take turns.
@@ -62,20 +66,36 @@ def build_agent(
     settings: AgentSettings,
     environ: Mapping[str, str],
     guard: Callable[..., GuardResult] | None = None,
+    lake: LakeQuery | None = None,
+    lake_extent: Callable[[], LakeExtent] | None = None,
 ) -> Agent:
-    """An agent on the analyst connection; `guard` replaces the SQL guard only in tests that bypass it."""
+    """An agent on the analyst connection (and the lake, when given: a second tool, run_lake_query); `guard`
+    replaces the SQL guard only in tests that bypass it."""
+    from loglens.agent.facts import FactsCache
     from loglens.agent.loop import Agent
-    from loglens.agent.prompt import FactsCache
     from loglens.agent.rows import ModelView, model_redactor
     from loglens.agent.tools import AnalystSession, QueryTools
     from loglens.sqlguard import check_sql
 
-    session = AnalystSession(analyst, statement_timeout_ms=settings.statement_timeout_ms)
+    session = AnalystSession(
+        analyst, statement_timeout_ms=settings.statement_timeout_ms, work_mem_mb=settings.work_mem_mb
+    )
     facts = FactsCache(session.read_only_transaction, settings.facts_ttl_seconds)
     tools = QueryTools(session, facts.layout, max_rows=settings.max_rows, guard=guard or check_sql)
     redactor = model_redactor(environ) if settings.row_privacy is RowPrivacy.REDACT else None
     view = ModelView(rows=settings.model_rows, cell_chars=settings.model_cell_chars, redactor=redactor)
-    return Agent(client, tools, facts, settings, view)
+    lake_tools = None
+    if lake is not None:
+        from loglens.agent.lake_tools import LakeTools
+
+        lake_tools = LakeTools(
+            lake,
+            max_rows=settings.max_rows,
+            guard=guard or check_sql,
+            extent=lake_extent,
+            extent_ttl=settings.facts_ttl_seconds,
+        )
+    return Agent(client, tools, facts, settings, view, lake=lake_tools)
 
 
 class BuiltOnFirstUse:

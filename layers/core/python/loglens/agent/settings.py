@@ -42,12 +42,20 @@ class AgentSettings(BaseModel):
     statement_timeout_ms: int = Field(
         default=10_000, ge=10, le=600_000, json_schema_extra={"env": "LOGLENS_AGENT_TIMEOUT_MS"}
     )
+    # Work memory per sort or hash of an agent query, set on every transaction (the RDS parameter group's value).
+    work_mem_mb: int = Field(default=32, ge=1, le=1024, json_schema_extra={"env": "LOGLENS_AGENT_WORK_MEM_MB"})
     row_privacy: RowPrivacy = Field(default=RowPrivacy.REDACT, json_schema_extra={"env": "LOGLENS_AGENT_ROW_PRIVACY"})
     # Database facts in the prompt (values present, partitions, time range) are refreshed this often.
     facts_ttl_seconds: int = Field(default=600, ge=0, le=86_400, json_schema_extra={"env": "LOGLENS_AGENT_FACTS_TTL"})
+    # One model call's limit, and the whole question's (every model call and query); the SDK never retries.
     model_timeout_seconds: float = Field(
         default=60.0, gt=0, le=600, json_schema_extra={"env": "LOGLENS_AGENT_MODEL_TIMEOUT"}
     )
+    # How long POST /api/v1/ask waits for the answer before it answers 202 with an id to poll: under API
+    # Gateway's 29 s integration timeout, with room for the request around it.
+    http_wait_seconds: float = Field(default=20.0, ge=0, le=25, json_schema_extra={"env": "LOGLENS_ASK_WAIT"})
+    # Inside the ask function's 300 s, with room to store the answer and post it to Slack.
+    deadline_seconds: float = Field(default=240.0, ge=5, le=3600, json_schema_extra={"env": "LOGLENS_AGENT_DEADLINE"})
 
     @model_validator(mode="after")
     def _bedrock_needs_a_model(self) -> AgentSettings:

@@ -1,8 +1,9 @@
 """The agent's hands: run or explain one SQL statement, guarded, on the read-only analyst connection.
 
 Every statement passes the SQL guard first, and what runs is the guard's own regenerated text. It then runs
-in a READ ONLY transaction whose statement_timeout is set by the agent on every transaction, so neither
-depends on the analyst role's defaults (which a role may change for itself). Failures come back as
+in a READ ONLY transaction whose limits (statement and lock timeouts, work memory, search path, time zone)
+the agent sets on every transaction, so none depends on the analyst role's defaults: PostgreSQL lets a role
+ALTER ROLE itself SET ... or RESET ALL, and those reach every later session (migration 0010). Failures come back as
 `QueryFailed` with a message precise enough for the model to correct its SQL; a database that cannot be
 reached raises `DatabaseUnavailable` instead, because no rewrite of the SQL will fix that.
 """
@@ -71,11 +72,23 @@ class PlanFigures:
 
 
 class AnalystSession:
-    """Read-only transactions on the analyst connection, each with the agent's statement timeout."""
+    """Read-only transactions on the analyst connection, each with the agent's own limits."""
 
-    def __init__(self, connections: ConnectionProvider, *, statement_timeout_ms: int) -> None:
+    def __init__(self, connections: ConnectionProvider, *, statement_timeout_ms: int, work_mem_mb: int = 32) -> None:
         self.connections = connections
         self.statement_timeout_ms = statement_timeout_ms
+        self.work_mem_mb = work_mem_mb
+
+    def limits(self) -> dict[str, str]:
+        """What every agent transaction sets for itself (SET LOCAL), whatever the role's defaults say."""
+        return {
+            "statement_timeout": f"{self.statement_timeout_ms}ms",
+            "lock_timeout": "2s",
+            "idle_in_transaction_session_timeout": "60s",
+            "work_mem": f"{self.work_mem_mb}MB",
+            "search_path": "public",
+            "TimeZone": "UTC",
+        }
 
     @contextmanager
     def read_only_transaction(self) -> Iterator[psycopg.Connection[Any]]:
@@ -89,7 +102,9 @@ class AnalystSession:
                 # refuses SET TRANSACTION READ WRITE, so no later statement can turn the transaction writable.
                 # set_config pins an RDS Proxy session; the ask function holds one connection per container,
                 # so the pin costs nothing here.
-                conn.execute("SELECT set_config('statement_timeout', %s, true)", (f"{self.statement_timeout_ms}ms",))
+                limits = self.limits()
+                setters = ", ".join("set_config(%s, %s, true)" for _ in limits)
+                conn.execute(f"SELECT {setters}", [item for pair in limits.items() for item in pair])
                 yield conn
         except psycopg.OperationalError as error:
             if _is_connection_lost(error):
@@ -201,9 +216,13 @@ class QueryTools:
             raise QueryFailed("database", error.sqlstate or "", _database_message(error)) from error
 
 
+# The server ended the session: terminated by an administrator or a failover, crashed, or still starting up.
+_SESSION_ENDED = frozenset({"57P01", "57P02", "57P03"})
+
+
 def _is_connection_lost(error: psycopg.OperationalError) -> bool:
     # QueryCanceled and friends are OperationalErrors too, but with a SQLSTATE from the server.
-    return error.sqlstate is None or error.sqlstate.startswith("08")
+    return error.sqlstate is None or error.sqlstate.startswith("08") or error.sqlstate in _SESSION_ENDED
 
 
 def _first_line(error: BaseException) -> str:

@@ -2,7 +2,10 @@
 
 Creates the application database if it is missing, applies the migrations, makes sure the
 partition window exists, and lets the IAM-authenticated logins in through RDS Proxy by granting
-them `rds_iam`. Every step is idempotent: a deploy that changes nothing does nothing.
+them `rds_iam`. It also closes the server's maintenance databases to PUBLIC (a read role there would
+find the functions migration 0010 revokes still open) and reports any escape function a read role may
+still execute (an RDS master user does not own pg_catalog, so its REVOKE there may only warn).
+Every step is idempotent: a deploy that changes nothing does nothing.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from psycopg import sql
 
 from loglens.db.connect import connect, with_database
 from loglens.db.prepare import prepare
+from loglens.db.read_roles import close_maintenance_databases, open_escapes
 from loglens.db.roles import LOGIN_ROLES
 from loglens.settings import Settings
 
@@ -26,6 +30,8 @@ class DeployResult:
     migrations_applied: list[str]
     partitions_created: int
     iam_logins: list[str]
+    maintenance_databases_closed: list[str]
+    open_escapes: list[str]  # 'role: function' a read role may still execute; empty when all are closed
 
 
 def deploy_database(admin_url: str, database: str, iam_logins: Sequence[str], settings: Settings) -> DeployResult:
@@ -38,6 +44,7 @@ def deploy_database(admin_url: str, database: str, iam_logins: Sequence[str], se
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone() is None:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
             created = True
+        closed = close_maintenance_databases(conn)
     url = with_database(admin_url, database)
     prepared = prepare(url, settings)
     granted: list[str] = []
@@ -47,9 +54,12 @@ def deploy_database(admin_url: str, database: str, iam_logins: Sequence[str], se
             if has_rds_iam:  # only RDS has the role; a plain PostgreSQL (tests, local) skips this step
                 conn.execute(sql.SQL("GRANT rds_iam TO {}").format(sql.Identifier(login)))
                 granted.append(login)
+        escapes = open_escapes(conn)
     return DeployResult(
         created,
         [f"{m.version:04d}_{m.name}" for m in prepared.applied],
         len(prepared.partitions.created),
         granted,
+        closed,
+        escapes,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -19,9 +20,13 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from loglens.db.read_roles import mirror_reader_grants
+
 _NAME_RE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 # Any fixed 64-bit number shared by all runners; advisory locks are scoped to one database.
 _LOCK_KEY = 0x6C6F676C656E73
+# Longer than any migration takes; a holder past this is stuck (or hostile) and is named in the error.
+LOCK_WAIT_SECONDS = 600.0
 
 
 class MigrationError(RuntimeError):
@@ -84,12 +89,17 @@ def applied(conn: psycopg.Connection[Any]) -> list[AppliedMigration]:
     return [AppliedMigration(*row) for row in rows]
 
 
-def migrate(conn: psycopg.Connection[Any], *, analyst_statement_timeout_ms: int | None = None) -> list[Migration]:
+def migrate(
+    conn: psycopg.Connection[Any],
+    *,
+    analyst_statement_timeout_ms: int | None = None,
+    lock_wait_seconds: float = LOCK_WAIT_SECONDS,
+) -> list[Migration]:
     """Apply pending migrations; return those applied by this call. `conn` must be in autocommit mode."""
     if not conn.autocommit:
         raise MigrationError("migrate() needs an autocommit connection: each migration is its own transaction")
     wanted = load_migrations()
-    conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
+    _take_lock(conn, lock_wait_seconds)
     try:
         with conn.transaction():
             _ensure_ledger(conn)
@@ -120,6 +130,7 @@ def migrate(conn: psycopg.Connection[Any], *, analyst_statement_timeout_ms: int 
                 )
             new.append(migration)
         _grant_database_privileges(conn)
+        mirror_reader_grants(conn)
         if analyst_statement_timeout_ms is not None:
             conn.execute(
                 sql.SQL("ALTER ROLE loglens_analyst SET statement_timeout = {}").format(
@@ -131,13 +142,52 @@ def migrate(conn: psycopg.Connection[Any], *, analyst_statement_timeout_ms: int 
         conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
 
 
+def _take_lock(conn: psycopg.Connection[Any], wait_seconds: float) -> None:
+    """The migration lock, waited for up to `wait_seconds`; past that, an error naming who holds it.
+
+    Polling pg_try_advisory_lock instead of blocking in pg_advisory_lock: a session that took the key and
+    went idle would otherwise stall every deploy without a word.
+    """
+    deadline = time.monotonic() + wait_seconds
+    delay = 0.05
+    while True:
+        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (_LOCK_KEY,)).fetchone()
+        if row and row[0]:
+            return
+        if time.monotonic() >= deadline:
+            holders = _lock_holders(conn)
+            raise MigrationError(f"the migration lock is still held after {wait_seconds:.0f} s by {holders}")
+        time.sleep(delay)
+        delay = min(delay * 2, 1.0)
+
+
+def _lock_holders(conn: psycopg.Connection[Any]) -> str:
+    rows = conn.execute(
+        """SELECT a.pid, a.usename, a.application_name, a.state, a.backend_start
+           FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+           WHERE l.locktype = 'advisory' AND l.granted AND l.database = (SELECT oid FROM pg_database
+                 WHERE datname = current_database())
+             AND (l.classid::bigint << 32 | l.objid::bigint) = %s""",
+        (_LOCK_KEY,),
+    ).fetchall()
+    if not rows:
+        return "a session that has just released it"
+    return "; ".join(
+        f"pid {pid} ({user}, application {app or '-'}, {state or 'unknown state'}, "
+        f"connected {started:%Y-%m-%d %H:%M} UTC)"
+        for pid, user, app, state, started in rows
+    )
+
+
 def _grant_database_privileges(conn: psycopg.Connection[Any]) -> None:
     """Nobody but the owner and the writer gets temp tables: a read-only transaction still lets
-    its user write temp tables, so the analyst must not have them."""
+    its user write temp tables, so the read roles must not have them."""
     db = sql.Identifier(str(conn.info.dbname))
+    reader = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'loglens_reader'").fetchone() is not None
     for statement in (
         "REVOKE TEMPORARY ON DATABASE {} FROM PUBLIC",
         "GRANT CONNECT ON DATABASE {} TO loglens_writer, loglens_analyst",
+        *(["GRANT CONNECT ON DATABASE {} TO loglens_reader"] if reader else []),
         "GRANT TEMPORARY, CREATE ON DATABASE {} TO loglens_owner",
         "GRANT TEMPORARY ON DATABASE {} TO loglens_writer",
     ):

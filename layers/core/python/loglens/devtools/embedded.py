@@ -18,11 +18,13 @@ import secrets
 import shutil
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from loglens.db.connect import with_user
+from loglens.db.read_roles import close_maintenance_databases
+from loglens.db.roles import ANALYST, READER, WRITER
 
 SYSTEM_USER = "loglens-pg"
 SUPERUSER = "postgres"
@@ -47,21 +49,43 @@ def _bin_dir() -> Path:
 class _State:
     port: int
     password: str  # the superuser's
-    role_password: str  # the local-only password of loglens_writer and loglens_analyst
+    role_password: str  # the local-only password of loglens_writer
+    # Each login role its own password: the reader's URL is handed to people, the agent's never is.
+    analyst_password: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    reader_password: str = field(default_factory=lambda: secrets.token_urlsafe(24))
 
     @classmethod
     def load(cls, path: Path) -> _State | None:
         if not path.exists():
             return None
         data = json.loads(path.read_text())
-        return cls(int(data["port"]), str(data["password"]), str(data["role_password"]))
+        state = cls(int(data["port"]), str(data["password"]), str(data["role_password"]))
+        if "analyst_password" not in data or "reader_password" not in data:  # written before the reader existed
+            state.save(path)
+            return state
+        state.analyst_password = str(data["analyst_password"])
+        state.reader_password = str(data["reader_password"])
+        return state
 
     def save(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
-            json.dump({"port": self.port, "password": self.password, "role_password": self.role_password}, fh)
+            json.dump(
+                {
+                    "port": self.port,
+                    "password": self.password,
+                    "role_password": self.role_password,
+                    "analyst_password": self.analyst_password,
+                    "reader_password": self.reader_password,
+                },
+                fh,
+            )
         tmp.replace(path)
+
+    @property
+    def role_passwords(self) -> dict[str, str]:
+        return {WRITER: self.role_password, ANALYST: self.analyst_password, READER: self.reader_password}
 
 
 class EmbeddedPostgres:
@@ -138,14 +162,20 @@ class EmbeddedPostgres:
         return f"postgresql://{SUPERUSER}:{state.password}@127.0.0.1:{state.port}/{database}"
 
     def role_url(self, role: str, database: str = DATABASE) -> str:
-        """URL for loglens_writer or loglens_analyst, once `set_role_passwords` has run."""
-        return with_user(self.url(database), role, self._state().role_password)
+        """URL for loglens_writer, loglens_analyst or loglens_reader, once `set_role_passwords` has run."""
+        passwords = self._state().role_passwords
+        if role not in passwords:
+            raise EmbeddedError(f"{role} is not a loglens login role ({', '.join(passwords)})")
+        return with_user(self.url(database), role, passwords[role])
 
     def set_role_passwords(self, admin_url: str) -> None:
-        """Give the writer and analyst roles the local password so they can log in (local only)."""
+        """Give each login role its local password so it can log in (local only).
+
+        Run on every start: a role may change its own password, and this puts the agent's back.
+        """
         from loglens.db.roles import set_role_passwords
 
-        set_role_passwords(admin_url, self._state().role_password)
+        set_role_passwords(admin_url, self._state().role_passwords)
 
     def status(self) -> dict[str, Any]:
         state = _State.load(self.state_path)
@@ -205,6 +235,8 @@ class EmbeddedPostgres:
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone()
             if not exists:
                 conn.execute(f'CREATE DATABASE "{DATABASE}"')
+            # The cluster is ours: the read roles get no session where migration 0010's revokes do not apply.
+            close_maintenance_databases(conn)
 
     def _as_root(self) -> bool:
         return os.geteuid() == 0

@@ -30,6 +30,7 @@ from loglens.ingest.envelope import MAX_LINE_BYTES, Sealer, pack_records, to_lin
 from loglens.ingest.limits import MAX_BATCH_RECORDS
 from loglens.ingest.privacy import Redactor, count_metrics, redact
 from loglens.ingest.sinks import Sink, SinkUnavailable
+from loglens.lake.rows import lake_records
 from loglens.record import IngestContext, LogRecord, Source
 from loglens.settings import Settings
 from loglens.validate import Rejection, validate_batch
@@ -92,6 +93,12 @@ class CollectService:
     redactor: Redactor | None = None
     metrics: Metrics | None = None
     sealer: Sealer | None = None
+    # Lake-only stages: each record goes to the Iceberg stream as its own sealed row (loglens.lake.rows).
+    lake_rows: bool = False
+
+    def __post_init__(self) -> None:
+        if self.lake_rows and self.sealer is None:
+            raise ValueError("lake rows are sealed: the lake's gate trusts nothing else")
 
     def ingest(self, items: Sequence[Any], ctx: IngestContext) -> Outcome:
         result = validate_batch(items, ctx)
@@ -102,6 +109,7 @@ class CollectService:
         # (created_at, event_id) is the storage key: a second record with the same key would be
         # dropped by the load path, so it is settled here, where the client still hears about it.
         seen: dict[tuple[datetime, uuid.UUID], tuple[int, LogRecord]] = {}
+        kept: list[LogRecord] = []
         repeats = 0
         for position, record in zip(positions, result.accepted, strict=True):
             redact(self.redactor, record, redactions)
@@ -121,9 +129,13 @@ class CollectService:
                 continue
             seen[key] = (position, record)
             lines.append(line)
+            kept.append(record)
         if lines:
             # raises SinkUnavailable: nothing is acknowledged unless durable
-            self.sink.put(pack_records(lines, self.sealer))
+            if self.lake_rows and self.sealer is not None:
+                self.sink.put(lake_records([record.db_row() for record in kept], self.sealer))
+            else:
+                self.sink.put(pack_records(lines, self.sealer))
         rejected.sort(key=lambda r: r.index)
         if self.metrics is not None:
             self.metrics.add_metric(name="RecordsAccepted", unit="Count", value=len(lines) + repeats)

@@ -50,6 +50,7 @@ from loglens.ingest.inflate import ObjectBytes
 from loglens.ingest.objects import ObjectInfo, ObjectStore
 from loglens.ingest.privacy import Redactor, redact
 from loglens.ingest.write import CopyStream, Row, can_stream, copy_all, format_copy_data, write_rows
+from loglens.lake.forward import LakeSink
 from loglens.record import IngestContext, LogRecord, Source
 from loglens.settings import Settings
 from loglens.validate import describe_errors
@@ -95,8 +96,16 @@ class _Reader:
     settings: Settings
     sealer: Sealer | None
     redactor: Redactor | None
+    lake: LakeSink | None = None
     rejected: _Rejected = field(default_factory=_Rejected)
     redactions: Counter[str] = field(default_factory=Counter)
+
+    def rows(self) -> Iterator[list[Row]]:
+        """batches(), each also handed to the lake when it is on (loglens.lake.forward)."""
+        for batch in self.batches():
+            if self.lake is not None:
+                self.lake.add(batch)
+            yield batch
 
     def batches(self) -> Iterator[list[Row]]:
         """The object's rows: a sealed block's at once, any other record's on its own."""
@@ -204,7 +213,11 @@ def load_object(
     redactor: Redactor | None = None,
     sealer: Sealer | None = None,
     chunk_rows: int = CHUNK_ROWS,
+    lake: LakeSink | None = None,
 ) -> LoadResult:
+    """Load one raw object, once. With `lake`, every row read is also handed to it and flushed
+    before the commit, so a crash in between loads and forwards the object again (the lake
+    upserts on the row's key) instead of leaving the lake without it."""
     result = LoadResult(info.key, info.version)
     with conn.transaction():
         claimed = conn.execute(
@@ -214,7 +227,7 @@ def load_object(
         if claimed is None:
             result.skipped = True
             return result
-        reader = _Reader(store, info, settings, sealer, redactor)
+        reader = _Reader(store, info, settings, sealer, redactor, lake)
         with _without_cycle_collection():
             try:
                 if not can_stream():
@@ -223,8 +236,10 @@ def load_object(
             except (psycopg.errors.UniqueViolation, _ChunkByChunk):
                 # Something in the object is stored already (a client's retry, a replay): read it
                 # again and COPY it chunk by chunk, leaving out what is there.
-                reader = _Reader(store, info, settings, sealer, redactor)
+                reader = _Reader(store, info, settings, sealer, redactor, lake)
                 _copy_skipping_stored(conn, reader, chunk_rows, result)
+        if lake is not None:
+            lake.flush()  # raises when the lake stream refuses: nothing commits, the object is retried
         result.redactions = reader.redactions
         result.rejected = len(reader.rejected.items)
         if reader.rejected.items:
@@ -249,7 +264,7 @@ def _copy_in_one(conn: psycopg.Connection[Any], reader: _Reader, chunk_rows: int
 
     def pieces() -> Iterator[bytes]:
         nonlocal count
-        for chunk in _gathered(reader.batches(), chunk_rows):
+        for chunk in _gathered(reader.rows(), chunk_rows):
             count += len(chunk)
             yield stream.rows(chunk)
         yield stream.end()
@@ -259,7 +274,7 @@ def _copy_in_one(conn: psycopg.Connection[Any], reader: _Reader, chunk_rows: int
 
 
 def _copy_skipping_stored(conn: psycopg.Connection[Any], reader: _Reader, chunk_rows: int, result: LoadResult) -> None:
-    formatted = ((chunk, format_copy_data(chunk)) for chunk in _gathered(reader.batches(), chunk_rows))
+    formatted = ((chunk, format_copy_data(chunk)) for chunk in _gathered(reader.rows(), chunk_rows))
     for chunk, copy_data in _ahead(formatted):
         written = write_rows(conn, chunk, copy_data)
         result.loaded += written.inserted

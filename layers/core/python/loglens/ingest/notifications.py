@@ -23,6 +23,7 @@ from loglens.ingest.envelope import Sealer
 from loglens.ingest.load import RAW_PREFIX, LoadResult, load_object
 from loglens.ingest.objects import ObjectMissing, ObjectStore
 from loglens.ingest.privacy import Redactor
+from loglens.lake.forward import LakeSink
 from loglens.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,8 @@ class Loader:
     redactor: Redactor | None = None
     sealer: Sealer | None = None
     on_result: Callable[[LoadResult], None] | None = None
+    # With the lake on: a fresh sink per object, which load_object feeds and flushes (loglens.lake.forward).
+    lake: Callable[[], LakeSink] | None = None
 
     def load(self, ref: ObjectRef) -> LoadResult | None:
         """Load one object; None when it no longer exists (nothing to do). Raises on database errors."""
@@ -65,7 +68,13 @@ class Loader:
             return None
         try:
             result = load_object(
-                self.connections.get(), self.store, info, self.settings, redactor=self.redactor, sealer=self.sealer
+                self.connections.get(),
+                self.store,
+                info,
+                self.settings,
+                redactor=self.redactor,
+                sealer=self.sealer,
+                lake=self.lake() if self.lake is not None else None,
             )
         except psycopg.OperationalError:
             self.connections.discard()  # a broken connection is replaced on the next attempt

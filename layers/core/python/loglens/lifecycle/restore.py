@@ -147,7 +147,7 @@ def _restore_part(conn: psycopg.Connection[Any], data: bytes, part: PartEntry, p
     return inserted, duplicates
 
 
-def _hold(conn: psycopg.Connection[Any], day: date, until: datetime, rows: int) -> None:
+def hold_day(conn: psycopg.Connection[Any], day: date, until: datetime, rows: int) -> None:
     conn.execute(
         """INSERT INTO archive_holds (day, hold_until, restored_rows, restored_at) VALUES (%s, %s, %s, now())
            ON CONFLICT (day) DO UPDATE SET hold_until = greatest(archive_holds.hold_until, EXCLUDED.hold_until),
@@ -165,13 +165,13 @@ def _missing_rows(conn: psycopg.Connection[Any], store: ObjectStore, manifests: 
             for record in _records(read_object(store, part.key)):
                 keys.append((record.created_at, record.event_id))
                 if len(keys) >= BATCH_ROWS:
-                    missing += _count_missing(conn, keys)
+                    missing += count_missing(conn, keys)
                     keys = []
-            missing += _count_missing(conn, keys)
+            missing += count_missing(conn, keys)
     return missing
 
 
-def _count_missing(conn: psycopg.Connection[Any], keys: list[tuple[datetime, uuid.UUID]]) -> int:
+def count_missing(conn: psycopg.Connection[Any], keys: list[tuple[datetime, uuid.UUID]]) -> int:
     if not keys:
         return 0
     row = conn.execute(_PRESENT, ([k[0] for k in keys], [k[1] for k in keys])).fetchone()
@@ -198,7 +198,7 @@ def restore_day(
     expected = total_of(m.total for m in manifests)
     held_until = (now or datetime.now(UTC)) + timedelta(days=keep_days)
     # Held before the first row goes in, so an archive run starting meanwhile leaves the day alone.
-    _hold(conn, day, held_until, expected.rows)
+    hold_day(conn, day, held_until, expected.rows)
     created = ensure_partitions(conn, day, day, settings.partition_granularity).created
 
     inserted = duplicates = 0

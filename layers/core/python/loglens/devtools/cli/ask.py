@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from loglens.agent.answer import Answer
     from loglens.agent.service import AskService
+    from loglens.devtools.lake.local import LocalLake
 
 TERMINAL_ROWS = 50
 REPL_HELP = "Ask a question; follow-ups build on earlier answers. \\new starts over, \\sql shows the SQL, \\q quits."
@@ -68,13 +69,23 @@ def cli_service(settings: Settings) -> AskService:
     if urls.warning:
         error(f"warning: {urls.warning}")
     analyst = urls.analyst
+    lake = _local_lake(settings)
     agent = build_agent(
         analyst=ConnectionProvider(lambda: analyst, application="loglens-ask-cli"),
         client=client,
         settings=agent_settings,
         environ=os.environ,
+        lake=lake,
+        lake_extent=lake.extent if lake is not None else None,
     )
     return AskService(agent, MemoryConversations())
+
+
+def _local_lake(settings: Settings) -> LocalLake | None:
+    """The home's local lake when it has one (loglens.devtools.lake.wiring), so older days can be asked."""
+    from loglens.devtools.lake.wiring import lake_enabled, local_lake
+
+    return local_lake(settings) if lake_enabled(settings) else None
 
 
 def _ask_once(service: AskService, question: str, *, json_output: bool, sql_only: bool) -> int:
@@ -82,7 +93,8 @@ def _ask_once(service: AskService, question: str, *, json_output: bool, sql_only
     if answer is None:
         return 1
     _print(answer, json_output=json_output, sql_only=sql_only)
-    return 0 if answer.sql is not None else 1
+    # A text-only answer (a refusal, or one that needed no SQL) is an answer; only a cut-short one fails.
+    return 0 if answer.complete else 1
 
 
 def _repl(service: AskService, *, json_output: bool, sql_only: bool) -> int:
@@ -134,7 +146,10 @@ def _print(answer: Answer, *, json_output: bool, sql_only: bool) -> None:
     if json_output:
         print(answer.model_dump_json(indent=2))
     elif sql_only:
-        print(answer.sql or "")
+        if answer.sql:
+            print(answer.sql)
+        else:  # nothing for a pipe; the person still learns why
+            print(f"(no SQL) {answer.explanation.summary}", file=sys.stderr)
     else:
         from rich.console import Console
 
@@ -157,7 +172,7 @@ def render_answer(answer: Answer, console: Console) -> None:
     if explanation.recommendation:
         lines.append(f"[green]Recommendation:[/green] {escape(explanation.recommendation)}")
     if not answer.complete:
-        lines.append("[yellow]The agent ran out of steps; this answer may be incomplete.[/yellow]")
+        lines.append("[yellow]The agent stopped before it finished; this answer may be incomplete.[/yellow]")
     console.print(Panel("\n".join(lines), title=escape(answer.question), title_align="left"))
     if answer.columns:
         table = Table(show_lines=False)

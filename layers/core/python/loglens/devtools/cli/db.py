@@ -17,7 +17,13 @@ def register(commands: Any) -> None:
     sub.add_parser("status", help="show the server and the applied migrations").set_defaults(handler=status)
     sub.add_parser("migrate", help="apply pending migrations (safe to repeat)").set_defaults(handler=migrate)
     url = sub.add_parser("url", help="print a connection URL (contains a password)")
-    url.add_argument("--role", choices=["admin", "loglens_writer", "loglens_analyst"], default="admin")
+    # loglens_analyst is accepted only to say why it is not handed out (and what to use instead).
+    url.add_argument(
+        "--role",
+        choices=["admin", "loglens_reader", "loglens_writer", "loglens_analyst"],
+        default="admin",
+        help="loglens_reader: the read-only login for people (psql, BI tools)",
+    )
     url.set_defaults(handler=print_url)
 
 
@@ -92,6 +98,14 @@ def status(args: argparse.Namespace) -> int:
 def print_url(args: argparse.Namespace) -> int:
     from loglens.devtools.database import embedded
 
+    if args.role == "loglens_analyst":
+        # A role may change its own settings and password; whoever held the agent's login could loosen the
+        # agent's limits or lock it out. People get the reader, whose changes to itself reach nobody else.
+        error(
+            "loglens_analyst is the agent's own login and is not handed out; "
+            "use `loglens db url --role loglens_reader` for a read-only connection"
+        )
+        return 2
     settings = Settings.from_env()
     if settings.database_url and args.role == "admin":
         print(settings.database_url)
@@ -100,5 +114,16 @@ def print_url(args: argparse.Namespace) -> int:
         error("role URLs are only known for the embedded server; set them up for your own database")
         return 1
     server = embedded(settings)
-    print(server.url() if args.role == "admin" else server.role_url(args.role))
+    if args.role == "admin":
+        print(server.url())
+        return 0
+    if server.is_running():  # the password in the URL is the one the server has (a role may have changed its own)
+        import psycopg
+
+        try:
+            server.set_role_passwords(server.url())
+        except psycopg.Error as failure:
+            error(f"the embedded database is not set up ({failure}); run `loglens db migrate` first")
+            return 1
+    print(server.role_url(args.role))
     return 0

@@ -41,6 +41,12 @@ def register(commands: Any) -> None:
     parser.add_argument(
         "--json", action="store_true", help="print the planted incidents (name, service, start, end) as JSON"
     )
+    parser.add_argument(
+        "--end",
+        type=_moment,
+        help="the end of the history (ISO 8601, UTC if no zone; default now): the same --end sends the same "
+        "records again, as a client retrying its requests would",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -67,6 +73,11 @@ def incidents_json(plan: Any) -> list[dict[str, str]]:
         }
         for i in plan.incidents()
     ]
+
+
+def _moment(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 def _api_key(args: argparse.Namespace) -> str | None:
@@ -129,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         plan = DemoPlan(
-            end=datetime.now(UTC),
+            end=args.end or datetime.now(UTC),
             days=args.days,
             records=args.records,
             seed=args.seed,

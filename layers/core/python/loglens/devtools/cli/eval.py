@@ -38,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
     if args.limit is not None:
         cases = cases[: max(args.limit, 0)]
     if args.list:
-        table("questions", ["id", "question", "gold SQL"], [(c.id, c.question, c.gold_sql) for c in cases])
+        listed = [(c.id, c.question, c.gold_sql or "(none: decline in text)") for c in cases]
+        table("questions", ["id", "question", "gold SQL"], listed)
         return 0
     if not has_credentials():
         error(

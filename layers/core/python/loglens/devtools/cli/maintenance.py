@@ -1,7 +1,9 @@
 """`loglens maintain`, `loglens archive`, `loglens restore`: the scheduled jobs, run by hand.
 
 The archive goes to the S3 bucket given by --bucket or LOGLENS_ARCHIVE_BUCKET, else to the
-directory LOGLENS_HOME/archive.
+directory LOGLENS_HOME/archive. With the home's lake on (loglens.devtools.lake.wiring), partitions
+are verified in the local lake instead of exported, and a day is restored from the lake when the
+archive has none of it.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
     from loglens.ingest.objects import ObjectStore
-    from loglens.lifecycle.archive import ArchiveResult
+    from loglens.lifecycle.archive import ArchiveResult, LakeTier
 
 BUCKET_ENV = "LOGLENS_ARCHIVE_BUCKET"
 
@@ -45,6 +47,12 @@ def register(commands: Any) -> None:
     restore.add_argument("--bucket", help=f"S3 bucket (default ${BUCKET_ENV}; unset: LOGLENS_HOME/archive)")
     restore.add_argument(
         "--keep-days", type=int, default=7, help="keep the day out of archiving for this many days (default 7)"
+    )
+    restore.add_argument(
+        "--from",
+        dest="source",
+        choices=("archive", "lake"),
+        help="where the day is (default: the archive when it has the day, else the lake when it is on)",
     )
     restore.set_defaults(handler=restore_command)
 
@@ -92,7 +100,9 @@ def archive_command(args: argparse.Namespace) -> int:
         error(str(exc))
         return 2
     with owner_connection(admin_url(settings), application="loglens-archive") as conn, RichProgress() as progress:
-        result = archive_expired(conn, store, settings, dry_run=args.dry_run, progress=progress)
+        result = archive_expired(
+            conn, store, settings, dry_run=args.dry_run, progress=progress, lake=_lake_tier(settings)
+        )
     _print_archive(result)
     if result.skipped:
         error(result.skipped)
@@ -119,17 +129,40 @@ def _print_archive(result: ArchiveResult) -> None:
     table(title, ["partition", "range", "done", "rows", "parts", "size", "time", "error"], rows)
 
 
+def _lake_tier(settings: Settings) -> LakeTier | None:
+    """The local lake as the archive's copy, when the home has the lake on."""
+    from loglens.devtools.lake.flush import flush
+    from loglens.devtools.lake.wiring import lake_enabled, layout_of, local_lake
+    from loglens.lifecycle.archive import LakeTier
+
+    if not lake_enabled(settings):
+        return None
+    layout = layout_of(settings)
+    return LakeTier(local_lake(settings), deliver_pending=lambda: flush(layout))
+
+
 def restore_command(args: argparse.Namespace) -> int:
     from loglens.devtools.database import admin_url
-    from loglens.lifecycle.archive import ArchiveError
+    from loglens.lifecycle.archive import ArchiveError, day_manifests
     from loglens.lifecycle.maintenance import owner_connection
     from loglens.lifecycle.restore import restore_day
+    from loglens.lifecycle.restore_lake import restore_day_from_lake
 
     settings = Settings.from_env()
     try:
         store = _store(settings, args.bucket)
+        tier = _lake_tier(settings)
+        source = args.source or ("lake" if tier is not None and not day_manifests(store, args.day) else "archive")
+        if source == "lake" and tier is None:
+            error("the lake is off for this home (LOGLENS_LAKE=off, or `loglens dev` never ran with it)")
+            return 2
         with owner_connection(admin_url(settings), application="loglens-restore") as conn, RichProgress() as bar:
-            result = restore_day(conn, store, settings, args.day, keep_days=args.keep_days, progress=bar)
+            if source == "lake" and tier is not None:
+                result = restore_day_from_lake(
+                    conn, tier.lake, settings, args.day, keep_days=args.keep_days, progress=bar
+                )
+            else:
+                result = restore_day(conn, store, settings, args.day, keep_days=args.keep_days, progress=bar)
     except ArchiveError as exc:
         error(str(exc))
         return 1

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loglens.devtools.cli.output import error, table
 from loglens.settings import Settings
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from loglens.lake.forward import LakeSink
 
 
 def _when(text: str) -> datetime:
@@ -27,6 +32,13 @@ def register(commands: Any) -> None:
         help="reload objects the ledger marks as loaded (stored records are still not duplicated)",
     )
     parser.set_defaults(handler=run)
+
+
+def _local_lake_sinks(settings: Settings) -> Callable[[], LakeSink] | None:
+    """A local replay forwards to the home's lake too, as `loglens dev`'s loader does (its dedup keeps one copy)."""
+    from loglens.devtools.lake.wiring import buffer_sinks, lake_enabled
+
+    return buffer_sinks(settings) if lake_enabled(settings) else None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         settings,
         redactor=redactor_from_env(),
         sealer=sealer_from_env(None if args.bucket else settings.home),
+        lake=_local_lake_sinks(settings) if not args.bucket else None,
     )
     if args.dlq:
         if not args.bucket:

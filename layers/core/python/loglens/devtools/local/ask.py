@@ -1,7 +1,8 @@
 """The agent on a laptop: role URLs for the embedded server or DATABASE_URL, and the ask routes' handler.
 
-`loglens dev` registers `local_ask_api(...).handle` for /api/v1/ask and /slack/commands; the Slack worker
-runs on a background thread instead of an asynchronous Lambda invocation. `loglens ask` and `loglens eval`
+`loglens dev` registers `local_ask_api(...).handle` for /api/v1/ask, /api/v1/ask/{id} and /slack/commands; the
+worker (HTTP asks that outlive their request, Slack answers) runs on a background thread instead of an
+asynchronous Lambda invocation. `loglens ask` and `loglens eval`
 use `role_urls` to find the read-only analyst connection.
 """
 
@@ -12,7 +13,7 @@ import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loglens.agent.api import AskApi
 from loglens.agent.replays import PostgresReplayGuard
@@ -20,6 +21,9 @@ from loglens.agent.service import AskService, BuiltOnFirstUse, build_agent
 from loglens.agent.settings import AgentSettings
 from loglens.agent.slack import SLACK_RESPONSE_URL_PREFIXES, ResponsePoster
 from loglens.settings import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from loglens.devtools.lake.local import LocalLake
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +70,10 @@ def local_ask_api(
     analyst_url: str,
     writer_url: str,
     environ: Mapping[str, str] | None = None,
+    lake: LocalLake | None = None,
 ) -> AskApi:
-    """The ask routes for `loglens dev`: model key from ANTHROPIC_API_KEY, Slack secret from SLACK_SIGNING_SECRET."""
+    """The ask routes for `loglens dev`: model key from ANTHROPIC_API_KEY, Slack secret from SLACK_SIGNING_SECRET;
+    with `lake`, the agent also asks the local lake."""
     env: Mapping[str, str] = os.environ if environ is None else environ
 
     def build() -> AskService:
@@ -81,9 +87,11 @@ def local_ask_api(
             client=make_client(agent_settings, environ=env),
             settings=agent_settings,
             environ=env,
+            lake=lake,
+            lake_extent=lake.extent if lake is not None else None,
         )
         conversations = PostgresConversations(ConnectionProvider(lambda: writer_url, application="loglens-ask"))
-        return AskService(agent, conversations)
+        return AskService(agent, conversations, answers=conversations)
 
     def slack_secret() -> str:
         secret = env.get("SLACK_SIGNING_SECRET", "")
@@ -92,7 +100,7 @@ def local_ask_api(
         return secret
 
     def in_background(payload: dict[str, Any]) -> None:
-        threading.Thread(target=api.run_async, args=(payload,), name="loglens-ask-slack", daemon=True).start()
+        threading.Thread(target=api.run_async, args=(payload,), name="loglens-ask-worker", daemon=True).start()
 
     from loglens.db.connect import ConnectionProvider
 

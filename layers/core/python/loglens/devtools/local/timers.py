@@ -9,9 +9,13 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from loglens.lifecycle.maintenance import Task, owner_connection, run_maintenance
 from loglens.settings import Settings
+
+if TYPE_CHECKING:
+    from loglens.lifecycle.archive import LakeTier
 
 log = logging.getLogger(__name__)
 
@@ -82,12 +86,14 @@ def start_timers(
     *,
     archive_bucket: str | None = None,
     archive_first_after: timedelta = timedelta(minutes=10),
+    lake: LakeTier | None = None,
 ) -> MaintenanceTimers:
     """The cloud schedules, locally: partitions at start and daily, views hourly, archive daily, alerts every 5 min.
 
     `url` is the admin (migrator) URL; the jobs act as loglens_owner. The archive goes to
     LOGLENS_HOME/archive unless `archive_bucket` names an S3 bucket. Its first run waits a
-    little, so starting `loglens dev` never begins with a long export.
+    little, so starting `loglens dev` never begins with a long export. With `lake`, partitions are verified
+    in the lake instead of exported (retention by tier).
     """
 
     def partitions() -> object:
@@ -106,7 +112,7 @@ def start_timers(
 
         store = open_archive_store(settings.home, archive_bucket)
         with owner_connection(url, application="loglens-archive") as conn:
-            result = archive_expired(conn, store, settings)
+            result = archive_expired(conn, store, settings, lake=lake)
         for failed in result.failed:
             log.error("archiving %s failed: %s", failed.partition, failed.error)
         return result

@@ -40,9 +40,12 @@ once more, because rows can reach an old partition until it is detached (a repla
 Rows that reach an archived day later land in DEFAULT, get a partition from the maintain job, and are
 archived as the next generation (`g1-part-00000.json.gz`, `_manifest-g1.json`) beside the first.
 
+With the lake tier on (loglens.lake), the export is replaced by a check that the lake holds the same rows for
+each of the partition's days (``lake_step``); detach and drop follow as above, and old archives stay readable.
+
 The package is cut along that description: ``format`` (layout, manifests, checksum, reading parts back),
-``export`` (a day to parts in bounded memory), ``ledger`` (the per-partition states) and ``run`` (planning
-and the export → verify → detach → drop steps). The names below are its public surface.
+``export`` (a day to parts in bounded memory), ``ledger`` (the per-partition states), ``run`` (planning
+and the export → verify → detach → drop steps) and ``lake_step``. The names below are its public surface.
 """
 
 from loglens.lifecycle.archive.export import ExportPaused, NoProgress, PartLimits, Progress, export_day
@@ -63,6 +66,7 @@ from loglens.lifecycle.archive.format import (
     table_checksum,
     total_of,
 )
+from loglens.lifecycle.archive.lake_step import LakeTier
 from loglens.lifecycle.archive.ledger import LedgerEntry, State, ledger_entries
 from loglens.lifecycle.archive.run import Archiver, ArchiveResult, PartitionOutcome, archive_expired, plan_archive
 
@@ -74,6 +78,7 @@ __all__ = [
     "Archiver",
     "Checksum",
     "ExportPaused",
+    "LakeTier",
     "LedgerEntry",
     "Manifest",
     "NoProgress",

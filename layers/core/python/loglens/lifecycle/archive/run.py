@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import psycopg
 from psycopg import sql
@@ -39,6 +39,9 @@ from loglens.lifecycle.archive.ledger import (
     unfinished_entries,
 )
 from loglens.settings import Settings
+
+if TYPE_CHECKING:
+    from loglens.lifecycle.archive.lake_step import LakeTier
 
 log = logging.getLogger(__name__)
 
@@ -211,6 +214,7 @@ class Archiver:
         progress: Progress | None = None,
         after_step: StepHook | None = None,
         time_left: Callable[[], float] | None = None,
+        lake: LakeTier | None = None,
     ) -> None:
         if not conn.autocommit:
             raise ValueError("the archive needs an autocommit connection: each step is its own transaction")
@@ -221,6 +225,7 @@ class Archiver:
         self.progress: Progress = progress or NoProgress()
         self._after_step = after_step
         self._time_left = time_left
+        self.lake = lake  # the lake tier: partitions are verified there instead of exported (lake_step.py)
 
     def run(self, *, now: datetime | None = None, dry_run: bool = False) -> ArchiveResult:
         now = now or datetime.now(UTC)
@@ -250,6 +255,8 @@ class Archiver:
             return [f"held until {target.held_until:%Y-%m-%d %H:%M} (restored)"]
         state = "new" if target.entry is None or target.entry.state is State.DROPPED else str(target.entry.state)
         steps = " → ".join(target.next_steps()) or "nothing"
+        if self.lake is not None:
+            steps = steps.replace("export → verify", "verify in the lake")
         return [f"would {steps} (ledger: {state}; ~{target.rows_estimate} rows)"]
 
     def _out_of_time(self) -> bool:
@@ -276,7 +283,7 @@ class Archiver:
         if entry is None or entry.state is State.DROPPED:
             if target.table is None:
                 return
-            entry = self._export_generation(target, outcome)
+            entry = self._lake_generation(target, outcome) if self.lake else self._export_generation(target, outcome)
         if entry.state is State.EXPORTED:
             entry = self._verify(target, entry, outcome)
         if entry.state is State.VERIFIED:
@@ -309,6 +316,25 @@ class Archiver:
         entry = self._entry_for(target.name, generation, target.start, target.end, State.EXPORTED, manifests, None)
         save_entry(self.conn, entry)
         self._step_done(entry, outcome)
+        return entry
+
+    def _lake_generation(self, target: ArchiveTarget, outcome: PartitionOutcome) -> LedgerEntry:
+        """With the lake on: the partition's days verified in the lake stand for the export (lake_step.py)."""
+        assert self.lake is not None and target.table is not None
+        earlier = ledger_entries(self.conn, target.start, target.end)
+        archived = self._archived_manifests(target, earlier)
+        if archived and total_of(m.total for m in archived) == table_checksum(
+            self.conn, target.table, target.start, target.end
+        ):
+            return self._export_generation(target, outcome)  # restored from the gzip archive, which holds it
+        total = self.lake.verify(self.conn, target.table, target.days())
+        generation = max((e.generation for e in earlier), default=-1) + 1
+        entry = LedgerEntry(
+            target.name, generation, target.start, target.end, State.VERIFIED, (), total.rows, total.value, 0, None
+        )
+        save_entry(self.conn, entry)
+        self._step_done(entry, outcome)
+        outcome.actions[-1] = "verified in the lake"
         return entry
 
     def _archived_manifests(self, target: ArchiveTarget, earlier: list[LedgerEntry]) -> list[Manifest]:
@@ -486,6 +512,12 @@ class Archiver:
         partition after it was verified are archived now, before the table goes."""
         if table_checksum(self.conn, table, entry.start, entry.end) == entry.total:
             return entry
+        if self.lake is not None and not entry.manifest_keys:  # its copy is the lake: check the lake again
+            total = self.lake.verify(self.conn, table, days_between(entry.start, entry.end))
+            entry = replace(entry, row_count=total.rows, checksum=total.value)
+            save_entry(self.conn, entry)
+            outcome.actions.append("verified in the lake again (rows arrived after verification)")
+            return entry
         outcome.actions.append("re-exported (rows arrived after verification)")
         entry = self._reexport(table, entry, entry.row_count, outcome)
         problem = self._verification_problem(table, entry)
@@ -505,12 +537,20 @@ def archive_expired(
     progress: Progress | None = None,
     after_step: StepHook | None = None,
     time_left: Callable[[], float] | None = None,
+    lake: LakeTier | None = None,
 ) -> ArchiveResult:
     """Archive every partition past settings.retention_days, and finish any earlier run's work.
 
     `conn` is an autocommit connection acting as loglens_owner (see maintenance.owner_connection).
     """
     archiver = Archiver(
-        conn, store, settings, limits=limits, progress=progress, after_step=after_step, time_left=time_left
+        conn,
+        store,
+        settings,
+        limits=limits,
+        progress=progress,
+        after_step=after_step,
+        time_left=time_left,
+        lake=lake,
     )
     return archiver.run(now=now, dry_run=dry_run)

@@ -13,8 +13,8 @@ Every endpoint has a policy naming the project's resources, so a function (or an
 VPC) cannot use the endpoint to reach another account's bucket or another application's secrets:
 S3 the raw and archive buckets (and CloudFormation's response bucket for the custom resource),
 Secrets Manager the secrets under ``loglens/<stage>/``, Lambda the stage's functions, SNS the
-stage's topics, Bedrock the configured model. Only principals of this account may use them (except CloudFormation's presigned
-response URL, which CloudFormation signed).
+stage's topics, Bedrock the configured model. Only principals of this account may use them
+(except CloudFormation's presigned response URL, which CloudFormation signed).
 - Not needed: SQS (the Lambda service polls the load queue; no handler calls SQS), CloudWatch
   Logs and metrics (Lambda's own service ships stdout, and Powertools metrics are EMF lines in
   that stdout), X-Ray (the Lambda service runs the daemon), STS and RDS (IAM database auth
@@ -138,7 +138,11 @@ class IsolatedNetwork(Construct):
             "Sns": (
                 ec2.InterfaceVpcEndpointAwsService.SNS,
                 ["sns:Publish"],
-                [stack.format_arn(service="sns", resource=f"loglens-{config.stage}-*", arn_format=ArnFormat.NO_RESOURCE_NAME)],
+                [
+                    stack.format_arn(
+                        service="sns", resource=f"loglens-{config.stage}-*", arn_format=ArnFormat.NO_RESOURCE_NAME
+                    )
+                ],
             ),
         }
         if config.model.provider == "bedrock":

@@ -671,7 +671,10 @@ def _document() -> str:
         "security": [{"apiKey": []}],
         "tags": [
             {"name": "ingest", "description": "The ingest API (collect)."},
-            {"name": "query", "description": "The query API (ask, Slack, search, SQL, tail, saved entries, the alerts' buttons)."},
+            {
+                "name": "query",
+                "description": "The query API (ask, Slack, search, SQL, tail, saved entries, the alerts' buttons).",
+            },
         ],
         "paths": paths,
         "components": {

@@ -14,7 +14,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
-from infra.components.common import removal_policy
+from infra.components.common import removal_policy, secret_name
 from infra.components.functions import LoglensFunction
 from infra.config import LoglensConfig
 from infra.nag import acknowledge
@@ -26,6 +26,7 @@ class AlertDelivery(Construct):
         self.slack_secret = secretsmanager.Secret(
             self,
             "SlackAlerts",
+            secret_name=secret_name(config, "alerts-slack"),
             description=f"loglens {config.stage}: Slack for alerts (JSON: webhook_url, or bot_token and channel; "
             "signing_secret), set after deploy",
             removal_policy=removal_policy(config),

@@ -574,6 +574,7 @@ def _document() -> str:
                     "200": {"description": "The answer.", "content": _json("Answer")},
                     **_ask_outcomes(),
                     "400": _error("The id is not a UUID."),
+                    "401": _error("Locally, no x-api-key and no console session (the console's sign-in)."),
                     "403": _FORBIDDEN,
                     "404": _error("No ask with this id for this API key."),
                 },

@@ -139,6 +139,7 @@ bench: $(DEV_STAMP)
 	$(BIN)/python bench/maintenance.py $(BENCH_MAINTENANCE)
 	$(BIN)/python bench/parameters.py
 	$(BIN)/python bench/freshness.py
+	$(BIN)/python bench/alerts.py --rows $(BENCH_ROWS)
 	$(BIN)/python clients/python/bench_log_call.py
 	$(BIN)/python bench/coldstart.py
 	$(BIN)/python bench/local_stack.py

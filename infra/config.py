@@ -27,7 +27,7 @@ CONTEXT_KEY = "loglens"
 STAGE_CONTEXT_KEY = "stage"
 
 # One entry per module in functions/; memory settings must name each of them.
-FUNCTION_NAMES = ("collect", "load", "maintain", "archive", "ask", "query", "migrate", "lakegate")
+FUNCTION_NAMES = ("collect", "load", "maintain", "archive", "ask", "query", "migrate", "lakegate", "alerts")
 
 # CloudWatch Logs accepts only these retention periods.
 LOG_RETENTION_DAYS = frozenset(
@@ -251,6 +251,18 @@ class CapacitySettings(_Settings):
     records_per_day: int = Field(ge=1)
 
 
+class AlertsSettings(_Settings):
+    """The alerts function (issue #19): its schedules, where its e-mail goes, and per-service thresholds."""
+
+    schedule: str = Field(pattern=r"^(cron|rate)\(.+\)$")
+    digest_schedule: str = Field(pattern=r"^(cron|rate)\(.+\)$")
+    email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    console_url: str | None = Field(default=None, pattern=r"^https://[A-Za-z0-9.-]+(:\d+)?(/[^\s]*)?$")
+    explain_with_model: bool
+    # Per-service threshold overrides (loglens.alerts.settings.Thresholds), passed as LOGLENS_ALERT_SERVICES.
+    services: dict[str, dict[str, float | int | bool]] = Field(default_factory=dict)
+
+
 class ModelSettings(_Settings):
     provider: ModelProvider
     model_id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._:-]+$")
@@ -303,6 +315,7 @@ class LoglensConfig(_Settings):
     retention: RetentionSettings
     schedules: ScheduleSettings
     alarms: AlarmSettings
+    alerts: AlertsSettings
     model: ModelSettings
     capacity: CapacitySettings
     lake: LakeSettings = Field(default_factory=LakeSettings)

@@ -42,6 +42,7 @@ TIMEOUTS = {
     "query": 30,  # one guarded statement (the agent's 10 s timeout) behind API Gateway's 29 s
     "migrate": 900,  # migrations run inside the custom resource's single invocation
     "lakegate": 120,  # one Firehose batch (≤ 3 MB of records); Firehose allows a transformation 5 minutes
+    "alerts": 300,  # a detector run takes about a second; the model's explanation of a new incident, up to a minute
 }
 
 # Lambda's own retries of a failed asynchronous invocation (it defaults to two), set for every function on
@@ -57,6 +58,9 @@ ASYNC_RETRIES = {
     # Firehose's transformation, invoked synchronously; Firehose retries a failed batch itself (then writes it to
     # the error prefix), so an async retry could only send a batch through a second time.
     "lakegate": 0,
+    # Scheduled every 5 minutes (and the daily digest): the next run retries, as its docstring says; a retried
+    # digest or explanation would be delivered twice.
+    "alerts": 0,
 }
 # An asynchronous event that could not start within this time is dropped: the next schedule supersedes it.
 MAX_EVENT_AGE = {name: Duration.hours(1) for name in TIMEOUTS}

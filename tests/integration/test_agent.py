@@ -178,12 +178,13 @@ def test_the_prompt_says_how_fresh_the_rollups_are_where_the_database_records_it
     plan: DemoPlan, fake: FakeClaude, analyst_url: str, db_url: str
 ) -> None:
     # Given the freshness record the incremental rollups keep (migration 0008), with hours still waiting
+    waiting = ["2026-12-01 11:00+00", "2026-12-01 12:00+00", "2026-12-02 09:00+00"]
     with connect(db_url, autocommit=True) as conn:
-        kept = conn.execute("SELECT complete_as_of, last_run_at, pending_hours FROM rollup_freshness").fetchone()
+        kept = conn.execute("SELECT complete_as_of, last_run_at FROM rollup_progress").fetchone()
         conn.execute(
-            "UPDATE rollup_freshness SET complete_as_of = '2026-12-01 10:00+00', last_run_at = '2026-12-01 10:02+00', "
-            "pending_hours = 3"
+            "UPDATE rollup_progress SET complete_as_of = '2026-12-01 10:00+00', last_run_at = '2026-12-01 10:02+00'"
         )
+        conn.execute("INSERT INTO rollup_dirty_hours (hour) SELECT unnest(%s::timestamptz[])", (waiting,))
     try:
         fake.script(message(answer(ERRORS_BY_SERVICE)))
         make_agent(fake, analyst_url).ask("errors?")
@@ -194,7 +195,8 @@ def test_the_prompt_says_how_fresh_the_rollups_are_where_the_database_records_it
         ) in facts
     finally:
         with connect(db_url, autocommit=True) as conn:
-            conn.execute("UPDATE rollup_freshness SET complete_as_of = %s, last_run_at = %s, pending_hours = %s", kept)
+            conn.execute("UPDATE rollup_progress SET complete_as_of = %s, last_run_at = %s", kept)
+            conn.execute("DELETE FROM rollup_dirty_hours WHERE hour = ANY(%s::timestamptz[])", (waiting,))
 
 
 def test_a_database_without_a_readable_freshness_record_says_the_schedule(

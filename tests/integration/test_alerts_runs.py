@@ -84,7 +84,8 @@ def _fill(admin_url: str) -> None:
         conn.execute(insert, {"start": T0, "end": T0 + timedelta(hours=12), **spikes})
         # The rollups hold what came before T0, and nothing after: the runs read every later minute from logs.
         if conn.execute("SELECT to_regclass('rollup_freshness') IS NOT NULL").fetchone() == (True,):
-            conn.execute("UPDATE rollup_freshness SET complete_as_of = %s", (T0,))
+            conn.execute("UPDATE rollup_progress SET complete_as_of = %s", (T0,))
+            conn.execute("DELETE FROM rollup_dirty_hours WHERE hour >= %s", (T0,))  # as if the runs said nothing
         conn.execute("ANALYZE logs")
 
 

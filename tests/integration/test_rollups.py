@@ -307,6 +307,23 @@ def test_freshness_says_until_when_the_rollups_are_complete(fresh_db_url: str) -
     assert freshness.last_run_at is not None and freshness.last_run_at >= done.complete_as_of
 
 
+def test_a_late_row_for_an_old_hour_lowers_the_freshness_until_it_is_rolled_up(fresh_db_url: str) -> None:
+    # Given: rollups complete after a refresh
+    _insert(fresh_db_url, _rows(1, 5))
+    done = _refresh(fresh_db_url)
+    assert done.complete_as_of is not None and done.complete_as_of > NOW
+    # When: a row for an hour a day ago is committed after it
+    _insert(fresh_db_url, _rows(24, 1, message="late"))
+    with connect(fresh_db_url) as conn:
+        late = read_freshness(conn)
+    # Then: the freshness read now says the rollups are complete only before that hour, for rows committed
+    # before it and for rows created before it alike (what the agent's prompt and the alerts rely on)
+    assert (late.complete_as_of, late.pending_hours) == (NOW - timedelta(hours=24), 1)
+    again = _refresh(fresh_db_url)
+    assert again.complete_as_of is not None and again.complete_as_of > NOW and again.pending_hours == 0
+    assert_rollups_match_logs(fresh_db_url)
+
+
 def test_a_second_refresh_at_the_same_time_skips(fresh_db_url: str) -> None:
     with owner_connection(fresh_db_url) as first, owner_connection(fresh_db_url) as second:
         first.execute("SELECT pg_advisory_lock(%s)", (0x6C6F676C656E7372,))

@@ -301,7 +301,7 @@ class RollupReport:
 
 @dataclass(frozen=True)
 class Freshness:
-    """How current the rollups are (table rollup_freshness)."""
+    """How current the rollups are (view rollup_freshness, over rollup_progress and rollup_dirty_hours)."""
 
     complete_as_of: datetime | None  # every row committed before this is in the rollups
     last_run_at: datetime | None
@@ -404,19 +404,17 @@ def _locked(conn: psycopg.Connection[Any]) -> bool:
 def _finish(conn: psycopg.Connection[Any], report: RollupReport, started_at: datetime) -> None:
     """Record how fresh the rollups are: complete as of this run's start when no older claim is left."""
     with conn.transaction():
-        row = conn.execute(
-            """SELECT count(DISTINCT hour), count(*) FILTER (WHERE marked_at <= %s) FROM rollup_dirty_hours""",
-            (started_at,),
-        ).fetchone()
-        pending, older = (int(row[0]), int(row[1])) if row else (0, 0)
+        row = conn.execute("SELECT count(*) FROM rollup_dirty_hours WHERE marked_at <= %s", (started_at,)).fetchone()
+        older = int(row[0]) if row else 0
         conn.execute(
-            """UPDATE rollup_freshness SET last_run_at = now(), pending_hours = %s,
+            """UPDATE rollup_progress SET last_run_at = now(),
                    complete_as_of = CASE WHEN %s THEN greatest(complete_as_of, %s::timestamptz)
                                          ELSE complete_as_of END""",
-            (pending, older == 0, started_at),
+            (older == 0, started_at),
         )
-        report.pending_hours = pending
-        report.complete_as_of = read_freshness(conn).complete_as_of
+        fresh = read_freshness(conn)  # the view lowers complete_as_of to the first hour still announced
+        report.pending_hours = fresh.pending_hours
+        report.complete_as_of = fresh.complete_as_of
 
 
 def refresh_rollups(

@@ -172,16 +172,27 @@ CREATE TABLE rollup_request_days (
     CONSTRAINT rollup_request_days_pkey PRIMARY KEY (day, service, endpoint, method)
 );
 
--- How fresh the rollups are, for the agent's prompt: every row committed before complete_as_of is in
--- them. One row. The analyst may read it (three timestamps and a count; the SQL guard's catalog lists
--- views only, so the model cannot query it, but the prompt's facts reader can).
-CREATE TABLE rollup_freshness (
-    singleton      boolean     PRIMARY KEY DEFAULT true CONSTRAINT rollup_freshness_one_row CHECK (singleton),
+-- How far the last refreshes got: every row committed before complete_as_of was in the rollups when it was
+-- written. One row, written by the refresh alone.
+CREATE TABLE rollup_progress (
+    singleton      boolean     PRIMARY KEY DEFAULT true CONSTRAINT rollup_progress_one_row CHECK (singleton),
     complete_as_of timestamptz,
-    last_run_at    timestamptz,
-    pending_hours  integer     NOT NULL DEFAULT 0
+    last_run_at    timestamptz
 );
-INSERT INTO rollup_freshness DEFAULT VALUES;
+INSERT INTO rollup_progress DEFAULT VALUES;
+
+-- How fresh the rollups are now, for the agent's prompt and the alerts: complete_as_of is lowered to the
+-- first hour still announced, so both readings hold at once: every row committed before it, and every
+-- committed row created before it, is in the rollups (a row written since the last refresh, for any hour,
+-- announced that hour in the same transaction). Read live: no writer of `logs` touches this row.
+CREATE VIEW rollup_freshness AS
+SELECT CASE WHEN p.complete_as_of IS NULL THEN NULL ELSE least(p.complete_as_of, d.first_hour) END AS complete_as_of,
+       p.last_run_at,
+       d.hours::integer AS pending_hours
+FROM rollup_progress p
+CROSS JOIN (SELECT min(hour) AS first_hour, count(DISTINCT hour) AS hours FROM rollup_dirty_hours) d;
+COMMENT ON VIEW rollup_freshness IS 'How fresh the summary views are (one row): every row committed, or created, '
+    'before complete_as_of is in them; pending_hours hours wait to be recomputed.';
 GRANT SELECT ON rollup_freshness TO loglens_analyst;
 
 CREATE VIEW daily_log_summary AS
@@ -225,5 +236,3 @@ BEGIN
         END IF;
     END LOOP;
 END $$;
--- The prompt says how many hours wait from the first question on, not only after the first refresh.
-UPDATE rollup_freshness SET pending_hours = (SELECT count(DISTINCT hour) FROM rollup_dirty_hours);

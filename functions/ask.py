@@ -4,12 +4,17 @@ All logic is in loglens.agent; this module wires AWS to it: the analyst and conv
 through RDS Proxy with IAM auth, the Anthropic key and the Slack signing secret from Secrets Manager
 (cached for five minutes, so a rotated value is picked up without a redeploy), the model
 provider from MODEL_PROVIDER/MODEL_ID, and asynchronous self-invocation by the function's own name.
+
+With LOGLENS_LAKE=athena the agent also gets the lake (run_lake_query on Athena, and the lake's days for the
+prompt). On a lake-only stage (no database variables at all) the lake is its only source, and what
+PostgreSQL would keep (conversation turns, HTTP answers, Slack replay claims) is in the DynamoDB table
+ASK_STATE_TABLE (loglens.agent.dynamo_state).
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
@@ -18,14 +23,18 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loglens.agent.answer import Answer
 from loglens.agent.api import ASYNC_KEY, AskApi, self_invoker
-from loglens.agent.replays import PostgresReplayGuard
-from loglens.agent.service import AskService, BuiltOnFirstUse, build_agent
+from loglens.agent.replays import PostgresReplayGuard, ReplayGuard
+from loglens.agent.service import AskService, BuiltOnFirstUse, build_agent, build_lake_agent
 from loglens.agent.settings import AgentSettings, Provider
 from loglens.aws import client, secret_string
 from loglens.db.connect import ConnectionProvider
 from loglens.environments import AskEnvironment
 from loglens.http import HttpResponse
+from loglens.lake.settings import LakeMode
 from loglens.settings import ConfigError
+
+if TYPE_CHECKING:
+    from loglens.agent.dynamo_state import DynamoAskState
 
 logger = Logger()
 metrics = Metrics(namespace="loglens")
@@ -45,6 +54,7 @@ def _secret(arn: str | None, variable: str) -> str:
 def _service(env: AskEnvironment) -> AskService:
     from loglens.agent.client import make_client
     from loglens.agent.conversations import PostgresConversations
+    from loglens.lake.athena import athena_lake_from_env
 
     settings = AgentSettings.from_env()
     api_key = (
@@ -52,16 +62,33 @@ def _service(env: AskEnvironment) -> AskService:
         if settings.provider is Provider.BEDROCK
         else (lambda: _secret(env.anthropic_secret_arn, "ANTHROPIC_SECRET_ARN"))
     )
+    model = make_client(settings, api_key=api_key)
+    lake = athena_lake_from_env(os.environ, client=client("athena")) if env.lake.mode is LakeMode.ATHENA else None
+    if not env.has_database:
+        assert lake is not None  # AskEnvironment: no database means LOGLENS_LAKE=athena
+        state = _state(env)
+        agent = build_lake_agent(
+            lake=lake, client=model, settings=settings, environ=os.environ, lake_extent=lake.extent
+        )
+        return AskService(agent, state, answers=state)
     agent = build_agent(
         analyst=ConnectionProvider(env.conninfo_factory(), application="loglens-ask"),
-        client=make_client(settings, api_key=api_key),
+        client=model,
         settings=settings,
         environ=os.environ,
+        lake=lake,
+        lake_extent=lake.extent if lake is not None else None,
     )
     conversations = PostgresConversations(
         ConnectionProvider(env.conninfo_factory(user=env.conversation_db_user), application="loglens-ask")
     )
     return AskService(agent, conversations, answers=conversations)
+
+
+def _state(env: AskEnvironment) -> DynamoAskState:
+    from loglens.agent.dynamo_state import DynamoAskState
+
+    return DynamoAskState(str(env.ask_state_table), client("dynamodb"))
 
 
 def _record(answer: Answer) -> None:
@@ -76,8 +103,12 @@ def _record(answer: Answer) -> None:
 def _build(context: LambdaContext) -> AskApi:
     env = AskEnvironment.from_env()
     # Opens its connection on the first claim, in the worker, never on the acknowledgement path.
-    replays = PostgresReplayGuard(
-        ConnectionProvider(env.conninfo_factory(user=env.conversation_db_user), application="loglens-ask")
+    replays: ReplayGuard = (
+        PostgresReplayGuard(
+            ConnectionProvider(env.conninfo_factory(user=env.conversation_db_user), application="loglens-ask")
+        )
+        if env.has_database
+        else _state(env)
     )
     return AskApi(
         service=BuiltOnFirstUse(lambda: _service(env)),

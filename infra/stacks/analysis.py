@@ -9,6 +9,10 @@ Routes: POST /api/v1/ask (200 with the answer, or 202 with an id when it takes l
 gateway waits) and GET /api/v1/ask/{id}; POST /slack/commands only where answers can reach Slack
 (internet_egress on: Slack's response_url is on the internet), else the route is left out and the
 synthesis says why, since a Slack app pointed at it would only ever see an acknowledgement.
+
+Lake-only (no database, no VPC): the function is outside any VPC, so it reaches the model, Slack and
+Athena like any Lambda, the Slack route is deployed, and its state (conversations, HTTP answers, Slack
+replay claims) is in a DynamoDB table (infra/components/ask_state.py) instead of PostgreSQL.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from infra.components.ask_state import AskState
 from infra.components.bedrock import INVOKE_ACTIONS, model_arns
 from infra.components.common import removal_policy, secret_name
 from infra.components.database import ANALYST_LOGIN, WRITER_LOGIN
@@ -54,7 +59,8 @@ class AnalysisStack(Stack):
         super().__init__(scope, construct_id, **kwargs)
         database = data.database if data is not None else None
         removal = removal_policy(config)
-        slack = config.internet_egress
+        # Outside a VPC (lake-only) the function reaches Slack's response_url without a NAT gateway.
+        slack = config.internet_egress or database is None
 
         # Created with a random placeholder; ops put the real values after deploy (docs/deploy.md).
         self.anthropic_secret = secretsmanager.Secret(
@@ -97,6 +103,10 @@ class AnalysisStack(Stack):
                 # Conversation turns and HTTP answers are stored by the writer login: the analyst stays read-only.
                 "CONVERSATION_DB_USER": WRITER_LOGIN,
             }
+        self.state: AskState | None = None
+        if database is None:
+            self.state = AskState(self, "AskState", config=config)
+            environment["ASK_STATE_TABLE"] = self.state.table.table_name
         if lake is not None:
             environment |= {
                 "LOGLENS_LAKE": "athena",
@@ -117,6 +127,8 @@ class AnalysisStack(Stack):
         if database is not None:
             database.grant_connect(self.ask.role, ANALYST_LOGIN)
             database.grant_connect(self.ask.role, WRITER_LOGIN)
+        if self.state is not None:
+            self.state.grant(self.ask.role)
         if lake is not None:
             # Athena's query actions on the one workgroup, read on the table, results under results/, the key.
             lake.storage.grant_query(self, self.ask.role, construct_id="AskLakeQuery")

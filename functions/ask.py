@@ -14,6 +14,8 @@ ASK_STATE_TABLE (loglens.agent.dynamo_state).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -102,22 +104,25 @@ def _record(answer: Answer) -> None:
 
 def _build(context: LambdaContext) -> AskApi:
     env = AskEnvironment.from_env()
-    # Opens its connection on the first claim, in the worker, never on the acknowledgement path.
-    replays: ReplayGuard = (
-        PostgresReplayGuard(
-            ConnectionProvider(env.conninfo_factory(user=env.conversation_db_user), application="loglens-ask")
-        )
-        if env.has_database
-        else _state(env)
-    )
     return AskApi(
         service=BuiltOnFirstUse(lambda: _service(env)),
         slack_secret=lambda: _secret(env.slack_secret_arn, "SLACK_SECRET_ARN"),
         dispatch_async=self_invoker(client("lambda"), context.function_name),
         cors_origin=env.settings.cors_origin,
         on_answer=_record,
-        replays=lambda: replays,
+        replays=_replays(env),
     )
+
+
+def _replays(env: AskEnvironment) -> Callable[[], ReplayGuard]:
+    """Used by the worker only: nothing is opened or made on the acknowledgement path."""
+    if not env.has_database:
+        return cache(lambda: _state(env))
+    # Opens its connection on the first claim.
+    guard = PostgresReplayGuard(
+        ConnectionProvider(env.conninfo_factory(user=env.conversation_db_user), application="loglens-ask")
+    )
+    return lambda: guard
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -57,6 +57,7 @@ class Context:
 class RecordingLambda:
     def __init__(self) -> None:
         self.invocations: list[dict[str, Any]] = []
+        self.clients: list[str] = []  # the AWS clients the function asked for, in order
 
     def invoke(self, **kwargs: Any) -> dict[str, Any]:
         self.invocations.append(kwargs)
@@ -124,7 +125,12 @@ def handler(aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> tuple[Any, 
     recorder = RecordingLambda()
     clients = {"lambda": recorder, **aws}
     monkeypatch.setattr(module, "_api", None)
-    monkeypatch.setattr(module, "client", lambda service: clients.get(service) or pytest.fail(service))
+
+    def client(service: str) -> Any:
+        recorder.clients.append(service)
+        return clients.get(service) or pytest.fail(service)
+
+    monkeypatch.setattr(module, "client", client)
     return module, recorder
 
 
@@ -331,6 +337,7 @@ def test_a_slash_command_on_a_lake_only_stage_is_answered_once_from_the_lake(
         # When Slack sends the command: acknowledged at once, answered by the async invocation
         ack = module.handler(slack_event(urlencode(form).encode()), Context())
         assert ack["statusCode"] == 200 and "Looking into it" in ack["body"]
+        assert recorder.clients == ["lambda"]  # the acknowledgement touched neither DynamoDB nor Athena
         [payload] = recorder.payloads()
         module.handler(payload, Context())
         # And a copy of the same signed request, replayed, is claimed in DynamoDB already and not answered

@@ -32,7 +32,7 @@ DAY = (NOW - timedelta(days=2)).date()
 ERRORS = (
     "SELECT service, count(*) AS errors FROM logs "
     f"WHERE created_at >= TIMESTAMP '{DAY} 00:00:00' AND created_at < TIMESTAMP '{DAY + timedelta(days=1)} 00:00:00' "
-    "AND level IN ('ERROR', 'FATAL') GROUP BY service ORDER BY errors DESC"
+    "AND level IN ('ERROR', 'FATAL') GROUP BY service ORDER BY errors DESC, service"
 )
 
 

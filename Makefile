@@ -16,7 +16,7 @@ CONSOLE := clients/console
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export CDK_HOME := $(CURDIR)/build/cdk-home
 
-.PHONY: dev test lint typecheck pytest test-python-client test-js packages test-packages console test-console synth \
+.PHONY: dev console-dev test lint typecheck pytest test-python-client test-js packages test-packages console test-console synth \
 	deps-layer bench lock clean
 
 $(UV): requirements/bootstrap.txt
@@ -50,7 +50,20 @@ $(CONSOLE)/node_modules/.package-lock.json: $(CONSOLE)/package-lock.json
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 
-dev: $(LOCAL_STAMP)
+# The console `loglens dev` serves at /: built when npm is here, again only when its sources changed
+# (Vite alone, about 2 s; `make console` adds the type check and the size budget). Without npm,
+# loglens dev serves a page saying how to build it.
+CONSOLE_SOURCES := $(shell find $(CONSOLE)/src -type f 2>/dev/null) $(CONSOLE)/index.html $(CONSOLE)/vite.config.ts
+
+$(CONSOLE)/dist/index.html: $(CONSOLE_SOURCES) $(CONSOLE)/node_modules/.package-lock.json
+	cd $(CONSOLE) && npx vite build --logLevel warn
+
+console-dev:
+	@if ! command -v npm >/dev/null 2>&1; then echo "npm not found: the web console is not built (loglens dev says how at /)"; \
+	elif ! $(MAKE) -s --no-print-directory $(CONSOLE)/dist/index.html; then \
+		echo "the web console could not be built (above); loglens dev runs without it"; fi
+
+dev: $(LOCAL_STAMP) console-dev
 	$(BIN)/loglens dev --port $(PORT)
 
 lint: $(DEV_STAMP)
@@ -60,7 +73,8 @@ typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 	cd clients/python && ../../$(BIN)/mypy log_collector
 
-pytest: $(DEV_STAMP) $(JS)/node_modules/.package-lock.json  # the browser e2e test builds the JS client
+# The browser e2e tests build the JS client and the console.
+pytest: $(DEV_STAMP) $(JS)/node_modules/.package-lock.json $(CONSOLE)/node_modules/.package-lock.json
 	$(BIN)/pytest
 
 # The client has its own pytest configuration (import mode, timeouts), so it runs on its own.
@@ -111,13 +125,18 @@ BENCH_ROWS ?= 10000000
 # The lake bench keeps every row in memory once and writes them as JSON and Parquet: 1M is its report size.
 BENCH_LAKE_ROWS ?= 1000000
 bench: $(DEV_STAMP)
+	@# bench/local_stack.py drives HTTP with wrk (Debian's): installed here when missing and root, as .ci/run does Chromium.
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; } || { echo "make bench needs wrk: apt-get install wrk"; exit 1; }
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/queries.py --rows $(BENCH_ROWS)
 	$(BIN)/python bench/search.py --rows $(BENCH_ROWS)
 	$(BIN)/python bench/lake.py --rows $(BENCH_LAKE_ROWS)
+	$(BIN)/python bench/console.py
 	$(BIN)/python bench/archive.py
 	$(BIN)/python clients/python/bench_log_call.py
 	$(BIN)/python bench/coldstart.py
+	$(BIN)/python bench/local_stack.py
 
 # Offline, no AWS credentials, no Docker: cdk.json's "build" step builds the deps layer first.
 synth: $(DEV_STAMP) node_modules/.package-lock.json

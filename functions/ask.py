@@ -111,7 +111,20 @@ def _build(context: LambdaContext) -> AskApi:
         cors_origin=env.settings.cors_origin,
         on_answer=_record,
         replays=_replays(env),
+        share_link=_share_link(env),
     )
+
+
+def _share_link(env: AskEnvironment) -> Callable[[Answer], str] | None:
+    """Slack answers link to the console, where they are shared first; no console (lake-only), no link."""
+    if not env.console_url or not env.has_database:
+        return None
+    from loglens.query.saved import SavedStore, slack_share_link
+
+    store = SavedStore(
+        ConnectionProvider(env.conninfo_factory(user=env.conversation_db_user), application="loglens-ask")
+    )
+    return slack_share_link(store, env.console_url)
 
 
 def _replays(env: AskEnvironment) -> Callable[[], ReplayGuard]:

@@ -11,6 +11,7 @@ from cdk_nag import AwsSolutionsChecks
 
 from infra.config import LoglensConfig, load_config
 from infra.stacks.analysis import AnalysisStack
+from infra.stacks.console import ConsoleStack
 from infra.stacks.data import DataStack
 from infra.stacks.ingest import IngestStack
 from infra.stacks.lake import LakeStack
@@ -30,10 +31,21 @@ class LoglensApp:
     analysis: AnalysisStack
     observability: ObservabilityStack | None
     lake: LakeStack | None = None
+    # The web console's site and sign-in; None on a lake-only stage (its query API reads PostgreSQL).
+    console: ConsoleStack | None = None
 
     @property
     def stacks(self) -> list[cdk.Stack]:
-        ordered = [self.network, self.data, self.lake, self.ingest, self.maintenance, self.analysis, self.observability]
+        ordered = [
+            self.network,
+            self.data,
+            self.lake,
+            self.ingest,
+            self.maintenance,
+            self.analysis,
+            self.console,
+            self.observability,
+        ]
         return [stack for stack in ordered if stack is not None]
 
 
@@ -90,6 +102,14 @@ def _with_database(app: cdk.App, config: LoglensConfig, props: Props, lake: Lake
     analysis = AnalysisStack(
         app, config.stack_name("Analysis"), network=network, data=data, lake=lake, **props("Analysis")
     )
+    assert analysis.query is not None  # a stage with a database has the query function
+    console = ConsoleStack(
+        app,
+        config.stack_name("Console"),
+        network=network,
+        functions={"query": analysis.query.function.function_arn, "ask": analysis.ask.function.function_arn},
+        **props("Console"),
+    )
     observability = ObservabilityStack(
         app,
         config.stack_name("Observability"),
@@ -99,4 +119,4 @@ def _with_database(app: cdk.App, config: LoglensConfig, props: Props, lake: Lake
         analysis=analysis,
         **props("Observability"),
     )
-    return LoglensApp(config, network, data, ingest, maintenance, analysis, observability, lake)
+    return LoglensApp(config, network, data, ingest, maintenance, analysis, observability, lake, console)

@@ -24,7 +24,7 @@ CONTEXT_KEY = "loglens"
 STAGE_CONTEXT_KEY = "stage"
 
 # One entry per module in functions/; memory settings must name each of them.
-FUNCTION_NAMES = ("collect", "load", "maintain", "archive", "ask", "migrate", "lakegate")
+FUNCTION_NAMES = ("collect", "load", "maintain", "archive", "ask", "query", "migrate", "lakegate")
 
 # CloudWatch Logs accepts only these retention periods.
 LOG_RETENTION_DAYS = frozenset(
@@ -110,11 +110,16 @@ class ApiSettings(_Settings):
     ingest_rate_limit: int = Field(ge=1)
     ingest_burst_limit: int = Field(ge=1)
     ingest_quota_per_day: int = Field(ge=1)
+    # Per API key on the query API: ask's own limit (each question calls the model) within the key's limit for
+    # every route of that API (a tail polls twice a second), and the key's daily quota over all of them.
     ask_rate_limit: int = Field(ge=1)
     ask_burst_limit: int = Field(ge=1)
-    ask_quota_per_day: int = Field(ge=1)
+    query_rate_limit: int = Field(ge=1)
+    query_burst_limit: int = Field(ge=1)
+    query_quota_per_day: int = Field(ge=1)
     # Per stage, all keys together: above one key's limit, so one busy key leaves room for the others (and
-    # within the account's regional API Gateway limit, 10,000 requests/s by default).
+    # within the account's regional API Gateway limit, 10,000 requests/s by default). ask_stage_* is the query
+    # API's stage, every route of it.
     ingest_stage_rate_limit: int = Field(default=2000, ge=1, le=10_000)
     ingest_stage_burst_limit: int = Field(default=4000, ge=1, le=5000)
     ask_stage_rate_limit: int = Field(default=10, ge=1)
@@ -126,15 +131,37 @@ class ApiSettings(_Settings):
     cors_allow_origin: str = Field(pattern=r"^(\*|https://[A-Za-z0-9.-]+(:\d+)?)$")
 
     @model_validator(mode="after")
-    def _stage_above_key(self) -> ApiSettings:
-        for api in ("ingest", "ask"):
+    def _limits_nest(self) -> ApiSettings:
+        for stage_api, key_api in (("ingest", "ingest"), ("ask", "query")):
             for kind in ("rate", "burst"):
-                key, stage = getattr(self, f"{api}_{kind}_limit"), getattr(self, f"{api}_stage_{kind}_limit")
+                key, stage = getattr(self, f"{key_api}_{kind}_limit"), getattr(self, f"{stage_api}_stage_{kind}_limit")
                 if stage <= key:
-                    raise ValueError(f"{api}_stage_{kind}_limit ({stage}) must be above {api}_{kind}_limit ({key})")
+                    raise ValueError(
+                        f"{stage_api}_stage_{kind}_limit ({stage}) must be above {key_api}_{kind}_limit ({key})"
+                    )
+        if self.ask_rate_limit > self.query_rate_limit or self.ask_burst_limit > self.query_burst_limit:
+            raise ValueError("ask_rate_limit and ask_burst_limit must not exceed the query_* limits of a key")
         if self.slack_rate_limit > self.ask_stage_rate_limit or self.slack_burst_limit > self.ask_stage_burst_limit:
             raise ValueError("slack_rate_limit and slack_burst_limit must not exceed the ask stage's limits")
         return self
+
+
+class ConsoleSettings(_Settings):
+    # The console's public address, for links in Slack answers (the ConsoleUrl output after the first deploy,
+    # or a custom domain in front of it); None: Slack answers carry no link.
+    url: str | None = Field(default=None, pattern=r"^https://[A-Za-z0-9.-]+(:\d+)?(/[A-Za-z0-9._~/-]*)?$")
+    # The Cognito hosted UI's domain prefix (unique in the region); None: loglens-<stage>-<account id>.
+    auth_domain_prefix: str | None = Field(default=None, pattern=r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+    # The console's API (all signed-in users together; each request also passes the Cognito authorizer).
+    rate_limit: int = Field(ge=1)
+    burst_limit: int = Field(ge=1)
+
+    @field_validator("auth_domain_prefix")
+    @classmethod
+    def _allowed_prefix(cls, value: str | None) -> str | None:
+        if value is not None and any(word in value for word in ("aws", "amazon", "cognito")):
+            raise ValueError("Cognito refuses domain prefixes containing aws, amazon or cognito")
+        return value
 
 
 class RetentionSettings(_Settings):
@@ -223,6 +250,7 @@ class LoglensConfig(_Settings):
     functions: LambdaSettings
     firehose: FirehoseSettings
     api: ApiSettings
+    console: ConsoleSettings
     retention: RetentionSettings
     schedules: ScheduleSettings
     alarms: AlarmSettings

@@ -17,3 +17,5 @@ ASSET_EXCLUDES = ["**/__pycache__", "**/*.pyc", "*.egg-info", "**/*.egg-info"]
 # Lambda imports; the core layer leaves it out (tests/infra/test_assets.py checks the synthesized asset).
 DEVTOOLS_DIR = CORE_LAYER_DIR / "python" / "loglens" / "devtools"
 CORE_LAYER_EXCLUDES = [*ASSET_EXCLUDES, "python/loglens/devtools", "python/loglens/__main__.py"]
+# The web console's static build (`make console`); synth deploys a page saying how to build it when absent.
+CONSOLE_DIST = REPO_ROOT / "clients" / "console" / "dist"

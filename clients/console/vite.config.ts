@@ -1,4 +1,4 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 // Preact's JSX through Vite's own transformer: no framework plugin to install or keep up to date.
 export default defineConfig({
@@ -18,6 +18,8 @@ export default defineConfig({
   test: {
     environment: 'happy-dom',
     include: ['test/**/*.test.{ts,tsx}'],
+    // The flow against a real `loglens dev` runs when tests/e2e/test_console_browser.py starts one and says where.
+    exclude: process.env.LOGLENS_E2E_CONSOLE_URL ? configDefaults.exclude : [...configDefaults.exclude, 'test/e2e/real/**'],
     testTimeout: 20_000,
   },
 });

@@ -38,6 +38,7 @@ TIMEOUTS = {
     "maintain": 600,  # create partitions ahead, move DEFAULT rows, refresh views concurrently
     "archive": 900,  # resumable: a partition that takes longer continues on the next run
     "ask": 300,  # the async agent loop; the synchronous Slack ack returns in < 3 s
+    "query": 30,  # one guarded statement (the agent's 10 s timeout) behind API Gateway's 29 s
     "migrate": 900,  # migrations run inside the custom resource's single invocation
     "lakegate": 120,  # one Firehose batch (≤ 3 MB of records); Firehose allows a transformation 5 minutes
 }

@@ -1,7 +1,8 @@
 """A REST API with loglens' defaults, shared by the ingest API and the query (ask) API.
 
 REST (not HTTP) APIs because API keys, usage plans, per-client throttling and request validation
-exist only there. Every method requires an API key unless a route says otherwise and why.
+exist only there. Every method requires an API key unless a route says otherwise and why, or names
+the authorizer that checks its callers instead (the console's API: Cognito sign-in, no keys at all).
 Defaults: regional endpoint, JSON access logs to our own log group, ERROR execution logs without
 bodies (they may hold personal data), X-Ray, throttling and a parameter validator.
 
@@ -86,14 +87,17 @@ class LoglensRestApi(Construct):
         description: str,
         rate_limit: int,
         burst_limit: int,
-        quota_per_day: int,
+        quota_per_day: int | None,
         stage_rate_limit: int,
         stage_burst_limit: int,
         method_throttles: Mapping[str, tuple[int, int]] | None = None,
         binary_media_types: Sequence[str] = (),
         cors_allow_origin: str | None = None,
+        key_method_throttles: Mapping[tuple[str, str], tuple[int, int]] | None = None,
     ) -> None:
-        """rate/burst/quota are per API key; stage_* for everyone; method_throttles {"/path/METHOD": (rate, burst)}."""
+        """rate/burst/quota are per API key (quota None: an API without keys, so no usage plan); stage_* for
+        everyone; method_throttles {"/path/METHOD": (rate, burst)} for everyone on one method;
+        key_method_throttles {(path, METHOD): (rate, burst)} hold each key to less on one method."""
         super().__init__(scope, construct_id)
         if stage_rate_limit <= rate_limit or stage_burst_limit <= burst_limit:
             raise ValueError(f"{name}: the stage's throttle must be above one API key's ({rate_limit}/{burst_limit})")
@@ -132,22 +136,35 @@ class LoglensRestApi(Construct):
         acknowledge(
             self.api.deployment_stage,
             "AwsSolutions-APIG3",
-            "No WAF web ACL by default: every route needs an API key (Slack's: a verified HMAC signature), and "
-            "usage plans throttle and cap each key; a web ACL can be associated with this stage later.",
+            "No WAF web ACL by default: every route needs an API key or a Cognito sign-in (Slack's: a verified HMAC "
+            "signature), and usage plans or the stage throttle callers; a web ACL can be associated later.",
         )
         # Body validation only acts on methods with a request model; none has one today, because
         # the handlers answer malformed bodies with per-record reasons that a model cannot give.
         self.validator = self.api.add_request_validator(
             "Validator", validate_request_parameters=True, validate_request_body=True
         )
-        self.usage_plan = self.api.add_usage_plan(
-            "UsagePlan",
-            name=f"loglens-{config.stage}-{name}",
-            description=f"{description}: throttle and daily quota per API key",
-            throttle=apigw.ThrottleSettings(rate_limit=rate_limit, burst_limit=burst_limit),
-            quota=apigw.QuotaSettings(limit=quota_per_day, period=apigw.Period.DAY),
-            api_stages=[apigw.UsagePlanPerApiStage(api=self.api, stage=self.api.deployment_stage)],
-        )
+        self._usage_plan: apigw.UsagePlan | None = None
+        if quota_per_day is not None:
+            self._usage_plan = self.api.add_usage_plan(
+                "UsagePlan",
+                name=f"loglens-{config.stage}-{name}",
+                description=f"{description}: throttle and daily quota per API key",
+                throttle=apigw.ThrottleSettings(rate_limit=rate_limit, burst_limit=burst_limit),
+                quota=apigw.QuotaSettings(limit=quota_per_day, period=apigw.Period.DAY),
+                api_stages=[apigw.UsagePlanPerApiStage(api=self.api, stage=self.api.deployment_stage)],
+            )
+            if key_method_throttles:
+                # Keyed "<path>/<METHOD>" as CloudFormation reads them: no Method object is needed up front.
+                plan = self._usage_plan.node.default_child
+                assert isinstance(plan, apigw.CfnUsagePlan)
+                plan.add_property_override(
+                    "ApiStages.0.Throttle",
+                    {
+                        f"{path}/{verb}": {"RateLimit": rate, "BurstLimit": burst}
+                        for (path, verb), (rate, burst) in key_method_throttles.items()
+                    },
+                )
         # API Gateway's own answers (no route, no key, too large, throttled, ...) in the one error shape, with
         # the texts `loglens dev` gives (loglens.http.gateway); browsers can read them only with CORS headers.
         headers = {"Content-Type": "'application/json'"}
@@ -162,6 +179,12 @@ class LoglensRestApi(Construct):
                 response_headers=headers,
             )
 
+    @property
+    def usage_plan(self) -> apigw.UsagePlan:
+        if self._usage_plan is None:
+            raise ValueError("this API has no API keys, so no usage plan")
+        return self._usage_plan
+
     def resource(self, path: str) -> apigw.IResource:
         return self.api.root.resource_for_path(path)
 
@@ -173,15 +196,21 @@ class LoglensRestApi(Construct):
         *,
         api_key_required: bool = True,
         required_headers: Sequence[str] = (),
+        authorizer: apigw.IAuthorizer | None = None,
     ) -> apigw.Method:
-        """A Lambda proxy route. With api_key_required=False the caller must document the alternative check."""
+        """A Lambda proxy route. With api_key_required=False the caller must document the alternative check,
+        or name the `authorizer` (Cognito) that makes it."""
         resource = self.resource(path)
         if self._cors_allow_origin is not None and resource.node.try_find_child("OPTIONS") is None:
             self._add_preflight(resource)
+        if authorizer is not None:
+            api_key_required = False
         route = resource.add_method(
             method,
             apigw.LambdaIntegration(handler, proxy=True, allow_test_invoke=False),
             api_key_required=api_key_required,
+            authorizer=authorizer,
+            authorization_type=apigw.AuthorizationType.COGNITO if authorizer is not None else None,
             request_validator=self.validator if required_headers else None,
             request_parameters={f"method.request.header.{name}": True for name in required_headers} or None,
         )

@@ -1,4 +1,4 @@
-"""Analysis stack: the ask function behind its own query API, and the secrets it reads.
+"""Analysis stack: the ask and query functions behind their own query API, and the secrets ask reads.
 
 The query API is a separate REST API (not routes on the ingest API) on purpose: ingest keys
 live in browsers and app configs, and API Gateway lets any key on any usage plan of a stage
@@ -8,11 +8,15 @@ questions about everyone's logs; the ask usage plan and its keys belong to analy
 Routes: POST /api/v1/ask (200 with the answer, or 202 with an id when it takes longer than the
 gateway waits) and GET /api/v1/ask/{id}; POST /slack/commands only where answers can reach Slack
 (internet_egress on: Slack's response_url is on the internet), else the route is left out and the
-synthesis says why, since a Slack app pointed at it would only ever see an acknowledgement.
+synthesis says why, since a Slack app pointed at it would only ever see an acknowledgement. The query
+routes (loglens.query.api: search, SQL, tail, facts, saved entries, shared answers) are served by
+their own small function on the same API and keys; a key is held to ask's rate on POST /api/v1/ask
+(each question calls the model) and to the query rate and daily quota on the API as a whole.
 
 Lake-only (no database, no VPC): the function is outside any VPC, so it reaches the model, Slack and
 Athena like any Lambda, the Slack route is deployed, and its state (conversations, HTTP answers, Slack
-replay claims) is in a DynamoDB table (infra/components/ask_state.py) instead of PostgreSQL.
+replay claims) is in a DynamoDB table (infra/components/ask_state.py) instead of PostgreSQL. There is
+no query function or console there (they read PostgreSQL), so no shared answers either.
 """
 
 from __future__ import annotations
@@ -35,6 +39,9 @@ from infra.nag import acknowledge
 from infra.stacks.data import DataStack
 from infra.stacks.lake import LakeStack
 from infra.stacks.network import NetworkStack
+from loglens.query.routes import ROUTES as QUERY_ROUTES
+
+ASK_PATH = "/api/v1/ask"
 
 SLACK_ROUTE = "/slack/commands"
 NO_SLACK_WARNING = (
@@ -103,6 +110,9 @@ class AnalysisStack(Stack):
                 # Conversation turns and HTTP answers are stored by the writer login: the analyst stays read-only.
                 "CONVERSATION_DB_USER": WRITER_LOGIN,
             }
+        # Slack answers link to the web console once its address is known (cdk.json); lake-only has no console.
+        if config.console.url and database is not None:
+            environment["LOGLENS_CONSOLE_URL"] = config.console.url
         self.state: AskState | None = None
         if database is None:
             self.state = AskState(self, "AskState", config=config)
@@ -148,22 +158,43 @@ class AnalysisStack(Stack):
         if config.model.provider == "bedrock":
             self._grant_bedrock(config.model.model_id)
 
+        # The query API without a model: guarded SQL as the analyst login; saved entries and shared answers as
+        # the writer (the analyst stays read-only). No secrets, no internet: the isolated subnets.
+        # A lake-only stage has no database: no query function (search, SQL and tail read PostgreSQL).
+        self.query: LoglensFunction | None = None
+        if database is not None and network is not None:
+            self.query = LoglensFunction(
+                self,
+                "Query",
+                config=config,
+                module="query",
+                description="loglens: search, SQL, live tail and saved queries, without a model",
+                **network.network.function_placement(),
+                environment={**database.connection_environment(ANALYST_LOGIN), "SAVED_DB_USER": WRITER_LOGIN},
+            )
+            database.grant_connect(self.query.role, ANALYST_LOGIN)
+            database.grant_connect(self.query.role, WRITER_LOGIN)
+
         api = config.api
         self.api = LoglensRestApi(
             self,
             "QueryApi",
             config=config,
             name="query",
-            description="loglens query API (ask)",
-            rate_limit=api.ask_rate_limit,
-            burst_limit=api.ask_burst_limit,
-            quota_per_day=api.ask_quota_per_day,
+            description="loglens query API (ask, search, SQL, tail)",
+            rate_limit=api.query_rate_limit,
+            burst_limit=api.query_burst_limit,
+            quota_per_day=api.query_quota_per_day,
             stage_rate_limit=api.ask_stage_rate_limit,
             stage_burst_limit=api.ask_stage_burst_limit,
             method_throttles={f"{SLACK_ROUTE}/POST": (api.slack_rate_limit, api.slack_burst_limit)} if slack else None,
+            key_method_throttles={(ASK_PATH, "POST"): (api.ask_rate_limit, api.ask_burst_limit)},
         )
-        self.api.add_route("/api/v1/ask", "POST", self.ask.function)
-        self.api.add_route("/api/v1/ask/{id}", "GET", self.ask.function)
+        self.api.add_route(ASK_PATH, "POST", self.ask.function)
+        self.api.add_route(f"{ASK_PATH}/{{id}}", "GET", self.ask.function)
+        if self.query is not None:
+            for path, method in QUERY_ROUTES:
+                self.api.add_route(path, method, self.query.function)
         if slack:
             self._add_slack_route()
         else:

@@ -39,6 +39,7 @@ class ObservabilityStack(Stack):
                 "maintain": maintenance.maintain.function,
                 "archive": maintenance.archive.function,
                 "ask": analysis.ask.function,
+                **({"query": analysis.query.function} if analysis.query is not None else {}),
                 "migrate": data.migrations.handler.function,
             },
             ingest_api=ingest.api.api,

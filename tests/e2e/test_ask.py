@@ -114,7 +114,8 @@ def get(url: str, key: str | None = API_KEY) -> tuple[int, dict[str, Any], dict[
     try:
         connection.request("GET", parts.path, headers={"x-api-key": key} if key else {})
         response = connection.getresponse()
-        return response.status, json.loads(response.read() or b"{}"), dict(response.getheaders())
+        headers = {name.lower(): value for name, value in response.getheaders()}  # uvicorn sends lower case
+        return response.status, json.loads(response.read() or b"{}"), headers
     finally:
         connection.close()
 
@@ -141,7 +142,7 @@ def test_a_slow_answer_answers_202_with_an_id_then_the_answer_on_get(impatient: 
         status, body, headers = get(impatient.url + pending["poll"])
         if status != 202:
             break
-        assert body == pending and headers.get("Retry-After") == "2"
+        assert body == pending and headers.get("retry-after") == "2"
         time.sleep(0.1)
     assert status == 200, body
     assert body["ask_id"] == pending["id"] and body["conversation_id"]

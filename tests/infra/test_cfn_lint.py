@@ -16,7 +16,9 @@ IGNORED_WARNINGS = {
 }
 
 
-@pytest.mark.parametrize("part", ["network", "data", "lake", "ingest", "maintenance", "analysis", "observability"])
+@pytest.mark.parametrize(
+    "part", ["network", "data", "lake", "ingest", "maintenance", "analysis", "console", "observability"]
+)
 def test_template_passes_cfn_lint(synthesized: Synthesized, part: str) -> None:
     stack = next(s for s in synthesized.loglens.stacks if s.stack_name.endswith(f"-{part}"))
     template = synthesized.outdir / f"{stack.artifact_id}.template.json"

@@ -15,6 +15,7 @@ from cfnlint.config import ManualArgs
 from infra.stacks.analysis import NO_SLACK_WARNING
 from tests.infra.conftest import Synthesized
 from tests.infra.test_cfn_lint import IGNORED_WARNINGS
+from tests.infra.test_security import _resource_paths
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -108,8 +109,9 @@ def test_stage_throttles_sit_above_each_keys(synthesized: Synthesized) -> None:
         (api.ingest_rate_limit, api.ingest_burst_limit),
         (api.ingest_stage_rate_limit, api.ingest_stage_burst_limit),
     )
-    ask = ((api.ask_rate_limit, api.ask_burst_limit), (api.ask_stage_rate_limit, api.ask_stage_burst_limit))
-    for part, (key, stage) in (("ingest", ingest), ("analysis", ask)):
+    # The query API's plan holds a key to the query rate (ask's own lower rate is a per-method limit in it)
+    query = ((api.query_rate_limit, api.query_burst_limit), (api.ask_stage_rate_limit, api.ask_stage_burst_limit))
+    for part, (key, stage) in (("ingest", ingest), ("analysis", query)):
         plan = next(iter(resources(synthesized, part, "AWS::ApiGateway::UsagePlan").values()))
         assert (plan["Properties"]["Throttle"]["RateLimit"], plan["Properties"]["Throttle"]["BurstLimit"]) == key
         stage_settings = next(iter(resources(synthesized, part, "AWS::ApiGateway::Stage").values()))["Properties"]
@@ -123,18 +125,25 @@ def test_a_stage_throttle_at_or_below_a_keys_is_refused() -> None:
 
     base = {
         "ingest_rate_limit": 500, "ingest_burst_limit": 1000, "ingest_quota_per_day": 10,
-        "ask_rate_limit": 2, "ask_burst_limit": 5, "ask_quota_per_day": 10, "cors_allow_origin": "*",
+        "ask_rate_limit": 2, "ask_burst_limit": 5, "query_rate_limit": 5, "query_burst_limit": 10,
+        "query_quota_per_day": 10, "cors_allow_origin": "*",
     }  # fmt: skip
     with pytest.raises(ValueError, match="ask_stage_rate_limit"):
-        ApiSettings.model_validate({**base, "ask_stage_rate_limit": 2})
+        ApiSettings.model_validate({**base, "ask_stage_rate_limit": 5})  # not above a key's query rate
+    with pytest.raises(ValueError, match="ask_rate_limit and ask_burst_limit"):
+        ApiSettings.model_validate({**base, "ask_rate_limit": 6})
     with pytest.raises(ValueError, match="slack_rate_limit"):
         ApiSettings.model_validate({**base, "slack_rate_limit": 11})
 
 
 def test_ask_polls_by_id(synthesized: Synthesized) -> None:
+    template = synthesized.raw["analysis"]
+    paths = _resource_paths(template)
     methods = resources(synthesized, "analysis", "AWS::ApiGateway::Method").values()
-    gets = [m for m in methods if m["Properties"]["HttpMethod"] == "GET"]
-    assert len(gets) == 1 and gets[0]["Properties"]["ApiKeyRequired"] is True
+    gets = {
+        paths[json.dumps(m["Properties"]["ResourceId"])]: m for m in methods if m["Properties"]["HttpMethod"] == "GET"
+    }
+    assert gets["/api/v1/ask/{id}"]["Properties"]["ApiKeyRequired"] is True
     assert "{id}" in {
         r["Properties"]["PathPart"] for r in resources(synthesized, "analysis", "AWS::ApiGateway::Resource").values()
     }
@@ -207,13 +216,14 @@ def test_people_get_the_readers_login_and_never_the_agents(synthesized: Synthesi
     data.has_output("ReaderConnectPolicyArn", {"Value": {"Ref": Match.string_like_regexp("ConnectAsReader")}})
     migrations = next(iter(resources(synthesized, "data", "Custom::LoglensMigrations").values()))
     assert "loglens_reader" in migrations["Properties"]["IamLogins"]
-    # No function connects as the reader; only ask connects as the analyst
+    # No function connects as the reader; only ask and query (whose SQL passes the agent's guard and session
+    # limits, set in every transaction) connect as the analyst
     for part in synthesized.raw:
         for logical_id, role in resources(synthesized, part, "AWS::IAM::Role").items():
             attached = json.dumps(role["Properties"].get("ManagedPolicyArns", []))
             assert "ConnectAsReader" not in attached, logical_id
             if "ConnectAsAnalyst" in attached:
-                assert logical_id.startswith("AskRole"), logical_id
+                assert logical_id.startswith(("AskRole", "QueryRole")), logical_id
 
 
 def test_the_egress_variant_passes_cdk_nag_and_cfn_lint(synthesized_with_egress: Synthesized) -> None:

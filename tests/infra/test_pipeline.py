@@ -47,9 +47,16 @@ EXPECTED_ENVIRONMENT = {
         "LAKE_DATABASE",
         "LAKE_TABLE",
     },
+    "query": {"DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_IAM_AUTH", "SAVED_DB_USER"},
     "migrate": {"DB_HOST", "DB_PORT", "DB_NAME", "DB_SECRET_ARN", "DB_IAM_AUTH"},
 }
-DB_USERS = {"load": "loglens_writer", "maintain": "loglens_owner", "archive": "loglens_owner", "ask": "loglens_analyst"}
+DB_USERS = {
+    "load": "loglens_writer",
+    "maintain": "loglens_owner",
+    "archive": "loglens_owner",
+    "ask": "loglens_analyst",
+    "query": "loglens_analyst",
+}
 POWERTOOLS = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL", "LOGLENS_STAGE"}
 
 
@@ -227,7 +234,8 @@ def test_schedules_run_maintenance_and_archive(synthesized: Synthesized) -> None
 
 def test_every_lambda_but_collect_runs_in_the_isolated_subnets(synthesized: Synthesized) -> None:
     functions = synthesized.all_resources("AWS::Lambda::Function")
-    assert len(functions) == len(FUNCTION_NAMES) + 1  # + the custom-resource framework's onEvent
+    # + the custom-resource framework's onEvent and the console's BucketDeployment handler
+    assert len(functions) == len(FUNCTION_NAMES) + 2
     for part, logical_id, function in functions:
         if function["Properties"].get("Handler") == "lakegate.handler":
             continue  # Firehose's transformation: reaches only Secrets Manager, outside the VPC (test_lake.py)
@@ -361,6 +369,7 @@ def test_every_function_gets_the_environment_its_model_requires(synthesized: Any
         LoadEnvironment,
         MaintainEnvironment,
         MigrateEnvironment,
+        QueryEnvironment,
     )
 
     models = {
@@ -369,6 +378,7 @@ def test_every_function_gets_the_environment_its_model_requires(synthesized: Any
         "maintain": MaintainEnvironment,
         "archive": ArchiveEnvironment,
         "ask": AskEnvironment,
+        "query": QueryEnvironment,
         "migrate": MigrateEnvironment,
     }
     checked = set()

@@ -65,7 +65,8 @@ def _statements(synth: Synthesized) -> Iterator[tuple[str, str, str, dict[str, A
 
 def test_every_bucket_is_encrypted_private_and_tls_only(synthesized: Synthesized) -> None:
     buckets = synthesized.all_resources("AWS::S3::Bucket")
-    assert len(buckets) == 6  # access logs, raw, archive; the lake's access logs, table and Athena results
+    # access logs, raw, archive, the console's site; the lake's access logs, table and Athena results
+    assert len(buckets) == 7
     for _, logical_id, bucket in buckets:
         props = bucket["Properties"]
         rules = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
@@ -105,7 +106,7 @@ def test_every_bucket_is_encrypted_private_and_tls_only(synthesized: Synthesized
         and statement["Effect"] == "Deny"
         and statement.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
     ]
-    assert len(tls_denials) == 6
+    assert len(tls_denials) == 7
     for name in ("lake", "athena"):
         synthesized.templates["lake"].has_resource_properties(
             "AWS::S3::Bucket",
@@ -255,7 +256,7 @@ def test_slack_route_insists_on_the_signature_headers(synthesized_with_egress: S
     )
 
 
-def test_usage_plans_throttle_and_cap_ingest_and_ask_separately(synthesized: Synthesized) -> None:
+def test_usage_plans_throttle_and_cap_ingest_and_query_separately(synthesized: Synthesized) -> None:
     api = synthesized.loglens.config.api
     synthesized.templates["ingest"].has_resource_properties(
         "AWS::ApiGateway::UsagePlan",
@@ -264,15 +265,21 @@ def test_usage_plans_throttle_and_cap_ingest_and_ask_separately(synthesized: Syn
             "Quota": {"Limit": api.ingest_quota_per_day, "Period": "DAY"},
         },
     )
+    # A query key: the query routes' rate and the daily quota over the whole API, and ask's own (lower) rate
+    ask = {"RateLimit": api.ask_rate_limit, "BurstLimit": api.ask_burst_limit}
     synthesized.templates["analysis"].has_resource_properties(
         "AWS::ApiGateway::UsagePlan",
         {
-            "Throttle": {"RateLimit": api.ask_rate_limit, "BurstLimit": api.ask_burst_limit},
-            "Quota": {"Limit": api.ask_quota_per_day, "Period": "DAY"},
+            "Throttle": {"RateLimit": api.query_rate_limit, "BurstLimit": api.query_burst_limit},
+            "Quota": {"Limit": api.query_quota_per_day, "Period": "DAY"},
+            "ApiStages": [Match.object_like({"Throttle": {"/api/v1/ask/POST": ask}})],
         },
     )
-    # Two APIs, so an ingest key (shipped to browsers) can never call ask.
-    assert len(synthesized.all_resources("AWS::ApiGateway::RestApi")) == 2
+    # Separate APIs, so an ingest key (shipped to browsers) can never call ask or query; the console's own API
+    # takes no keys at all (a Cognito sign-in), and has no usage plan.
+    assert len(synthesized.all_resources("AWS::ApiGateway::RestApi")) == 3
+    synthesized.templates["console"].resource_count_is("AWS::ApiGateway::UsagePlan", 0)
+    synthesized.templates["console"].resource_count_is("AWS::ApiGateway::ApiKey", 0)
 
 
 def test_apis_log_access_as_json_and_enable_cors_binary_and_tracing(synthesized: Synthesized) -> None:
@@ -374,6 +381,8 @@ def test_functions_get_exactly_their_contracted_permissions(synthesized: Synthes
         "MaintainRole": {"Owner"},
         "ArchiveRole": {"Owner"},
         "AskRole": {"Analyst", "Writer"},
+        # query: guarded SQL as the analyst; saved entries and shared answers as the writer
+        "QueryRole": {"Analyst", "Writer"},
     }
     for prefix, logins in expected_logins.items():
         (role,) = [r for logical_id, r in roles.items() if logical_id.startswith(prefix)]

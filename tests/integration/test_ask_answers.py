@@ -245,3 +245,36 @@ def test_a_reply_postgresql_could_not_store_is_stored_with_replacement_character
         "rows": [["x\ufffd"]],
         "bad\ufffdkey": 1,
     }
+
+
+def test_console_users_signed_in_with_cognito_are_told_apart_like_keys(
+    data: str, fake: FakeClaude, analyst_url: str, writer_url: str
+) -> None:
+    # The console's API has no keys: the Cognito authorizer's claims say who asks (loglens.http.Request.caller)
+    def as_user(event: dict[str, Any], subject: str) -> dict[str, Any]:
+        event["requestContext"] = {"identity": {"apiKeyId": None}, "authorizer": {"claims": {"sub": subject}}}
+        return event
+
+    released = threading.Event()
+    fake.script(held_model(released, two_steps))
+    api = make_api(fake, analyst_url, writer_url, wait=0.2)
+    asked = api.handle(as_user({"resource": "/api/v1/ask", "path": "/api/v1/ask", "httpMethod": "POST",
+                                "headers": {"Content-Type": "application/json"},
+                                "body": json.dumps({"question": "Which service errs most?"})}, "ana"))  # fmt: skip
+    assert asked["statusCode"] == 202
+    ask_id = json.loads(asked["body"])["id"]
+    released.set()
+
+    def read(subject: str) -> int:
+        event = {"resource": "/api/v1/ask/{id}", "path": f"/api/v1/ask/{ask_id}", "httpMethod": "GET",
+                 "headers": {}, "pathParameters": {"id": ask_id}}  # fmt: skip
+        return int(api.handle(as_user(event, subject))["statusCode"])
+
+    for _ in range(300):
+        if read("ana") != 202:
+            break
+        threading.Event().wait(0.05)
+    assert (read("ana"), read("bob")) == (200, 404)
+    with connect(data) as conn:
+        requesters = {r[0] for r in conn.execute("SELECT requester FROM ask_answers WHERE ask_id = %s", (ask_id,))}
+    assert requesters == {"http:user:ana"}

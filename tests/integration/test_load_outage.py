@@ -127,3 +127,34 @@ def test_spool_keeps_accepted_logs_while_the_database_is_down(own_server: Embedd
     assert consumer.drain_once() == 2
     assert consumer.pending() == []
     assert _count(url) == (70, 70, 2)
+
+
+def test_buffered_spool_backs_up_while_the_database_is_down_and_drains_after(own_server: EmbeddedPostgres) -> None:
+    root = Path(tempfile.mkdtemp(prefix="loglens-outage-buffered-"))
+    url = own_server.url()
+    consumer = SpoolConsumer(
+        root, Loader(LocalObjectStore(root), ConnectionProvider(lambda: url), Settings.from_env({})), poll_seconds=0.05
+    )
+    sink = SpoolSink(root, max_bytes=4096, max_seconds=0.05, on_closed=consumer.wake)  # loglens dev's, smaller
+    consumer.start()
+    own_server.stop()
+    lines = _lines(400, "buffered").splitlines(keepends=True)
+    threads = [
+        threading.Thread(target=lambda part=part: [sink.put([line]) for line in part])
+        for part in (lines[0::4], lines[1::4], lines[2::4], lines[3::4])
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    sink.close()
+    time.sleep(0.5)  # the loader tries, fails and backs off; nothing is dropped meanwhile
+    assert len(consumer.pending()) > 1
+    own_server.start()
+    deadline = time.monotonic() + 60
+    while consumer.pending() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    consumer.stop()
+    assert consumer.pending() == []
+    logs, distinct, _ = _count(url)
+    assert (logs, distinct) == (400, 400)

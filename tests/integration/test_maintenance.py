@@ -21,9 +21,11 @@ from loglens.devtools.local.timers import MaintenanceTimers, TimedJob, start_tim
 from loglens.lifecycle.maintenance import (
     SUMMARY_VIEWS,
     Task,
+    maintain,
     maintain_partitions,
     materialized_views,
     owner_connection,
+    prune_shared_answers,
     refresh_views,
     task_from_event,
 )
@@ -323,3 +325,24 @@ def test_start_timers_runs_the_partitions_job_at_start(fresh_db_url: str, tmp_pa
     assert [job.name for job in timers.jobs] == ["partitions", "views", "archive"]
     assert (timers.runs["partitions"], timers.failures) == (1, Counter())
     assert _name(day) in names
+
+
+def test_the_partitions_job_deletes_shared_answers_past_their_days(fresh_db_url: str) -> None:
+    # Given answers shared 100, 89 and 0 days ago (the console's links), and the default of 90 days
+    with connect(fresh_db_url) as conn:
+        for answer_id, age in (("a" * 22, 100), ("b" * 22, 89), ("c" * 22, 0)):
+            conn.execute(
+                "INSERT INTO shared_answers (id, answer, created_by, created_at) "
+                "VALUES (%s, '{}'::jsonb, 'test', now() - make_interval(days => %s))",
+                (answer_id, age),
+            )
+        conn.commit()
+    # When the daily partitions task runs (as the maintain Lambda and `loglens dev`'s timer run it)
+    with owner_connection(fresh_db_url) as conn:
+        maintain(conn, SETTINGS, Task.PARTITIONS)
+        # Then only the answer older than 90 days is gone; a shorter setting takes more
+        left = [r[0] for r in conn.execute("SELECT id FROM shared_answers ORDER BY id").fetchall()]
+        assert left == ["b" * 22, "c" * 22]
+        assert prune_shared_answers(conn, 30) == 1
+        assert prune_shared_answers(conn, 30) == 0
+    assert Settings.from_env({"LOGLENS_SHARED_ANSWER_DAYS": "7"}).shared_answer_days == 7

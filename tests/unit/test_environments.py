@@ -11,6 +11,7 @@ from loglens.environments import (
     LoadEnvironment,
     MaintainEnvironment,
     MigrateEnvironment,
+    QueryEnvironment,
 )
 from loglens.settings import ConfigError
 
@@ -50,6 +51,7 @@ def test_core_settings_ride_along_and_fail_with_their_own_variable() -> None:
         (LoadEnvironment, "RAW_BUCKET"),
         (ArchiveEnvironment, "ARCHIVE_BUCKET"),
         (AskEnvironment, "CONVERSATION_DB_USER"),
+        (QueryEnvironment, "SAVED_DB_USER"),
     ],
 )
 def test_each_function_names_its_missing_variable(model: type, needs: str) -> None:
@@ -62,3 +64,12 @@ def test_migrate_connects_directly_with_the_master_secret() -> None:
     assert (env.db_host, env.db_port, env.db_name) == ("db", 5433, "n")
     with pytest.raises(ConfigError, match="DB_SECRET_ARN is required but not set"):
         MigrateEnvironment.from_env({"DB_HOST": "db", "DB_NAME": "n"})
+
+
+def test_the_console_link_for_slack_must_be_https() -> None:
+    base = {**PROXY, "CONVERSATION_DB_USER": "loglens_writer"}
+    assert AskEnvironment.from_env(base).console_url is None
+    url = "https://d111111abcdef8.cloudfront.net"
+    assert AskEnvironment.from_env({**base, "LOGLENS_CONSOLE_URL": url}).console_url == url
+    with pytest.raises(ConfigError, match="LOGLENS_CONSOLE_URL"):
+        AskEnvironment.from_env({**base, "LOGLENS_CONSOLE_URL": "javascript:alert(1)"})

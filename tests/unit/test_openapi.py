@@ -64,4 +64,4 @@ def test_the_document_is_valid_openapi_3_1() -> None:
     schema = schemathesis.openapi.from_dict(document())
     operations = {(op.ok().method.upper(), op.ok().path) for op in schema.get_all_operations()}
     assert ("POST", "/api/v1/logs/batch") in operations and ("POST", "/otlp/v1/logs") in operations
-    assert len(operations) == 8  # with GET /api/v1/ask/{id}, where a slow answer is polled
+    assert len(operations) == 17  # ingest 5; ask (with GET /api/v1/ask/{id}, a slow answer polled) and Slack 3; query 9

@@ -455,6 +455,62 @@ def test_block_kit_stays_within_slacks_limits_and_escapes_mrkdwn() -> None:
     assert len(message["text"]) <= 3000
 
 
+# -- the shape of a time series, and the link to the console ----------------------------------------
+
+
+def hourly_answer() -> Answer:
+    answer = canned_answer("errors per hour today?")
+    answer.columns = ["hour", "errors"]
+    counts = [3, 4, 2, 5, 3, 4, 28, 31, 6, 4, 3, 2]
+    answer.rows = [[f"2026-03-10T{h:02d}:00:00+00:00", n] for h, n in enumerate(counts)]
+    return answer
+
+
+def test_a_time_series_answer_carries_its_shape_as_a_text_chart() -> None:
+    message = answer_message(hourly_answer())
+    sections = [b["text"]["text"] for b in message["blocks"] if b["type"] == "section"]
+    [chart] = [text for text in sections if "▁" in text]
+    assert "errors  ▂▂▁▂▂▂▇█▂▂▂▁  2 … 31" in chart  # the spike at 06:00-07:00 is visible
+    assert "2026-03-10 00:00 → 2026-03-10 11:00 UTC, 12 points" in chart
+    assert chart.startswith("```") and chart.endswith("```")
+    # A table without a time column gets no chart
+    plain = answer_message(canned_answer())
+    assert not any("▁" in json.dumps(b) for b in plain["blocks"])
+
+
+def test_the_answer_links_to_the_console_when_one_is_configured(slack: ResponseUrlServer) -> None:
+    shared: list[Answer] = []
+
+    def share(answer: Answer) -> str:
+        shared.append(answer)
+        return "https://console.example.com/#/answers/AbCdEfGhIjKlMnOpQrStUv"
+
+    api = make_api(StubService(hourly_answer()), [], slack)
+    api.share_link = share
+    api.run_async(queued("errors per hour today?", slack.url))
+    [posted] = slack.wait_for(1)
+    context = next(b for b in posted["blocks"] if b["type"] == "context")
+    link = "https://console.example.com/#/answers/AbCdEfGhIjKlMnOpQrStUv"
+    assert context["elements"][-1]["text"] == f"<{link}|Open in the console>"
+    assert [a.question for a in shared] == ["errors per hour today?"]
+
+
+def test_a_failed_share_still_posts_the_answer_without_a_link(slack: ResponseUrlServer) -> None:
+    def share(answer: Answer) -> str:
+        raise OSError("the database is away")
+
+    api = make_api(StubService(hourly_answer()), [], slack)
+    api.share_link = share
+    api.run_async(queued("errors per hour today?", slack.url))
+    [posted] = slack.wait_for(1)
+    assert posted["response_type"] == "in_channel" and "Open in the console" not in json.dumps(posted)
+
+
+@pytest.mark.parametrize("link", ["javascript:alert(1)", "https://x.example/<!channel>", "https://a|b", "ftp://x"])
+def test_a_link_that_could_break_the_message_is_left_out(link: str) -> None:
+    assert "Open in the console" not in json.dumps(answer_message(hourly_answer(), link=link))
+
+
 def test_a_text_only_answer_is_posted_whole_without_an_hourglass() -> None:
     # A declined request (or one that needed no SQL) is a complete answer: no SQL, no table, no hourglass
     declined = Answer(

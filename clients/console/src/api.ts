@@ -4,6 +4,7 @@ import type {
   Answer,
   AskPending,
   ErrorBody,
+  Facts,
   SavedItem,
   SavedKind,
   SearchFilters,
@@ -109,6 +110,10 @@ export class Api {
 
   async check(sql: string, signal?: AbortSignal): Promise<SqlCheck> {
     return (await this.request<SqlCheck>('POST', '/api/v1/query/check', { sql }, signal)).data;
+  }
+
+  async facts(): Promise<Facts> {
+    return (await this.request<Facts>('GET', '/api/v1/facts')).data;
   }
 
   async saved(): Promise<SavedItem[]> {

@@ -116,6 +116,21 @@ export interface SqlCheck {
   sql: string | null;
 }
 
+export interface ValueCount {
+  value: string;
+  records: number;
+}
+
+/** GET /api/v1/facts: what the filters can choose from (loglens.query.facts.Facts). */
+export interface Facts {
+  services: ValueCount[];
+  environments: ValueCount[];
+  levels: ValueCount[];
+  earliest: string | null;
+  latest: string | null;
+  hot_window_days: number;
+}
+
 export type SavedKind = 'question' | 'search' | 'sql';
 
 export interface SavedItem {

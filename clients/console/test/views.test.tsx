@@ -113,7 +113,8 @@ describe('Search', () => {
     expect(root.querySelector('.record-detail pre:not(.wrap):not(.stack)')!.textContent).toContain('"order": "A-7"');
     expect(byText(root, 'a', 'Whole trace').getAttribute('href')).toBe('#/search?trace_id=t-9&since=7d');
     await click(byText(root, 'button', 'Load 50 more'));
-    expect((calls[1]!.body as { cursor: string }).cursor).toBe('cur-1');
+    const searches = calls.filter((c) => c.path === '/api/v1/query');
+    expect((searches[1]!.body as { cursor: string }).cursor).toBe('cur-1');
     expect(root.querySelectorAll('li.record')).toHaveLength(PAGE + 1);
     expect(root.textContent).not.toContain('Load 50 more');
   });
@@ -125,7 +126,31 @@ describe('Search', () => {
     await typeInto(root.querySelector('input[name=metadata]')!, 'region');
     await click(byText(root, 'button', 'Search'));
     expect(root.querySelector('[role=alert]')!.textContent).toBe('metadata "region" is not key=value');
-    expect(calls).toHaveLength(1);
+    expect(calls.filter((c) => c.path === '/api/v1/query')).toHaveLength(1);
+  });
+
+  it('suggests the services and environments the facts name, and works without them', async () => {
+    const empty = { columns: [], rows: [], sql: '', elapsed_ms: 1, cursor: null, limit_reached: false, since: '', until: '', histogram: null };
+    const facts = {
+      services: [{ value: 'payment-api', records: 90 }, { value: 'search-api', records: 12 }],
+      environments: [{ value: 'production', records: 100 }],
+      levels: [{ value: 'ERROR', records: 7 }],
+      earliest: '2026-03-08T00:00:00+00:00',
+      latest: '2026-03-10T10:00:00+00:00',
+      hot_window_days: 30,
+    };
+    const { node } = withApi({ 'POST /api/v1/query': () => ({ body: empty }), 'GET /api/v1/facts': () => ({ body: facts }) }, <Search params={new URLSearchParams()} />);
+    const root = await mount(node);
+    await settle();
+    expect(root.querySelector('input[name=service]')!.getAttribute('list')).toBe('known-services');
+    expect([...root.querySelectorAll('#known-services option')].map((o) => o.getAttribute('value'))).toEqual(['payment-api', 'search-api']);
+    expect([...root.querySelectorAll('#known-environments option')].map((o) => o.getAttribute('value'))).toEqual(['production']);
+    // A server that cannot read them: no suggestions, no error shown
+    const without = withApi({ 'POST /api/v1/query': () => ({ body: empty }), 'GET /api/v1/facts': () => ({ status: 503, body: { error: 'down' } }) }, <Search params={new URLSearchParams()} />);
+    const plain = await mount(without.node);
+    await settle();
+    expect(plain.querySelectorAll('#known-services option')).toHaveLength(0);
+    expect(plain.querySelector('[role=alert]')).toBeNull();
   });
 });
 
@@ -143,23 +168,24 @@ describe('Live tail', () => {
       { 'GET /api/v1/tail': () => ({ body: { columns: COLUMNS, sql: 'SELECT …', elapsed_ms: 1, ...script[Math.min(at++, script.length - 1)] } }) },
       <Tail params={new URLSearchParams('service=checkout&level=ERROR')} />,
     );
+    const tails = () => calls.filter((c) => c.path === '/api/v1/tail');
     const root = await mount(node);
     await settle();
     expect(root.querySelectorAll('li.record')).toHaveLength(1);
-    expect(Object.fromEntries(calls[0]!.query)).toEqual({ service: 'checkout', level: 'ERROR' });
+    expect(Object.fromEntries(tails()[0]!.query)).toEqual({ service: 'checkout', level: 'ERROR' });
     await settle(TAIL_MS);
     await settle(TAIL_MS);
     await settle(1); // limit_reached: the next poll does not wait (a 0 ms timer set during a fake tick is 1 ms)
     expect([...root.querySelectorAll('.record-line .message')].map((m) => m.textContent)).toEqual(['first', 'second', 'third', 'fourth']);
-    expect(calls.map((c) => c.query.get('cursor'))).toEqual([null, 'c1', 'c2', 'c3']);
+    expect(tails().map((c) => c.query.get('cursor'))).toEqual([null, 'c1', 'c2', 'c3']);
     expect(root.querySelector('[aria-live=polite]')!.textContent).toBe('1 new record');
     await click(byText(root, 'button', 'Pause'));
-    const before = calls.length;
+    const before = tails().length;
     await settle(TAIL_MS * 5);
-    expect(calls.length).toBe(before);
+    expect(tails().length).toBe(before);
     await click(byText(root, 'button', 'Resume'));
     await settle();
-    expect(calls.at(-1)!.query.get('cursor')).toBe('c4');
+    expect(tails().at(-1)!.query.get('cursor')).toBe('c4');
   });
 
   it('backs off and says so when the server fails, then recovers', async () => {
@@ -173,7 +199,7 @@ describe('Live tail', () => {
     expect(root.querySelector('[role=alert]')!.textContent).toContain('database down');
     fail = false;
     await settle(TAIL_MS);
-    expect(calls).toHaveLength(1); // backing off
+    expect(calls.filter((c) => c.path === '/api/v1/tail')).toHaveLength(1); // backing off
     await settle(5000);
     expect(root.querySelector('[role=alert]')).toBeNull();
     expect(root.querySelector('.record-line .message')!.textContent).toBe('back');

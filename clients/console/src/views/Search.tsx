@@ -6,6 +6,7 @@ import type { ChartSpec } from '../chart';
 import { ChartView } from '../components/Chart';
 import { ErrorNote, SaveButton, SqlBlock } from '../components/Common';
 import { RecordList } from '../components/RecordList';
+import { Suggestions, useFacts } from '../components/Suggestions';
 import { useApi } from '../context';
 import { formatNumber, records } from '../format';
 import { filtersFromParams, href, paramsFromFilters } from '../router';
@@ -142,6 +143,8 @@ export function Search({ params }: { params: URLSearchParams }) {
     };
   }, [key, runs]);
 
+  const facts = useFacts(); // after the search: the search goes out first
+
   const more = async () => {
     if (!cursor) return;
     setBusy(true);
@@ -179,7 +182,8 @@ export function Search({ params }: { params: URLSearchParams }) {
       >
         <label>
           Service
-          <input name="service" value={form.service} onInput={set('service')} autoComplete="off" />
+          <input name="service" value={form.service} onInput={set('service')} autoComplete="off" list="known-services" />
+          <Suggestions id="known-services" values={facts?.services} />
         </label>
         <fieldset class="levels">
           <legend>Level</legend>
@@ -203,7 +207,8 @@ export function Search({ params }: { params: URLSearchParams }) {
         </fieldset>
         <label>
           Environment
-          <input name="environment" value={form.environment} onInput={set('environment')} autoComplete="off" />
+          <input name="environment" value={form.environment} onInput={set('environment')} autoComplete="off" list="known-environments" />
+          <Suggestions id="known-environments" values={facts?.environments} />
         </label>
         <label>
           Time range

@@ -4,6 +4,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ErrorNote } from '../components/Common';
 import { RecordList } from '../components/RecordList';
+import { Suggestions, useFacts } from '../components/Suggestions';
 import { useApi } from '../context';
 import { records } from '../format';
 import { href } from '../router';
@@ -84,6 +85,7 @@ export function Tail({ params }: { params: URLSearchParams }) {
       clearTimeout(timer);
     };
   }, [running, filters]);
+  const facts = useFacts(); // after the first poll: the records go out first
 
   return (
     <section aria-labelledby="tail-title">
@@ -102,7 +104,8 @@ export function Tail({ params }: { params: URLSearchParams }) {
       >
         <label>
           Service
-          <input name="service" value={form.service} onInput={(e) => setForm({ ...form, service: e.currentTarget.value })} />
+          <input name="service" value={form.service} onInput={(e) => setForm({ ...form, service: e.currentTarget.value })} list="tail-services" />
+          <Suggestions id="tail-services" values={facts?.services} />
         </label>
         <fieldset class="levels">
           <legend>Level</legend>

@@ -139,6 +139,10 @@ export async function startFakeApi(): Promise<FakeApi> {
       const rows = stored.slice(from).filter((r) => !service || r.service === service);
       return json(200, { columns: COLUMNS, rows: rows.map(toRow), sql: 'SELECT … stored_xid …', elapsed_ms: 1.1, cursor: String(stored.length), limit_reached: false });
     }
+    if (route === 'GET /api/v1/facts') {
+      const count = (key: 'service' | 'level') => [...new Set(records.map((r) => r[key]))].map((value) => ({ value, records: records.filter((r) => r[key] === value).length }));
+      return json(200, { services: count('service'), environments: [{ value: 'e2e', records: records.length }], levels: count('level'), earliest: records.at(-1)?.created_at ?? null, latest: records[0]?.created_at ?? null, hot_window_days: 30 });
+    }
     if (route === 'GET /api/v1/saved') return json(200, { items: [...saved].reverse() });
     if (route === 'POST /api/v1/saved') {
       const item = { id: randomUUID(), ...(body as object), created_by: 'local', created_at: new Date().toISOString() };

@@ -159,6 +159,8 @@ class AskEnvironment(DatabaseEnvironment):
     slack_secret_arn: str | None = Field(default=None, json_schema_extra=_env("SLACK_SECRET_ARN"))
     # Conversation turns are written as their own login (the analyst login is read-only).
     conversation_db_user: str | None = Field(default=None, min_length=1, json_schema_extra=_env("CONVERSATION_DB_USER"))
+    # The web console's address: Slack answers link to the answer there (shared as the conversation login).
+    console_url: str | None = Field(default=None, pattern=r"^https://", json_schema_extra=_env("LOGLENS_CONSOLE_URL"))
     ask_state_table: str | None = Field(default=None, min_length=1, json_schema_extra=_env("ASK_STATE_TABLE"))
     lake: LakeSettings = Field(default_factory=LakeSettings)
 
@@ -180,6 +182,13 @@ class AskEnvironment(DatabaseEnvironment):
     def has_database(self) -> bool:
         """False on a lake-only stage: no database variable is set at all."""
         return bool(self.database_url or self.db_host or self.db_name or self.db_user)
+
+
+class QueryEnvironment(DatabaseEnvironment):
+    """The query API: searches and SQL as DB_USER (the analyst login), saved entries and shared answers as
+    SAVED_DB_USER (they are written; the analyst login is read-only)."""
+
+    saved_db_user: str = Field(min_length=1, json_schema_extra=_env("SAVED_DB_USER"))
 
 
 class MigrateEnvironment(FunctionEnvironment):

@@ -7,8 +7,10 @@ here: it is OpenTelemetry's format, not ours. Served at GET /api/v1/openapi.json
 committed as docs/openapi.json (a test keeps the two equal: `python -m loglens.openapi > docs/openapi.json`);
 tests/e2e/test_openapi_contract.py runs schemathesis against `loglens dev` with it.
 
-In AWS the routes live on two APIs, ingest and query (ask, Slack), each with its own base URL
-(the IngestApiUrl and QueryApiUrl stack outputs); locally one server has them all.
+In AWS the routes live on two APIs, ingest and query (ask, Slack, the query API), each with its own base
+URL (the IngestApiUrl and QueryApiUrl stack outputs); the console reaches ask and the query API through its
+own origin with a Cognito sign-in instead of a key. Locally one server has them all, and the query and ask
+routes also take the console's session cookie.
 """
 
 from __future__ import annotations
@@ -184,6 +186,165 @@ _GZIP: Final = {
 }
 
 
+_QUERY_SECURITY: Final[list[dict[str, list[str]]]] = [{"apiKey": []}, {"consoleSession": []}, {"consoleSignIn": []}]
+
+
+def _query_operation(
+    summary: str,
+    ok: tuple[str, str, dict[str, Any]],
+    *,
+    body: dict[str, Any] | None = None,
+    parameters: list[dict[str, Any]] | None = None,
+    errors: dict[str, str],
+) -> dict[str, Any]:
+    """An operation of the query API: its own error shape (ErrorBody: error, code, field) for its failures."""
+    status, description, schema = ok
+    answer: dict[str, Any] = {"description": description}
+    if schema:
+        answer["content"] = {"application/json": {"schema": schema}}
+    responses: dict[str, Any] = {status: answer}
+    for code, text in {
+        **errors,
+        "401": "Not signed in: no x-api-key and no console session.",
+        "403": "An x-api-key that is not valid (answered by API Gateway, or locally by `loglens dev`).",
+    }.items():
+        schema_ref = "ErrorAnswer" if code in ("401", "403", "413", "415") else "ErrorBody"
+        if code == "400":  # an unreadable body is the edge's plain error; the rest carry code and field
+            content = {"application/json": {"schema": {"anyOf": [_ref("ErrorBody"), _ref("ErrorAnswer")]}}}
+            responses[code] = {"description": text, "content": content}
+        elif code == "503":
+            responses[code] = _error(text, _RETRY_AFTER) | {"content": _json("ErrorBody")}
+        else:
+            responses[code] = {"description": text, "content": _json(schema_ref)}
+    operation: dict[str, Any] = {"tags": ["query"], "summary": summary, "security": _QUERY_SECURITY}
+    if parameters:
+        operation["parameters"] = parameters
+    if body is not None:
+        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    operation["responses"] = dict(sorted(responses.items()))
+    return operation
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": _REF + name}
+
+
+def _query_parameter(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema or {"type": "string", "minLength": 1},
+        "description": description,
+    }
+
+
+def _query_paths() -> dict[str, Any]:
+    from loglens.query import api, routes
+    from loglens.query.tail import MAX_LIMIT as TAIL_LIMIT
+
+    unavailable = (
+        "The log database cannot be reached now (retry after `retry_after` seconds), or querying is not "
+        "configured here."
+    )
+    refused = (
+        "A request that cannot be turned into a query (`field` names the part), or SQL the guard refuses "
+        "(`code` is the guard's)."
+    )
+    failed = "The database could not finish the query: `code` is timeout or database_error."
+    no_parameters = "Query parameters were sent; this route takes none."
+    sent = {
+        "413": f"A body over {api.MAX_BODY_BYTES:,} bytes (a shared answer: {api.MAX_SHARE_BODY_BYTES:,}).",
+        "415": "The body is not application/json.",
+    }
+    tail_parameters = [
+        _query_parameter("cursor", "The previous poll's cursor; without it, the newest records of the last 10 min."),
+        _query_parameter(
+            "limit", "Records per poll at most (default 100).", {"type": "integer", "minimum": 1, "maximum": TAIL_LIMIT}
+        ),
+        _query_parameter("level", "A level or several, comma-separated (ERROR,FATAL)."),
+        *(_query_parameter(name, f"Exact {name}.") for name in ("service", "environment", "trace_id", "user_id")),
+        _query_parameter("contains", "Text the message contains (case-insensitive). Metadata: metadata.<key>=<value>."),
+    ]
+    kinds = {"type": "string", "enum": ["question", "search", "sql"]}
+    item_id = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}]
+    return {
+        routes.QUERY_PATH: {
+            "post": _query_operation(
+                "Run one read-only SELECT (guarded), or a structured search",
+                (
+                    "200",
+                    "SqlResult for SQL, SearchResult for a search.",
+                    {"anyOf": [_ref("SqlResult"), _ref("SearchResult")]},
+                ),
+                body={"anyOf": [_ref("SqlRequest"), _ref("SearchRequest")]},
+                errors={"400": refused, **sent, "422": failed, "503": unavailable},
+            )
+        },
+        routes.CHECK_PATH: {
+            "post": _query_operation(
+                "The SQL guard's verdict on a statement (nothing runs)",
+                ("200", "The verdict, and the SQL as it would run.", _ref("SqlCheck")),
+                body=_ref("SqlRequest"),
+                errors={"400": refused, **sent, "503": unavailable},
+            )
+        },
+        routes.TAIL_PATH: {
+            "get": _query_operation(
+                "Records stored since the last poll, in the order they were stored",
+                ("200", "The new records and the cursor for the next poll.", _ref("TailResult")),
+                parameters=tail_parameters,
+                errors={"400": refused, "422": failed, "503": unavailable},
+            )
+        },
+        routes.FACTS_PATH: {
+            "get": _query_operation(
+                "What the filters can choose from: services, environments, levels, the data's time range",
+                ("200", "The facts.", _ref("Facts")),
+                errors={"400": no_parameters, "422": failed, "503": unavailable},
+            )
+        },
+        routes.SAVED_PATH: {
+            "get": _query_operation(
+                "Saved questions, searches and SQL, newest first",
+                ("200", "The saved entries.", _ref("SavedList")),
+                parameters=[_query_parameter("kind", "Only entries of this kind.", kinds)],
+                errors={"400": "An unknown parameter or kind.", "503": unavailable},
+            ),
+            "post": _query_operation(
+                "Save a question, a search or SQL",
+                ("201", "Saved.", _ref("SavedItem")),
+                body=_ref("SavedCreate"),
+                errors={"400": refused, **sent, "503": unavailable},
+            ),
+        },
+        routes.SAVED_ITEM_PATH: {
+            "delete": _query_operation(
+                "Delete a saved entry (only who saved it may)",
+                ("204", "Deleted.", {}),
+                parameters=item_id,
+                errors={"400": no_parameters, "404": "No saved entry with this id.", "503": unavailable},
+            )
+        },
+        routes.ANSWERS_PATH: {
+            "post": _query_operation(
+                "Share an answer: keep it for a link (the console shows it at /#/answers/<id>)",
+                ("201", "Kept; the link never changes.", _ref("SharedAnswer")),
+                body=_ref("ShareRequest"),
+                errors={"400": refused, **sent, "503": unavailable},
+            )
+        },
+        routes.ANSWER_PATH: {
+            "get": _query_operation(
+                "A shared answer",
+                ("200", "The answer as it was shared.", _ref("SharedAnswer")),
+                parameters=item_id,
+                errors={"400": no_parameters, "404": "No shared answer with this id.", "503": unavailable},
+            )
+        },
+    }
+
+
 def _collect_operation(summary: str, body: dict[str, Any]) -> dict[str, Any]:
     return {
         "tags": ["ingest"],
@@ -253,12 +414,32 @@ def _document() -> str:
         HealthAnswer,
         OtlpAnswer,
     )
+    from loglens.query.errors import ErrorBody
+    from loglens.query.facts import Facts
+    from loglens.query.saved import SavedCreate, SavedItem, SavedList, SharedAnswer, ShareRequest
+    from loglens.query.search import SearchRequest, SearchResult
+    from loglens.query.sql import SqlCheck, SqlRequest, SqlResult
+    from loglens.query.tail import TailResult
 
     schemas: dict[str, Any] = {}
     record, record_defs = record_input_schema()
     schemas["LogRecordInput"] = record
     schemas.update(record_defs)
+    # Request models first: a model used both ways (Answer) keeps its answer form, where every field is present.
     for model, mode in (
+        (SearchRequest, "validation"),
+        (SqlRequest, "validation"),
+        (SavedCreate, "validation"),
+        (ShareRequest, "validation"),
+        (SearchResult, "serialization"),
+        (SqlResult, "serialization"),
+        (SqlCheck, "serialization"),
+        (TailResult, "serialization"),
+        (Facts, "serialization"),
+        (SavedItem, "serialization"),
+        (SavedList, "serialization"),
+        (SharedAnswer, "serialization"),
+        (ErrorBody, "serialization"),
         (CollectAnswer, "serialization"),
         (OtlpAnswer, "serialization"),
         (HealthAnswer, "serialization"),
@@ -362,6 +543,7 @@ def _document() -> str:
                     "200": {"description": "The answer.", "content": _json("Answer")},
                     **_ask_outcomes(),
                     "400": _error("No question, or one that is too long; a conversation_id that is not ours."),
+                    "401": _error("Locally, no x-api-key and no console session (the console's sign-in)."),
                     "403": _FORBIDDEN,
                     "413": _error(f"Over {ASK_MAX_BODY_BYTES} bytes."),
                     "415": _UNSUPPORTED,
@@ -425,6 +607,7 @@ def _document() -> str:
                 },
             }
         },
+        **_query_paths(),
     }
     document = {
         "openapi": "3.1.0",
@@ -448,7 +631,7 @@ def _document() -> str:
         "security": [{"apiKey": []}],
         "tags": [
             {"name": "ingest", "description": "The ingest API (collect)."},
-            {"name": "query", "description": "The query API (ask, Slack)."},
+            {"name": "query", "description": "The query API (ask, Slack, search, SQL, tail, saved entries)."},
         ],
         "paths": paths,
         "components": {
@@ -458,7 +641,21 @@ def _document() -> str:
                     "in": "header",
                     "name": API_KEY_HEADER,
                     "description": "An API Gateway API key (locally: LOGLENS_API_KEY or .loglens/api-key).",
-                }
+                },
+                "consoleSession": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": "loglens_session_8000",
+                    "description": "Locally: the console's session, from POST /api/v1/session with the one-time "
+                    "token in the console URL `loglens dev` prints; the name ends in the server's port.",
+                },
+                "consoleSignIn": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "In AWS: the console's Cognito ID token, on the console's own origin "
+                    "(/api/* of its CloudFront distribution), never with an API key.",
+                },
             },
             "schemas": dict(sorted(schemas.items())),
         },

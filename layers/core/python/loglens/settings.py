@@ -80,6 +80,8 @@ class Settings(BaseModel):
     # Client addresses are personal data in many places: stored only when asked for.
     record_source_ip: bool = Field(default=False, json_schema_extra={"env": "LOGLENS_RECORD_SOURCE_IP"})
     cors_origin: str = Field(default="*", json_schema_extra={"env": "LOGLENS_CORS_ORIGIN"})
+    # Answers shared as links (the console, Slack) are deleted by the maintain job after this many days.
+    shared_answer_days: int = Field(default=90, ge=1, le=3650, json_schema_extra={"env": "LOGLENS_SHARED_ANSWER_DAYS"})
     analyst_statement_timeout_ms: int = Field(
         default=15_000, ge=100, le=600_000, json_schema_extra={"env": "LOGLENS_ANALYST_TIMEOUT_MS"}
     )

@@ -102,6 +102,8 @@ class AskApi:
     on_answer: Callable[[Answer], None] | None = None  # metrics: steps, tokens, latency
     # Built on first use by the worker, never on the acknowledgement path; in memory unless given.
     replays: Callable[[], ReplayGuard] = field(default_factory=lambda: _in_memory(MemoryReplayGuard()))
+    # A link to the answer in the web console for Slack answers (shared_answers), when a console is configured.
+    share_link: Callable[[Answer], str] | None = None
     router: Router = field(init=False)
 
     def handle_invocation(self, event: dict[str, Any]) -> dict[str, Any]:
@@ -142,14 +144,14 @@ class AskApi:
             )
         except ValueError as error:
             raise HttpError(400, str(error)) from None
-        key = http_key(request.api_key_id, conversation_id)
+        key = http_key(request.caller, conversation_id)
         service = self._service()
         store = getattr(service, "answers", None)
         if store is None:  # nowhere to keep it for a later GET: answer within the request
             answer = self._answer(question, key, HTTP_CONVERSATION_AGE)
             answer.conversation_id = conversation_id
             return HttpResponse(200, answer.model_dump_json().encode())
-        ask_id, requester = str(uuid.uuid4()), http_requester(request.api_key_id)
+        ask_id, requester = str(uuid.uuid4()), http_requester(request.caller)
         try:
             store.start_answer(ask_id, requester, {"question": question, "conversation_id": conversation_id})
         except Exception as error:
@@ -182,7 +184,7 @@ class AskApi:
         if store is None:
             raise HttpError(404, "answers are not kept on this deployment")
         try:
-            stored = store.stored_answer(ask_id, http_requester(request.api_key_id))
+            stored = store.stored_answer(ask_id, http_requester(request.caller))
         except Exception as error:
             log.warning("could not read an ask's answer: %s", error)
             raise HttpError(503, "the answer store is unavailable; try again shortly", {"Retry-After": "30"}) from None
@@ -317,13 +319,23 @@ class AskApi:
             return
         try:
             answer = self._answer(str(payload["question"]), str(payload["conversation"]), SLACK_CONVERSATION_AGE)
-            message = answer_message(answer)
+            message = answer_message(answer, link=self._link(answer))
         except HttpError as error:
             message = error_message(error.message)
         except Exception:
             log.exception("answering a Slack question failed")
             message = error_message("Something went wrong while answering; the error is in the ask function's log.")
         self._post(url, message)
+
+    def _link(self, answer: Answer) -> str | None:
+        if self.share_link is None:
+            return None
+        try:
+            return self.share_link(answer)
+        except Exception:
+            # The answer matters more than its link: post it without one.
+            log.exception("sharing the answer for a console link failed")
+            return None
 
     def _first_time(self, payload: dict[str, Any]) -> bool:
         signature = payload.get("signature")

@@ -16,6 +16,7 @@ from typing import Any, Final
 from urllib.parse import parse_qs
 
 from loglens.agent.answer import Answer
+from loglens.textchart import text_chart
 
 SIGNATURE_WINDOW_SECONDS: Final = 5 * 60
 SLACK_RESPONSE_URL_PREFIXES: Final = ("https://hooks.slack.com/",)
@@ -138,8 +139,9 @@ def error_message(text: str) -> dict[str, Any]:
     return {"response_type": "ephemeral", "text": _clip(f":warning: {escape(text)}", FALLBACK_CHARS)}
 
 
-def answer_message(answer: Answer) -> dict[str, Any]:
-    """The answer as an in-channel Block Kit message: answer, insight, recommendation, SQL, table, figures."""
+def answer_message(answer: Answer, *, link: str | None = None) -> dict[str, Any]:
+    """The answer as an in-channel Block Kit message: answer, insight, recommendation, the shape of a time series
+    as a text chart, SQL, table, figures, and `link` (the answer in the web console) when there is one."""
     explanation = answer.explanation
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": _clip(answer.question, HEADER_CHARS)}},
@@ -154,11 +156,17 @@ def answer_message(answer: Answer) -> dict[str, Any]:
         details.append(f":wrench: {escape(explanation.recommendation)}")
     if details:
         blocks.append(_section("\n".join(details)))
+    chart = text_chart(answer.columns, answer.rows) if answer.columns else None
+    if chart is not None:
+        blocks.append(_section(_code(chart)))
     if answer.sql:
         blocks.append(_section("*SQL*\n" + _code(answer.sql, SECTION_CHARS - 6)))
     if answer.columns:
         blocks.append(_section(_code(compact_table(answer.columns, answer.rows))))
-    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _clip(escape(answer.figures()), 2000)}]})
+    context = [{"type": "mrkdwn", "text": _clip(escape(answer.figures()), 2000)}]
+    if link is not None and link.startswith(("https://", "http://")) and not set("<>|") & set(link):
+        context.append({"type": "mrkdwn", "text": f"<{link}|Open in the console>"})
+    blocks.append({"type": "context", "elements": context})
     if not answer.complete:
         blocks.append(_section(":hourglass: The agent stopped before it finished; this answer may be incomplete."))
     return {

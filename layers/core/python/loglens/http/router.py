@@ -49,6 +49,13 @@ class Request:
         claims = authorizer.get("claims") if isinstance(authorizer, Mapping) else None
         return claims if isinstance(claims, Mapping) else {}
 
+    @property
+    def caller(self) -> str | None:
+        """Who sends the request: the console user's Cognito subject (the console's API has no keys), else the
+        API key's id; None when neither (a route API Gateway lets through without either, like Slack's)."""
+        subject = self.claims.get("sub")
+        return f"user:{subject}" if subject else self.api_key_id
+
     @classmethod
     def from_event(cls, event: Mapping[str, Any]) -> Request:
         headers = event.get("headers") or {}

@@ -7,18 +7,18 @@ Retry-After and the client resends (event ids make that idempotent).
 
 from __future__ import annotations
 
-import gzip
 import os
 import random
 import time
-import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from loglens.ingest.limits import MAX_FIREHOSE_BATCH_BYTES, MAX_FIREHOSE_BATCH_RECORDS, MAX_FIREHOSE_RECORD_BYTES
+
+if TYPE_CHECKING:  # the spool is local only: collect's cold start does not import it
+    from loglens.ingest.segments import SegmentWriter
 
 
 class SinkUnavailable(RuntimeError):
@@ -91,21 +91,34 @@ class FirehoseSink:
 
 @dataclass
 class SpoolSink:
-    """The local stand-in for Firehose → S3: one gzip NDJSON object per call under raw/, plus a
-    notification file, as S3 would send an event to the load queue."""
+    """The local stand-in for Firehose → S3: records appended to the spool's open segment, durable
+    (fsync'd) before put() returns; segments are closed by size or age and become raw/ objects
+    (see segments.py).
+
+    Buffering is the caller's choice, as Firehose's buffer hints are: `loglens dev` closes at 1 MiB
+    or 200 ms; with `max_seconds` <= 0 (the default) every put is an object of its own.
+    """
 
     root: Path
+    max_bytes: int = 1 << 20
+    max_seconds: float = 0.0
+    on_closed: Callable[[], None] | None = None  # a segment is ready for the loader
+    _writer: SegmentWriter = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        from loglens.ingest.segments import SegmentWriter
+
+        self._writer = SegmentWriter(self.root, self.max_bytes, self.max_seconds, self.on_closed)
 
     def put(self, records: Sequence[bytes]) -> None:
-        if not records:
-            return
-        now = datetime.now(UTC)
-        key = f"raw/{now:%Y/%m/%d/%H}/loglens-local-{now:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:12]}.gz"
         try:
-            write_atomic(self.root / key, gzip.compress(b"".join(records), compresslevel=1))
-            write_atomic(self.root / "queue" / f"{now:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:8]}.key", key.encode())
+            self._writer.append(b"".join(records))
         except OSError as exc:
             raise SinkUnavailable(f"local spool is not writable: {exc}", retry_after=1) from exc
+
+    def close(self) -> None:
+        """Close the open segment (the loader takes it from there); later puts answer SinkUnavailable."""
+        self._writer.close()
 
 
 def write_atomic(path: Path, data: bytes) -> None:

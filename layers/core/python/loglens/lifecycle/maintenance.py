@@ -14,7 +14,8 @@ Two tasks, each on its own schedule (EventBridge in AWS, MaintenanceTimers under
   meanwhile. A view that was never populated (created WITH NO DATA, or emptied) cannot be
   refreshed concurrently, so it gets one plain REFRESH first.
 
-The partitions task also deletes expired Slack request claims (loglens.agent.replays).
+The partitions task also deletes expired Slack request claims (loglens.agent.replays) and shared answers
+older than LOGLENS_SHARED_ANSWER_DAYS (their links then answer 404; saved entries are kept until deleted).
 Everything runs as loglens_owner, which owns the table and the views (REFRESH needs ownership).
 """
 
@@ -175,6 +176,9 @@ def maintain(
     partitions = maintain_partitions(conn, settings, today=today) if task in (Task.PARTITIONS, Task.ALL) else None
     if partitions is not None:
         prune_slack_claims(conn)
+        pruned = prune_shared_answers(conn, settings.shared_answer_days)
+        if pruned:
+            log.info("deleted %d shared answers older than %d days", pruned, settings.shared_answer_days)
     views = refresh_views(conn) if task in (Task.VIEWS, Task.ALL) else []
     return MaintainReport(task, partitions, views)
 
@@ -182,6 +186,14 @@ def maintain(
 def prune_slack_claims(conn: psycopg.Connection[Any]) -> int:
     """Delete Slack request claims whose window is over; returns how many."""
     return max(conn.execute("DELETE FROM slack_requests_seen WHERE expires_at < now()").rowcount, 0)
+
+
+def prune_shared_answers(conn: psycopg.Connection[Any], older_than_days: int) -> int:
+    """Delete answers shared more than `older_than_days` ago (the console's /#/answers/<id> links); how many."""
+    deleted = conn.execute(
+        "DELETE FROM shared_answers WHERE created_at < now() - make_interval(days => %s)", (older_than_days,)
+    )
+    return max(deleted.rowcount, 0)
 
 
 def run_maintenance(url: str, settings: Settings, task: Task = Task.ALL) -> MaintainReport:

@@ -14,7 +14,7 @@ import re
 import secrets
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from enum import StrEnum
@@ -185,6 +185,7 @@ class SavedStore:
 
     def create(self, item: SavedCreate, *, created_by: str) -> SavedItem:
         _check_principal(created_by)
+        storable(item.body, "body")
         with self._transaction() as conn:
             (count,) = conn.execute("SELECT count(*) FROM saved_queries").fetchone() or (0,)
             if int(count) >= MAX_SAVED:
@@ -214,6 +215,7 @@ class SavedStore:
 
     def share(self, answer: Answer, *, created_by: str) -> SharedAnswer:
         _check_principal(created_by)
+        storable(answer.model_dump(mode="python"), "answer")
         data = answer.model_dump_json()
         if len(data.encode()) > MAX_ANSWER_BYTES:
             raise TooLarge(
@@ -259,6 +261,43 @@ class SavedStore:
                     first = (str(error).strip().splitlines() or [type(error).__name__])[0]
                     raise DatabaseUnavailable(f"the database connection failed: {first}") from error
                 raise
+
+
+def storable(value: Any, field: str) -> None:
+    """Refuse what PostgreSQL's jsonb cannot hold, naming the field: NUL characters and lone UTF-16 surrogates
+    (which JSON's \\uD800 escapes can produce), in keys as in values. Anything else is stored as sent."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+        elif isinstance(item, str):
+            if "\x00" in item:
+                raise QueryInputError("holds a NUL character, which cannot be stored", field=field)
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise QueryInputError(
+                        "holds text that is not valid Unicode (a lone surrogate), which cannot be stored", field=field
+                    ) from None
+
+
+def answer_link(console_url: str, answer_id: str) -> str:
+    """Where the console shows a shared answer."""
+    return f"{console_url.rstrip('/')}/#/answers/{answer_id}"
+
+
+def slack_share_link(store: SavedStore, console_url: str) -> Callable[[Answer], str]:
+    """For Slack answers: share the answer (created by "slack") and link to it in the console."""
+
+    def link(answer: Answer) -> str:
+        return answer_link(console_url, store.share(answer, created_by="slack").id)
+
+    return link
 
 
 def _item(row: tuple[Any, ...]) -> SavedItem:

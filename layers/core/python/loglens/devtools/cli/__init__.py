@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Callable, Sequence
 
 from loglens import __version__
-from loglens.devtools.cli import ask, db, demo, dev, guard, lake, maintenance, partitions, replay
+from loglens.devtools.cli import ask, db, demo, dev, guard, lake, maintenance, partitions, query, replay
 from loglens.devtools.cli import eval as eval_command
 from loglens.devtools.cli.failures import describe_failure
 from loglens.devtools.home import HomeError, require_home, resolve_home
@@ -26,7 +26,8 @@ def _needs_existing_home(args: argparse.Namespace) -> bool:
     """Commands that read a home's embedded database or keys, rather than create one."""
     if args.command == "demo":
         return not args.url
-    if os.environ.get("DATABASE_URL") or args.command in ("dev", "guard"):
+    # tail, sql and search talk HTTP and say themselves when no server can be found.
+    if os.environ.get("DATABASE_URL") or args.command in ("dev", "guard", "tail", "sql", "search"):
         return False
     return not (args.command == "db" and args.db_command in ("start", "migrate"))
 
@@ -39,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"loglens {__version__}")
     parser.add_argument("--debug", action="store_true", help="print the traceback of a failure")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (db, partitions, maintenance, dev, demo, replay, ask, guard, lake, eval_command):
+    for module in (db, partitions, maintenance, dev, demo, replay, ask, guard, lake, query, eval_command):
         module.register(commands)
     return parser
 

@@ -34,6 +34,9 @@ def run(args: argparse.Namespace) -> int:
         )
         return 1
     print(f"loglens dev: {url}", flush=True)
+    print(
+        f"  console: {stack.console_url}   (signs one browser in; `loglens console` prints the next link)", flush=True
+    )
     print(f"  api key: {stack.api_key}   (send it as the x-api-key header)", flush=True)
     print(
         f"  try: curl -s -H 'x-api-key: {stack.api_key}' -H 'content-type: application/json' "

@@ -11,6 +11,12 @@ def describe_failure(exc: BaseException) -> tuple[str, int]:
 
     if isinstance(exc, ConfigError):
         return str(exc), 2
+    from loglens.devtools.cli.remote import RemoteError
+
+    if isinstance(exc, RemoteError):
+        where = f" [{exc.field}]" if exc.field and exc.field not in exc.message else ""
+        status = f" (HTTP {exc.status})" if exc.status else ""
+        return f"{exc.message}{where}{status}", 2 if exc.status == 400 and exc.code == "invalid_request" else 1
     try:
         import psycopg
     except ImportError:  # pragma: no cover - psycopg is a core dependency

@@ -104,7 +104,7 @@ def _record(answer: Answer) -> None:
 
 def _build(context: LambdaContext) -> AskApi:
     env = AskEnvironment.from_env()
-    return AskApi(
+    api = AskApi(
         service=BuiltOnFirstUse(lambda: _service(env)),
         slack_secret=lambda: _secret(env.slack_secret_arn, "SLACK_SECRET_ARN"),
         dispatch_async=self_invoker(client("lambda"), context.function_name),
@@ -113,6 +113,11 @@ def _build(context: LambdaContext) -> AskApi:
         replays=_replays(env),
         share_link=_share_link(env),
     )
+    if not env.has_database:  # lake-only: the query routes are this function's, to say why they are not served
+        from loglens.agent.lake_only import refuse_query_routes
+
+        refuse_query_routes(api.router)
+    return api
 
 
 def _share_link(env: AskEnvironment) -> Callable[[Answer], str] | None:

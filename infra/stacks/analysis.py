@@ -192,9 +192,10 @@ class AnalysisStack(Stack):
         )
         self.api.add_route(ASK_PATH, "POST", self.ask.function)
         self.api.add_route(f"{ASK_PATH}/{{id}}", "GET", self.ask.function)
-        if self.query is not None:
-            for path, method in QUERY_ROUTES:
-                self.api.add_route(path, method, self.query.function)
+        # Lake-only, the ask function answers the query routes with a 404 that says what to use instead
+        # (loglens.agent.lake_only), so `loglens sql --url` and friends get a reason, not API Gateway's 403.
+        for path, method in QUERY_ROUTES:
+            self.api.add_route(path, method, (self.query or self.ask).function)
         if slack:
             self._add_slack_route()
         else:

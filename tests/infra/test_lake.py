@@ -396,6 +396,20 @@ def test_the_lake_only_ask_environment_is_one_its_model_accepts_and_slack_is_rou
     # Outside a VPC the function reaches Slack's response_url, so the slash-command route is deployed
     paths = {r["Properties"]["PathPart"] for r in _resources(templates["analysis"], "AWS::ApiGateway::Resource")}
     assert "commands" in paths and "SLACK_SECRET_ARN" in env
+    # The query API's routes exist and are the ask function's, which answers them with a reason (no 403)
+    assert {"query", "tail", "facts", "saved", "answers"} <= paths
+    methods = [
+        m["Properties"]
+        for m in _resources(templates["analysis"], "AWS::ApiGateway::Method")
+        if m["Properties"]["HttpMethod"] != "OPTIONS"
+    ]
+    targets = {json.dumps(m["Integration"]["Uri"]) for m in methods}
+    ask_id = next(
+        k
+        for k, r in templates["analysis"]["Resources"].items()
+        if r["Type"] == "AWS::Lambda::Function" and r["Properties"].get("Handler") == "ask.handler"
+    )
+    assert targets and all(ask_id in target for target in targets)
     # And the agent's lake grant is the read-only one on the stage's workgroup
     [policy] = [r for k, r in templates["analysis"]["Resources"].items() if k.startswith("AskLakeQuery")]
     every_action = {a for s in policy["Properties"]["PolicyDocument"]["Statement"] for a in _actions(s)}

@@ -347,3 +347,34 @@ def test_a_slash_command_on_a_lake_only_stage_is_answered_once_from_the_lake(
         assert fake.pending == 0 and len(fake.requests) == 1
     finally:
         slack.stop()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "resource"),
+    [
+        ("POST", "/api/v1/query", "/api/v1/query"),
+        ("GET", "/api/v1/tail", "/api/v1/tail"),
+        ("GET", "/api/v1/facts", "/api/v1/facts"),
+        ("POST", "/api/v1/answers", "/api/v1/answers"),
+        ("GET", f"/api/v1/answers/{'a' * 8}", "/api/v1/answers/{id}"),
+    ],
+)
+def test_the_query_api_on_a_lake_only_stage_says_why_it_is_not_there(
+    lake_only: tuple[Any, RecordingLambda], method: str, path: str, resource: str
+) -> None:
+    module, recorder = lake_only
+    event = {
+        "resource": resource,
+        "path": path,
+        "httpMethod": method,
+        "headers": {"content-type": "application/json"},
+        "pathParameters": {"id": "a" * 8} if "{id}" in resource else None,
+        "body": '{"sql": "SELECT 1"}' if method == "POST" else None,
+        "isBase64Encoded": False,
+        "requestContext": {"requestId": "r4", "identity": {"apiKeyId": "key-1"}},
+    }
+    response = module.handler(event, Context())
+    assert response["statusCode"] == 404
+    error = json.loads(response["body"])["error"]
+    assert "lake-only" in error and "POST /api/v1/ask" in error and "Athena" in error
+    assert recorder.clients == ["lambda"]  # nothing asked of DynamoDB, Athena or the model

@@ -10,11 +10,14 @@ same code as with both sources (loglens.agent.loop, loglens.agent.lake_tools).
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from loglens.agent.lake_tools import LAKE_TOOL, lake_prompt
 from loglens.lake.query import LakeExtent
 from loglens.lake.schema import lake_columns
+
+if TYPE_CHECKING:
+    from loglens.http import HttpResponse, Request, Router
 
 _LAKE_SQL: Final[dict[str, Any]] = {"type": "string", "description": "One Trino SELECT on logs (the lake)."}
 ANSWER_TOOL: Final[dict[str, Any]] = {
@@ -88,3 +91,24 @@ def facts_prompt(extent: LakeExtent | None) -> str:
 
 def _day(value: date) -> str:
     return value.isoformat()
+
+
+NO_QUERY_API: Final = (
+    "this is a lake-only stage: the query API (search, SQL, tail, facts, saved queries, shared answers) reads "
+    "PostgreSQL, which it does not have. Ask in plain language with POST /api/v1/ask, or run Trino SQL on the "
+    "lake in Athena (the stage's AthenaWorkgroup output)"
+)
+
+
+def refuse_query_routes(router: Router) -> None:
+    """The query API's routes answer 404 with what to use instead, rather than API Gateway's bare 403."""
+    from loglens.query.routes import ROUTES
+
+    for path, method in ROUTES:
+        router.add(method, path, _no_query_api)
+
+
+def _no_query_api(request: Request) -> HttpResponse:
+    from loglens.http import HttpError
+
+    raise HttpError(404, NO_QUERY_API)

@@ -134,6 +134,7 @@ bench: $(DEV_STAMP)
 	$(BIN)/python bench/lake.py --rows $(BENCH_LAKE_ROWS)
 	$(BIN)/python bench/console.py
 	$(BIN)/python bench/archive.py
+	$(BIN)/python bench/alerts.py --rows $(BENCH_ROWS)
 	$(BIN)/python clients/python/bench_log_call.py
 	$(BIN)/python bench/coldstart.py
 	$(BIN)/python bench/local_stack.py

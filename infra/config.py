@@ -24,7 +24,7 @@ CONTEXT_KEY = "loglens"
 STAGE_CONTEXT_KEY = "stage"
 
 # One entry per module in functions/; memory settings must name each of them.
-FUNCTION_NAMES = ("collect", "load", "maintain", "archive", "ask", "query", "migrate", "lakegate")
+FUNCTION_NAMES = ("collect", "load", "maintain", "archive", "ask", "query", "migrate", "lakegate", "alerts")
 
 # CloudWatch Logs accepts only these retention periods.
 LOG_RETENTION_DAYS = frozenset(
@@ -203,6 +203,18 @@ class AlarmSettings(_Settings):
     db_cpu_percent: int = Field(ge=1, le=100)
 
 
+class AlertsSettings(_Settings):
+    """The alerts function (issue #19): its schedules, where its e-mail goes, and per-service thresholds."""
+
+    schedule: str = Field(pattern=r"^(cron|rate)\(.+\)$")
+    digest_schedule: str = Field(pattern=r"^(cron|rate)\(.+\)$")
+    email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    console_url: str | None = Field(default=None, pattern=r"^https://[A-Za-z0-9.-]+(:\d+)?(/[^\s]*)?$")
+    explain_with_model: bool
+    # Per-service threshold overrides (loglens.alerts.settings.Thresholds), passed as LOGLENS_ALERT_SERVICES.
+    services: dict[str, dict[str, float | int | bool]] = Field(default_factory=dict)
+
+
 class ModelSettings(_Settings):
     provider: ModelProvider
     model_id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._:-]+$")
@@ -254,6 +266,7 @@ class LoglensConfig(_Settings):
     retention: RetentionSettings
     schedules: ScheduleSettings
     alarms: AlarmSettings
+    alerts: AlertsSettings
     model: ModelSettings
     lake: LakeSettings = Field(default_factory=LakeSettings)
 

@@ -65,7 +65,13 @@ def template_url(pg_admin_url: str) -> str:
     url = with_database(pg_admin_url, TEMPLATE)
     prepare(url, Settings.from_env({}))
     set_role_passwords(
-        url, {"loglens_writer": ROLE_PASSWORD, "loglens_analyst": ROLE_PASSWORD, "loglens_reader": READER_PASSWORD}
+        url,
+        {
+            "loglens_writer": ROLE_PASSWORD,
+            "loglens_analyst": ROLE_PASSWORD,
+            "loglens_reader": READER_PASSWORD,
+            "loglens_alerter": ROLE_PASSWORD,
+        },
     )
     return url
 

@@ -39,7 +39,8 @@ WRITER_LOGIN = "loglens_writer"
 OWNER_LOGIN = "loglens_owner"
 ANALYST_LOGIN = "loglens_analyst"  # the agent's own: only the ask function may connect as it
 READER_LOGIN = "loglens_reader"  # people's read-only login (psql, BI tools): its connect policy is an output
-IAM_LOGINS = (WRITER_LOGIN, OWNER_LOGIN, ANALYST_LOGIN, READER_LOGIN)
+ALERTER_LOGIN = "loglens_alerter"  # the alerts function (migration 0014)
+IAM_LOGINS = (WRITER_LOGIN, OWNER_LOGIN, ANALYST_LOGIN, READER_LOGIN, ALERTER_LOGIN)
 
 # Fixed for every stage: security and the extensions the schema relies on.
 BASE_PARAMETERS = {

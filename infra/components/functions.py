@@ -41,6 +41,7 @@ TIMEOUTS = {
     "query": 30,  # one guarded statement (the agent's 10 s timeout) behind API Gateway's 29 s
     "migrate": 900,  # migrations run inside the custom resource's single invocation
     "lakegate": 120,  # one Firehose batch (≤ 3 MB of records); Firehose allows a transformation 5 minutes
+    "alerts": 300,  # a detector run takes about a second; the model's explanation of a new incident, up to a minute
 }
 
 _ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}

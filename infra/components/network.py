@@ -4,16 +4,17 @@ What the Lambdas in the VPC reach, and how, with no route to the internet:
 - S3 (load, archive, the custom-resource framework's response): the S3 gateway endpoint.
 - Secrets Manager (ask's API keys, load's envelope key, migrate's master secret, the hosted
   rotation function), Lambda (ask re-invoking itself, the custom-resource framework), Bedrock
-  runtime (ask, when that provider is chosen), and with the lake on Firehose (load forwarding
-  what it validated to the lake's stream) and Athena (ask's lake queries): interface endpoints.
+  runtime (ask and alerts, when that provider is chosen), SNS (the alerts function's e-mail), and
+  with the lake on Firehose (load forwarding what it validated to the lake's stream) and Athena
+  (ask's lake queries): interface endpoints.
 - collect is not in the VPC: it calls only Firehose and Secrets Manager, on their public endpoints.
 
 Every endpoint has a policy naming the project's resources, so a function (or anything else in the
 VPC) cannot use the endpoint to reach another account's bucket or another application's secrets:
 S3 the raw and archive buckets (and CloudFormation's response bucket for the custom resource),
-Secrets Manager the secrets under ``loglens/<stage>/``, Lambda the stage's functions, Bedrock the
-configured model. Only principals of this account may use them (except CloudFormation's presigned
-response URL, which CloudFormation signed).
+Secrets Manager the secrets under ``loglens/<stage>/``, Lambda the stage's functions, SNS the
+stage's topics, Bedrock the configured model. Only principals of this account may use them
+(except CloudFormation's presigned response URL, which CloudFormation signed).
 - Not needed: SQS (the Lambda service polls the load queue; no handler calls SQS), CloudWatch
   Logs and metrics (Lambda's own service ships stdout, and Powertools metrics are EMF lines in
   that stdout), X-Ray (the Lambda service runs the daemon), STS and RDS (IAM database auth
@@ -21,8 +22,9 @@ response URL, which CloudFormation signed).
   Manager call KMS on the caller's behalf).
 
 The only exception is opt-in: ``internet_egress`` adds public subnets, one NAT gateway and an
-"egress" subnet group that only the ask function uses (the Anthropic API and Slack's
-response_url are on the internet); the database and every other function stay isolated.
+"egress" subnet group that only the ask and alerts functions use (the Anthropic API, Slack's
+response_url and the alerts' Slack webhook are on the internet); the database and every other
+function stay isolated.
 """
 
 from __future__ import annotations
@@ -131,6 +133,16 @@ class IsolatedNetwork(Construct):
                 ec2.InterfaceVpcEndpointAwsService.LAMBDA_,
                 ["lambda:InvokeFunction", "lambda:GetFunction"],
                 [functions, f"{functions}:*"],
+            ),
+            # The alerts function's e-mail fallback: topics of this stage only (generated names start with the stack's).
+            "Sns": (
+                ec2.InterfaceVpcEndpointAwsService.SNS,
+                ["sns:Publish"],
+                [
+                    stack.format_arn(
+                        service="sns", resource=f"loglens-{config.stage}-*", arn_format=ArnFormat.NO_RESOURCE_NAME
+                    )
+                ],
             ),
         }
         if config.model.provider == "bedrock":

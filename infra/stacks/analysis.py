@@ -1,4 +1,5 @@
-"""Analysis stack: the ask and query functions behind their own query API, and the secrets ask reads.
+"""Analysis stack: the ask and query functions behind their own query API, the alerts function, and the
+secrets they read.
 
 The query API is a separate REST API (not routes on the ingest API) on purpose: ingest keys
 live in browsers and app configs, and API Gateway lets any key on any usage plan of a stage
@@ -21,6 +22,7 @@ no query function or console there (they read PostgreSQL), so no shared answers 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aws_cdk import Annotations, CfnOutput, Stack
@@ -28,12 +30,15 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
+from infra.components.alerting import AlertDelivery
 from infra.components.ask_state import AskState
 from infra.components.bedrock import INVOKE_ACTIONS, model_arns
 from infra.components.common import removal_policy, secret_name
-from infra.components.database import ANALYST_LOGIN, WRITER_LOGIN
+from infra.components.database import ALERTER_LOGIN, ANALYST_LOGIN, WRITER_LOGIN, Database
 from infra.components.functions import LoglensFunction
+from infra.components.network import IsolatedNetwork
 from infra.components.rest_api import LoglensRestApi
+from infra.components.schedules import ScheduledTask
 from infra.config import LoglensConfig
 from infra.nag import acknowledge
 from infra.stacks.data import DataStack
@@ -156,7 +161,7 @@ class AnalysisStack(Stack):
             ],
         )
         if config.model.provider == "bedrock":
-            self._grant_bedrock(config.model.model_id)
+            self._grant_bedrock(self.ask, config.model.model_id)
 
         # The query API without a model: guarded SQL as the analyst login; saved entries and shared answers as
         # the writer (the analyst stays read-only). No secrets, no internet: the isolated subnets.
@@ -174,6 +179,10 @@ class AnalysisStack(Stack):
             )
             database.grant_connect(self.query.role, ANALYST_LOGIN)
             database.grant_connect(self.query.role, WRITER_LOGIN)
+        # The alerts function reads the rollups in PostgreSQL: none on a lake-only stage.
+        self.alerts: LoglensFunction | None = None
+        if database is not None and network is not None:
+            self._alerts(config, network.network, database)
 
         api = config.api
         self.api = LoglensRestApi(
@@ -196,6 +205,8 @@ class AnalysisStack(Stack):
         # (loglens.agent.lake_only), so `loglens sql --url` and friends get a reason, not API Gateway's 403.
         for path, method in QUERY_ROUTES:
             self.api.add_route(path, method, (self.query or self.ask).function)
+        if self.alerts is not None and slack:  # the buttons only where the alerts can reach Slack at all
+            self._alerts_route()
         if slack:
             self._add_slack_route()
         else:
@@ -211,6 +222,9 @@ class AnalysisStack(Stack):
         CfnOutput(self, "AnthropicSecretArn", value=self.anthropic_secret.secret_arn)
         if self.slack_secret is not None:
             CfnOutput(self, "SlackSigningSecretArn", value=self.slack_secret.secret_arn)
+        if self.alerts is not None:
+            CfnOutput(self, "AlertsSlackSecretArn", value=self.alert_delivery.slack_secret.secret_arn)
+            CfnOutput(self, "AlertsTopicArn", value=self.alert_delivery.topic.topic_arn)
 
     def _add_slack_route(self) -> None:
         # Slack cannot send an API key. The ask handler authenticates every request instead by
@@ -231,14 +245,86 @@ class AnalysisStack(Stack):
         acknowledge(slack_route, "AwsSolutions-APIG4", slack_reason)
         acknowledge(slack_route, "AwsSolutions-COG4", slack_reason)
 
-    def _grant_bedrock(self, model_id: str) -> None:
+    def _alerts_route(self) -> None:
+        """The alert message's buttons: Slack's interactivity requests carry no API key, only Slack's signature."""
+        assert self.alerts is not None
+        actions_route = self.api.add_route(
+            "/slack/actions",
+            "POST",
+            self.alerts.function,
+            api_key_required=False,
+            required_headers=("X-Slack-Signature", "X-Slack-Request-Timestamp"),
+        )
+        actions_reason = (
+            "Slack's interactivity requests (the alert's acknowledge and mute buttons) carry no API key or AWS "
+            "credentials; the alerts handler verifies Slack's v0 HMAC signature and timestamp before anything else."
+        )
+        acknowledge(actions_route, "AwsSolutions-APIG4", actions_reason)
+        acknowledge(actions_route, "AwsSolutions-COG4", actions_reason)
+
+    def _alerts(self, config: LoglensConfig, net: IsolatedNetwork, database: Database) -> None:
+        """The alerts function: detectors every 5 minutes, the digest daily, and the Slack buttons' route."""
+
+        self.alert_delivery = AlertDelivery(self, "AlertDelivery", config=config)
+        alerts = config.alerts
+        environment = {
+            **database.connection_environment(ALERTER_LOGIN),
+            # The model's guarded queries run as the analyst, like ask's; detection and state as the alerter.
+            "ANALYST_DB_USER": ANALYST_LOGIN,
+            "ALERTS_SLACK_SECRET_ARN": self.alert_delivery.slack_secret.secret_arn,
+            "ALERTS_TOPIC_ARN": self.alert_delivery.topic.topic_arn,
+            "ANTHROPIC_SECRET_ARN": self.anthropic_secret.secret_arn,
+            "MODEL_PROVIDER": config.model.provider,
+            "MODEL_ID": config.model.model_id,
+            "LOGLENS_ALERT_EXPLAIN_WITH_MODEL": "true" if alerts.explain_with_model else "false",
+        }
+        if alerts.console_url:
+            environment["LOGLENS_CONSOLE_URL"] = alerts.console_url
+        if alerts.services:
+            environment["LOGLENS_ALERT_SERVICES"] = json.dumps(alerts.services, sort_keys=True)
+        self.alerts = LoglensFunction(
+            self,
+            "Alerts",
+            config=config,
+            module="alerts",
+            description="loglens: detect incidents in the logs, explain them, send them to Slack or e-mail",
+            # The egress group when the stage has one (Slack's webhook is on the internet), else isolated with SNS.
+            **net.function_placement(net.ask_subnets),
+            environment=environment,
+        )
+        database.grant_connect(self.alerts.role, ALERTER_LOGIN)
+        database.grant_connect(self.alerts.role, ANALYST_LOGIN)
+        self.alert_delivery.grant_send(self.alerts)
+        if alerts.explain_with_model:
+            if config.model.provider == "bedrock":
+                self._grant_bedrock(self.alerts, config.model.model_id)
+            else:
+                self.anthropic_secret.grant_read(self.alerts.role)
+        ScheduledTask(
+            self,
+            "AlertsDetect",
+            schedule=alerts.schedule,
+            handler=self.alerts.function,
+            payload={"task": "detect"},
+            description="loglens: run the incident detectors",
+        )
+        ScheduledTask(
+            self,
+            "AlertsDigest",
+            schedule=alerts.digest_schedule,
+            handler=self.alerts.function,
+            payload={"task": "digest"},
+            description="loglens: send yesterday's digest",
+        )
+
+    def _grant_bedrock(self, function: LoglensFunction, model_id: str) -> None:
         arns = model_arns(Stack.of(self), model_id)
         actions = list(INVOKE_ACTIONS)
         if arns.profile is None:
-            self.ask.grant(actions, [arns.model])
+            function.grant(actions, [arns.model])
             return
-        self.ask.grant(actions, [arns.profile])
-        self.ask.grant(
+        function.grant(actions, [arns.profile])
+        function.grant(
             actions,
             [arns.model],
             conditions={"StringLike": {"bedrock:InferenceProfileArn": arns.profile}},

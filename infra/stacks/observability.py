@@ -40,6 +40,7 @@ class ObservabilityStack(Stack):
                 "archive": maintenance.archive.function,
                 "ask": analysis.ask.function,
                 **({"query": analysis.query.function} if analysis.query is not None else {}),
+                **({"alerts": analysis.alerts.function} if analysis.alerts is not None else {}),
                 "migrate": data.migrations.handler.function,
             },
             ingest_api=ingest.api.api,

@@ -58,7 +58,12 @@ def dev(db_url: str) -> Iterator[str]:
     fake = FakeClaude(responder=any_question).start()
     home = Path(tempfile.mkdtemp(prefix="loglens-e2e-openapi-"))
     port = free_port()
-    env = {"ANTHROPIC_API_KEY": "test-key", "ANTHROPIC_BASE_URL": fake.url, "SLACK_SIGNING_SECRET": "contract-secret"}
+    env = {
+        "ANTHROPIC_API_KEY": "test-key",
+        "ANTHROPIC_BASE_URL": fake.url,
+        "SLACK_SIGNING_SECRET": "contract-secret",
+        "LOGLENS_SLACK_ALERTS_SIGNING_SECRET": "contract-alerts-secret",
+    }
     process = start_dev(db_url, home, port, env)
     yield f"http://127.0.0.1:{port}"
     stop_dev(process)

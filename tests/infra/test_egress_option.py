@@ -1,4 +1,4 @@
-"""internet_egress: the one opt-in way out, used by the ask function only (Anthropic API, Slack's response_url)."""
+"""internet_egress: the one opt-in way out, used by the ask and alerts functions only (Anthropic API, Slack)."""
 
 from __future__ import annotations
 

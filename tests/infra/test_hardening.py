@@ -173,8 +173,17 @@ def endpoint_statements(synth: Synthesized) -> dict[str, list[dict[str, Any]]]:
 def test_every_vpc_endpoint_names_the_projects_resources(synthesized: Synthesized) -> None:
     stage = synthesized.loglens.config.stage
     statements = endpoint_statements(synthesized)
-    # Firehose and Athena only because the dev stage has the lake on (load forwards, ask queries)
-    assert set(statements) == {"s3", "secretsmanager", "lambda", "bedrock-runtime", "kinesis-firehose", "athena"}
+    # Firehose and Athena only because the dev stage has the lake on (load forwards, ask queries); SNS for the
+    # alerts' e-mail
+    assert set(statements) == {
+        "s3",
+        "secretsmanager",
+        "lambda",
+        "bedrock-runtime",
+        "kinesis-firehose",
+        "athena",
+        "sns",
+    }
     for service, found in statements.items():
         for statement in found:
             assert statement["Effect"] == "Allow" and "*" not in json.dumps(statement["Action"]).replace(
@@ -195,6 +204,7 @@ def test_every_vpc_endpoint_names_the_projects_resources(synthesized: Synthesize
     # Firehose: the stage's streams; Athena: the stage's workgroup
     assert f"deliverystream/loglens-{stage}-*" in rendered["kinesis-firehose"]
     assert f"workgroup/loglens-{stage}*" in rendered["athena"]
+    assert f":loglens-{stage}-*" in rendered["sns"]  # the stage's topics
     # Only this account's principals, except the presigned response CloudFormation signs itself
     for found in statements.values():
         for statement in found:
@@ -216,14 +226,14 @@ def test_people_get_the_readers_login_and_never_the_agents(synthesized: Synthesi
     data.has_output("ReaderConnectPolicyArn", {"Value": {"Ref": Match.string_like_regexp("ConnectAsReader")}})
     migrations = next(iter(resources(synthesized, "data", "Custom::LoglensMigrations").values()))
     assert "loglens_reader" in migrations["Properties"]["IamLogins"]
-    # No function connects as the reader; only ask and query (whose SQL passes the agent's guard and session
-    # limits, set in every transaction) connect as the analyst
+    # No function connects as the reader; only ask, query and alerts (whose SQL passes the agent's guard and
+    # session limits, set in every transaction; alerts for the model's queries) connect as the analyst
     for part in synthesized.raw:
         for logical_id, role in resources(synthesized, part, "AWS::IAM::Role").items():
             attached = json.dumps(role["Properties"].get("ManagedPolicyArns", []))
             assert "ConnectAsReader" not in attached, logical_id
             if "ConnectAsAnalyst" in attached:
-                assert logical_id.startswith(("AskRole", "QueryRole")), logical_id
+                assert logical_id.startswith(("AskRole", "QueryRole", "AlertsRole")), logical_id
 
 
 def test_the_egress_variant_passes_cdk_nag_and_cfn_lint(synthesized_with_egress: Synthesized) -> None:

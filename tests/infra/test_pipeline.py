@@ -49,6 +49,26 @@ EXPECTED_ENVIRONMENT = {
     },
     "query": {"DB_HOST", "DB_PORT", "DB_NAME", "DB_USER", "DB_IAM_AUTH", "SAVED_DB_USER"},
     "migrate": {"DB_HOST", "DB_PORT", "DB_NAME", "DB_SECRET_ARN", "DB_IAM_AUTH"},
+    "alerts": {
+        "DB_HOST",
+        "DB_PORT",
+        "DB_NAME",
+        "DB_USER",
+        "DB_IAM_AUTH",
+        "ANALYST_DB_USER",
+        "ALERTS_SLACK_SECRET_ARN",
+        "ALERTS_TOPIC_ARN",
+        "MODEL_PROVIDER",
+        "MODEL_ID",
+        "LOGLENS_ALERT_EXPLAIN_WITH_MODEL",
+    },
+}
+DB_USERS = {
+    "load": "loglens_writer",
+    "maintain": "loglens_owner",
+    "archive": "loglens_owner",
+    "ask": "loglens_analyst",
+    "alerts": "loglens_alerter",
 }
 DB_USERS = {
     "load": "loglens_writer",
@@ -214,8 +234,9 @@ def test_dashboard_shows_the_whole_pipeline(synthesized: Synthesized) -> None:
         assert needle in body, needle
 
 
-def test_schedules_run_maintenance_and_archive(synthesized: Synthesized) -> None:
+def test_schedules_run_maintenance_archive_and_alerts(synthesized: Synthesized) -> None:
     schedules = synthesized.loglens.config.schedules
+    alerts = synthesized.loglens.config.alerts
     rules = {
         (r["Properties"]["ScheduleExpression"], r["Properties"]["Targets"][0]["Input"])
         for _, _, r in synthesized.all_resources("AWS::Events::Rule")
@@ -224,7 +245,10 @@ def test_schedules_run_maintenance_and_archive(synthesized: Synthesized) -> None
         (schedules.partitions, '{"task":"partitions"}'),
         (schedules.views, '{"task":"views"}'),
         (schedules.archive, '{"task":"archive"}'),
+        (alerts.schedule, '{"task":"detect"}'),
+        (alerts.digest_schedule, '{"task":"digest"}'),
     }
+    assert (alerts.schedule, alerts.digest_schedule) == ("rate(5 minutes)", "cron(0 8 * * ? *)")
     assert (schedules.partitions, schedules.views, schedules.archive) == (
         "cron(15 0 * * ? *)",
         "rate(1 hour)",
@@ -266,8 +290,8 @@ def test_vpc_endpoints_cover_what_the_functions_call(synthesized: Synthesized) -
         if endpoint["Properties"].get("VpcEndpointType") == "Interface":
             assert endpoint["Properties"]["PrivateDnsEnabled"] is True
     # Firehose: load forwarding to the lake (collect, the only other caller, runs outside the VPC);
-    # athena: ask's lake queries (the dev stage has the lake on).
-    assert services == {"s3", "secretsmanager", "kinesis-firehose", "lambda", "bedrock-runtime", "athena"}
+    # athena: ask's lake queries (the dev stage has the lake on); sns: the alerts' e-mail fallback.
+    assert services == {"s3", "secretsmanager", "kinesis-firehose", "lambda", "sns", "bedrock-runtime", "athena"}
 
 
 def test_security_groups_open_only_the_database_path(synthesized: Synthesized) -> None:
@@ -311,7 +335,7 @@ def test_migrations_rerun_when_the_sql_changes(synthesized: Synthesized) -> None
         {
             "ServiceToken": Match.any_value(),
             "MigrationsHash": migrations_hash(),
-            "IamLogins": ["loglens_writer", "loglens_owner", "loglens_analyst", "loglens_reader"],
+            "IamLogins": ["loglens_writer", "loglens_owner", "loglens_analyst", "loglens_reader", "loglens_alerter"],
         },
     )
     assert len(migrations_hash()) == 64
@@ -363,6 +387,7 @@ def test_every_function_gets_the_environment_its_model_requires(synthesized: Any
     # The models in loglens.environments are what each handler validates at cold start; a variable the
     # stack forgets would fail every invocation after deploy. AWS_REGION is set by the Lambda runtime.
     from loglens.environments import (
+        AlertsEnvironment,
         ArchiveEnvironment,
         AskEnvironment,
         CollectEnvironment,
@@ -380,6 +405,7 @@ def test_every_function_gets_the_environment_its_model_requires(synthesized: Any
         "ask": AskEnvironment,
         "query": QueryEnvironment,
         "migrate": MigrateEnvironment,
+        "alerts": AlertsEnvironment,
     }
     checked = set()
     for _part, _id, resource in synthesized.all_resources("AWS::Lambda::Function"):

@@ -203,10 +203,12 @@ def test_stream_queues_topic_and_keys_are_encrypted(synthesized: Synthesized) ->
         assert destination["EncryptionConfiguration"]["KMSEncryptionConfig"]["AWSKMSKeyARN"]
     for _, logical_id, queue in synthesized.all_resources("AWS::SQS::Queue"):
         assert queue["Properties"].get("SqsManagedSseEnabled") is True, logical_id
-    ((_, _, topic),) = synthesized.all_resources("AWS::SNS::Topic")
-    assert "KmsMasterKeyId" in topic["Properties"]
+    topics = synthesized.all_resources("AWS::SNS::Topic")
+    assert len(topics) == 2  # the alarms, the alerts' e-mail
+    for _, logical_id, topic in topics:
+        assert "KmsMasterKeyId" in topic["Properties"], logical_id
     keys = synthesized.all_resources("AWS::KMS::Key")
-    assert len(keys) == 4  # database, log data, alarm topic, lake data
+    assert len(keys) == 5  # database, log data, alarm topic, alert topic, lake data
     for _, logical_id, key in keys:
         assert key["Properties"]["EnableKeyRotation"] is True, logical_id
 
@@ -218,8 +220,10 @@ def test_every_route_needs_an_api_key_except_slack_health_openapi_and_preflight(
     # serves) without a key. Without internet egress the Slack route is not deployed at all (test_hardening).
     public = [("GET", "/api/v1/health"), ("GET", "/api/v1/openapi.json")]
     assert sorted(keyless_routes(synthesized)) == public
-    # Slack cannot send an API key (the handler verifies Slack's signature).
-    assert sorted(keyless_routes(synthesized_with_egress)) == sorted([*public, ("POST", "/slack/commands")])
+    # Slack cannot send an API key (the handlers verify Slack's signature): the slash command and the
+    # alert message's buttons.
+    slack = [("POST", "/slack/actions"), ("POST", "/slack/commands")]
+    assert sorted(keyless_routes(synthesized_with_egress)) == sorted([*public, *slack])
 
 
 def keyless_routes(synthesized: Synthesized) -> list[tuple[str, str]]:
@@ -373,6 +377,10 @@ def test_functions_get_exactly_their_contracted_permissions(synthesized: Synthes
     assert not {"s3:DeleteObject", "s3:ListBucket"} & load  # firehose: only onto the lake stream (test_lake.py)
     ask = actions_of("analysis", "AskRole") | actions_of("analysis", "AskSelfInvoke")
     assert {"secretsmanager:GetSecretValue", "lambda:InvokeFunction", "bedrock:InvokeModel"} <= ask
+    # alerts: its Slack secret, its topic (and the topic's key), the model; it invokes nothing, writes no bucket
+    alerts = actions_of("analysis", "AlertsRole")
+    assert {"secretsmanager:GetSecretValue", "sns:Publish", "bedrock:InvokeModel"} <= alerts
+    assert not {a for a in alerts if a.startswith(("s3:", "lambda:", "firehose:", "sqs:"))}
     # The database logins come from per-login managed policies built in the data stack.
     roles = {logical_id: role for _, logical_id, role in synthesized.all_resources("AWS::IAM::Role")}
     # ask also connects as the writer, only to store conversation turns (the analyst stays read-only)
@@ -381,13 +389,16 @@ def test_functions_get_exactly_their_contracted_permissions(synthesized: Synthes
         "MaintainRole": {"Owner"},
         "ArchiveRole": {"Owner"},
         "AskRole": {"Analyst", "Writer"},
+        # alerts detects and keeps its state as the alerter; Claude's guarded queries run as the analyst
+        "AlertsRole": {"Alerter", "Analyst"},
         # query: guarded SQL as the analyst; saved entries and shared answers as the writer
         "QueryRole": {"Analyst", "Writer"},
     }
     for prefix, logins in expected_logins.items():
         (role,) = [r for logical_id, r in roles.items() if logical_id.startswith(prefix)]
         attached = json.dumps(role["Properties"]["ManagedPolicyArns"])
-        assert {other for other in ("Writer", "Owner", "Analyst") if f"ConnectAs{other}" in attached} == logins
+        names = ("Writer", "Owner", "Analyst", "Alerter")
+        assert {other for other in names if f"ConnectAs{other}" in attached} == logins
 
 
 def test_ecs_sender_policy_allows_only_putting_records_on_the_stream(synthesized: Synthesized) -> None:

@@ -322,7 +322,7 @@ def test_start_timers_runs_the_partitions_job_at_start(fresh_db_url: str, tmp_pa
         timers.stop()
     with owner_connection(fresh_db_url) as conn:
         names = {p.name for p in list_partitions(conn)}
-    assert [job.name for job in timers.jobs] == ["partitions", "views", "archive"]
+    assert [job.name for job in timers.jobs] == ["partitions", "views", "archive", "alerts"]
     assert (timers.runs["partitions"], timers.failures) == (1, Counter())
     assert _name(day) in names
 

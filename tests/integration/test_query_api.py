@@ -25,6 +25,10 @@ NOW = datetime.now(UTC)
 
 @pytest.fixture(scope="module")
 def api(db_url: str, analyst_url: str, writer_url: str) -> Iterator[QueryApi]:
+    # Times are relative to when the module's tests start, not to collection: in a long run the tests of this
+    # module start minutes after import, and tail's first poll looks back only 10 minutes.
+    global NOW
+    NOW = datetime.now(UTC)
     records = [
         make_record(created_at=NOW - timedelta(minutes=5), service="checkout", level="ERROR", message="card declined",
                     environment="prod", trace_id="t-1"),

@@ -44,7 +44,7 @@ def test_the_api_key_header_is_the_security_scheme() -> None:
     open_routes = {
         path for path, item in doc["paths"].items() for operation in item.values() if operation.get("security") == []
     }
-    assert open_routes == {"/api/v1/health", "/api/v1/openapi.json", "/slack/commands"}
+    assert open_routes == {"/api/v1/health", "/api/v1/openapi.json", "/slack/commands", "/slack/actions"}
 
 
 def test_the_record_body_is_the_record_model_less_the_server_fields() -> None:
@@ -64,4 +64,5 @@ def test_the_document_is_valid_openapi_3_1() -> None:
     schema = schemathesis.openapi.from_dict(document())
     operations = {(op.ok().method.upper(), op.ok().path) for op in schema.get_all_operations()}
     assert ("POST", "/api/v1/logs/batch") in operations and ("POST", "/otlp/v1/logs") in operations
-    assert len(operations) == 17  # ingest 5; ask (with GET /api/v1/ask/{id}, a slow answer polled) and Slack 3; query 9
+    # ingest 5; ask (with GET /api/v1/ask/{id}) and Slack 3; query 9; the alerts' buttons 1
+    assert len(operations) == 18

@@ -191,6 +191,19 @@ class QueryEnvironment(DatabaseEnvironment):
     saved_db_user: str = Field(min_length=1, json_schema_extra=_env("SAVED_DB_USER"))
 
 
+class AlertsEnvironment(DatabaseEnvironment):
+    """The alerts function: detects and keeps state as DB_USER (loglens_alerter); the model's guarded queries run
+    as the analyst login, like ask's."""
+
+    analyst_db_user: str = Field(min_length=1, json_schema_extra=_env("ANALYST_DB_USER"))
+    # JSON: {"webhook_url": ...} or {"bot_token": ..., "channel": ...}, and "signing_secret" for the buttons.
+    slack_secret_arn: str | None = Field(default=None, json_schema_extra=_env("ALERTS_SLACK_SECRET_ARN"))
+    sns_topic_arn: str | None = Field(default=None, json_schema_extra=_env("ALERTS_TOPIC_ARN"))
+    anthropic_secret_arn: str | None = Field(default=None, json_schema_extra=_env("ANTHROPIC_SECRET_ARN"))
+    # Claude writes the explanations (through the ask agent's guarded tools); off: the templated ones.
+    explain_with_model: bool = Field(default=False, json_schema_extra=_env("LOGLENS_ALERT_EXPLAIN_WITH_MODEL"))
+
+
 class MigrateEnvironment(FunctionEnvironment):
     """The deploy-time migration connects directly (not through the proxy) as the master user."""
 

@@ -403,6 +403,7 @@ def _document() -> str:
     from loglens.agent.answer import Answer
     from loglens.agent.api import ASK_ID_PATH, ASK_PATH, SLACK_PATH, AskFailed, AskPending, AskRequest
     from loglens.agent.api import MAX_BODY_BYTES as ASK_MAX_BODY_BYTES
+    from loglens.alerts import ACTIONS_MAX_BODY_BYTES, ACTIONS_PATH
     from loglens.http.response import ErrorAnswer
     from loglens.ingest.collect import (
         BATCH_PATH,
@@ -457,6 +458,12 @@ def _document() -> str:
         "type": "object",
         "description": "A Slack message (ephemeral acknowledgement or usage help).",
         "properties": {"response_type": {"type": "string"}, "text": {"type": "string"}},
+    }
+    schemas["SlackActionAnswer"] = {
+        "type": "object",
+        "description": "What a button did.",
+        "properties": {"ok": {"type": "boolean"}, "text": {"type": "string"}},
+        "required": ["ok", "text"],
     }
 
     records = {
@@ -567,6 +574,7 @@ def _document() -> str:
                     "200": {"description": "The answer.", "content": _json("Answer")},
                     **_ask_outcomes(),
                     "400": _error("The id is not a UUID."),
+                    "401": _error("Locally, no x-api-key and no console session (the console's sign-in)."),
                     "403": _FORBIDDEN,
                     "404": _error("No ask with this id for this API key."),
                 },
@@ -607,6 +615,39 @@ def _document() -> str:
                 },
             }
         },
+        ACTIONS_PATH: {
+            "post": {
+                "tags": ["query"],
+                "summary": "An alert message's button: acknowledge an incident, or mute its service (signed by Slack)",
+                "security": no_key,
+                "parameters": [
+                    {"name": name, "in": "header", "required": True, "schema": {"type": "string"}}
+                    for name in ("X-Slack-Request-Timestamp", "X-Slack-Signature")
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/x-www-form-urlencoded": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"payload": {"type": "string", "description": "block_actions JSON"}},
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": {
+                        "description": "Done; the confirmation is also posted to the payload's response_url.",
+                        "content": _json("SlackActionAnswer"),
+                    },
+                    "400": _error("Not a block_actions payload with one known action naming an incident."),
+                    "401": _error("Not signed by Slack, or outside the five-minute window."),
+                    "404": _error("No such incident."),
+                    "413": _error(f"Over {ACTIONS_MAX_BODY_BYTES} bytes."),
+                    "503": _error("Slack alerts are not configured here, or the database is unavailable."),
+                },
+            }
+        },
         **_query_paths(),
     }
     document = {
@@ -631,7 +672,10 @@ def _document() -> str:
         "security": [{"apiKey": []}],
         "tags": [
             {"name": "ingest", "description": "The ingest API (collect)."},
-            {"name": "query", "description": "The query API (ask, Slack, search, SQL, tail, saved entries)."},
+            {
+                "name": "query",
+                "description": "The query API (ask, Slack, search, SQL, tail, saved entries, the alerts' buttons).",
+            },
         ],
         "paths": paths,
         "components": {

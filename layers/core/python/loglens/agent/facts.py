@@ -9,7 +9,6 @@ data, the metadata keys from a sample of it, and each view's latest day or hour 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from psycopg import sql
 from loglens.agent.catalog import Layout, read_layout
 from loglens.agent.metadata_keys import MetadataKey, summarise
 from loglens.agent.tools import DatabaseUnavailable
+from loglens.ttl import TtlValue
 
 if TYPE_CHECKING:
     import psycopg
@@ -198,7 +198,7 @@ def read_rollup_freshness(conn: psycopg.Connection[Any]) -> RollupFreshness | No
     return RollupFreshness(row[0], row[1], int(row[2] or 0))
 
 
-class FactsCache:
+class FactsCache(TtlValue["Facts"]):
     """Reads the facts through `transaction` at most once per `ttl` seconds, shared by all questions."""
 
     def __init__(
@@ -208,24 +208,12 @@ class FactsCache:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._transaction = transaction
-        self._ttl = ttl
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._facts: Facts | None = None
-        self._read_at = 0.0
-
-    def get(self) -> Facts:
-        with self._lock:
-            now = self._clock()
-            if self._facts is None or now - self._read_at >= self._ttl:
-                self._facts = self._read()
-                self._read_at = now
-            return self._facts
+        super().__init__(self._read_facts, ttl, clock)
 
     def layout(self) -> Layout:
         return self.get().layout
 
-    def _read(self) -> Facts:
+    def _read_facts(self) -> Facts:
         with self._transaction() as conn:
             layout = read_layout(conn)
         try:

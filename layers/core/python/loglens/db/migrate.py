@@ -192,6 +192,9 @@ def _grant_database_privileges(conn: psycopg.Connection[Any]) -> None:
         "GRANT TEMPORARY ON DATABASE {} TO loglens_writer",
     ):
         conn.execute(sql.SQL(statement).format(db))
+    # The alerts login exists from migration 0014 on (roles are per cluster, so maybe from another database's).
+    if conn.execute("SELECT to_regrole('loglens_alerter') IS NOT NULL").fetchone() == (True,):
+        conn.execute(sql.SQL("GRANT CONNECT ON DATABASE {} TO loglens_alerter").format(db))
 
 
 def pending(conn: psycopg.Connection[Any]) -> list[Migration]:

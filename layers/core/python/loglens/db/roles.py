@@ -1,4 +1,4 @@
-"""Local passwords for the login roles: the writer, the agent's analyst and people's reader.
+"""Local passwords for the login roles: the writer, the agent's analyst, people's reader and the alerter.
 
 In AWS these roles log in with IAM auth tokens through RDS Proxy and have no password. On a
 laptop or in tests (a cluster we own) they get local passwords so the same roles can be used.
@@ -17,7 +17,8 @@ from loglens.db.connect import connect
 WRITER = "loglens_writer"
 ANALYST = "loglens_analyst"
 READER = "loglens_reader"
-LOGIN_ROLES = (WRITER, ANALYST, READER)
+ALERTER = "loglens_alerter"
+LOGIN_ROLES = (WRITER, ANALYST, READER, ALERTER)
 
 
 def set_role_passwords(admin_url: str, passwords: Mapping[str, str]) -> None:

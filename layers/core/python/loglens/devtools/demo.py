@@ -78,14 +78,29 @@ def _now_minute() -> datetime:
     return datetime.now(UTC).replace(second=0, microsecond=0)
 
 
+# Each incident's default start (before the plan's end) and its length; `DemoPlan.incident_starts` moves them.
+INCIDENT_PLACES: Final = MappingProxyType(
+    {
+        "payment_db_timeouts": (timedelta(hours=2), timedelta(hours=1)),
+        "search_latency_regression": (timedelta(hours=6), timedelta(hours=6)),
+        "safari_checkout_error": (timedelta(days=1), timedelta(days=1)),
+    }
+)
+
+
 @dataclass(frozen=True)
 class DemoPlan:
-    """What to generate: `records` records (exactly) over the `days` before `end`."""
+    """What to generate: `records` records (exactly) over the `days` before `end`.
+
+    `incident_starts` moves incidents: (name, start) pairs; a moved incident keeps its length (cut at `end`), and
+    its release (search-api 2.8.0, web-frontend 5.4.0) is deployed at its start.
+    """
 
     end: datetime = field(default_factory=_now_minute)  # every event is before it
     days: int = 3
     records: int = 20_000
     seed: int = 7
+    incident_starts: tuple[tuple[str, datetime], ...] = ()
 
     def __post_init__(self) -> None:
         if self.end.tzinfo is None:
@@ -97,6 +112,12 @@ class DemoPlan:
         # Records carry millisecond times; an `end` finer than that would sit between them.
         end = self.end.astimezone(UTC)
         object.__setattr__(self, "end", end.replace(microsecond=end.microsecond // 1000 * 1000))
+        for name, start in self.incident_starts:
+            if name not in INCIDENT_PLACES:
+                known = ", ".join(sorted(INCIDENT_PLACES))
+                raise ValueError(f"DemoPlan.incident_starts: no incident named {name!r} (known: {known})")
+            if start.tzinfo is None or not self.start <= start < self.end:
+                raise ValueError(f"DemoPlan.incident_starts: {name} must start (timezone-aware) within the plan")
 
     @property
     def start(self) -> datetime:
@@ -110,10 +131,18 @@ class DemoPlan:
         exact numbers from the data.
         """
         end, start = self.end, self.start
+        moved = dict(self.incident_starts)
 
-        def clip(moment: datetime) -> datetime:
-            return max(moment, start)
+        def window(name: str) -> tuple[datetime, datetime]:
+            before_end, length = INCIDENT_PLACES[name]
+            first = moved.get(name, end - before_end).astimezone(UTC).replace(second=0, microsecond=0)
+            return max(first, start), max(min(first + length, end), start)
 
+        payment, search, safari = (
+            window("payment_db_timeouts"),
+            window("search_latency_regression"),
+            window("safari_checkout_error"),
+        )
         return [
             Incident(
                 name="payment_db_timeouts",
@@ -122,8 +151,8 @@ class DemoPlan:
                     "fails with DatabaseConnectionTimeout (about 10x the usual payment-api error rate, ~75-80% of "
                     "its errors), order-api retries (IdempotencyConflict) and then gives up with UpstreamTimeout."
                 ),
-                start=clip(end - timedelta(hours=2)),
-                end=clip(end - timedelta(hours=1)),
+                start=payment[0],
+                end=payment[1],
                 service="payment-api",
                 details=MappingProxyType(
                     {
@@ -145,11 +174,11 @@ class DemoPlan:
             Incident(
                 name="search_latency_regression",
                 description=(
-                    "search-api 2.8.0, deployed 6 hours before the end, makes GET /api/v1/search slow: p95 goes "
-                    "from ~150 ms to ~1,200 ms; other endpoints keep their latency."
+                    "search-api 2.8.0 (deployed at the start, 6 hours before the end unless moved) makes GET "
+                    "/api/v1/search slow: p95 goes from ~150 ms to ~1,200 ms; other endpoints keep their latency."
                 ),
-                start=clip(end - timedelta(hours=6)),
-                end=end,
+                start=search[0],
+                end=search[1],
                 service="search-api",
                 details=MappingProxyType(
                     {
@@ -167,12 +196,13 @@ class DemoPlan:
             Incident(
                 name="safari_checkout_error",
                 description=(
-                    "web-frontend 5.4.0, released a day before the end, throws a TypeError on /checkout in Safari "
+                    "web-frontend 5.4.0, released at the start (a day before the end unless moved), throws a "
+                    "TypeError on /checkout in Safari "
                     "(iOS, iPadOS and macOS) when probing Apple Pay; most affected shoppers abandon the checkout. "
                     "Other browsers are fine."
                 ),
-                start=clip(end - timedelta(days=1)),
-                end=end,
+                start=safari[0],
+                end=safari[1],
                 service="web-frontend",
                 details=MappingProxyType(
                     {

@@ -24,7 +24,7 @@ from typing import Any
 
 from loglens.db.connect import with_user
 from loglens.db.read_roles import close_maintenance_databases
-from loglens.db.roles import ANALYST, READER, WRITER
+from loglens.db.roles import ALERTER, ANALYST, READER, WRITER
 
 SYSTEM_USER = "loglens-pg"
 SUPERUSER = "postgres"
@@ -53,6 +53,7 @@ class _State:
     # Each login role its own password: the reader's URL is handed to people, the agent's never is.
     analyst_password: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     reader_password: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    alerter_password: str = field(default_factory=lambda: secrets.token_urlsafe(24))
 
     @classmethod
     def load(cls, path: Path) -> _State | None:
@@ -60,11 +61,12 @@ class _State:
             return None
         data = json.loads(path.read_text())
         state = cls(int(data["port"]), str(data["password"]), str(data["role_password"]))
-        if "analyst_password" not in data or "reader_password" not in data:  # written before the reader existed
+        if not {"analyst_password", "reader_password", "alerter_password"} <= set(data):  # an older home
             state.save(path)
             return state
         state.analyst_password = str(data["analyst_password"])
         state.reader_password = str(data["reader_password"])
+        state.alerter_password = str(data["alerter_password"])
         return state
 
     def save(self, path: Path) -> None:
@@ -78,6 +80,7 @@ class _State:
                     "role_password": self.role_password,
                     "analyst_password": self.analyst_password,
                     "reader_password": self.reader_password,
+                    "alerter_password": self.alerter_password,
                 },
                 fh,
             )
@@ -85,7 +88,12 @@ class _State:
 
     @property
     def role_passwords(self) -> dict[str, str]:
-        return {WRITER: self.role_password, ANALYST: self.analyst_password, READER: self.reader_password}
+        return {
+            WRITER: self.role_password,
+            ANALYST: self.analyst_password,
+            READER: self.reader_password,
+            ALERTER: self.alerter_password,
+        }
 
 
 class EmbeddedPostgres:
@@ -162,7 +170,7 @@ class EmbeddedPostgres:
         return f"postgresql://{SUPERUSER}:{state.password}@127.0.0.1:{state.port}/{database}"
 
     def role_url(self, role: str, database: str = DATABASE) -> str:
-        """URL for loglens_writer, loglens_analyst or loglens_reader, once `set_role_passwords` has run."""
+        """URL for a login role (loglens_writer, _analyst, _reader, _alerter) once `set_role_passwords` has run."""
         passwords = self._state().role_passwords
         if role not in passwords:
             raise EmbeddedError(f"{role} is not a loglens login role ({', '.join(passwords)})")

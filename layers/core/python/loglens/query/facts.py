@@ -9,7 +9,6 @@ suggestions. The statements are fixed text run on the analyst role's read-only t
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -18,6 +17,7 @@ from typing import Final
 from pydantic import BaseModel, Field
 
 from loglens.query.runner import QueryRunner
+from loglens.ttl import TtlValue
 
 MAX_VALUES: Final = 200
 WINDOW: Final = "7 days"
@@ -81,21 +81,8 @@ def read_facts(runner: QueryRunner) -> Facts:
     )
 
 
-class FactsCache:
+class FactsCache(TtlValue[Facts]):
     """The facts, read at most once per `ttl` seconds: the console asks for them on every search page."""
 
     def __init__(self, read: Callable[[], Facts], ttl: float = 60.0, clock: Callable[[], float] = time.monotonic):
-        self._read = read
-        self._ttl = ttl
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._facts: Facts | None = None
-        self._read_at = 0.0
-
-    def get(self) -> Facts:
-        with self._lock:
-            now = self._clock()
-            if self._facts is None or now - self._read_at >= self._ttl:
-                self._facts = self._read()
-                self._read_at = now
-            return self._facts
+        super().__init__(read, ttl, clock)

@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Callable, Sequence
 
 from loglens import __version__
-from loglens.devtools.cli import ask, db, demo, dev, guard, lake, maintenance, partitions, query, replay
+from loglens.devtools.cli import alerts, ask, db, demo, dev, guard, lake, maintenance, partitions, query, replay
 from loglens.devtools.cli import eval as eval_command
 from loglens.devtools.cli.failures import describe_failure
 from loglens.devtools.home import HomeError, require_home, resolve_home
@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"loglens {__version__}")
     parser.add_argument("--debug", action="store_true", help="print the traceback of a failure")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (db, partitions, maintenance, dev, demo, replay, ask, guard, lake, query, eval_command):
+    for module in (db, partitions, maintenance, dev, demo, replay, ask, guard, lake, query, eval_command, alerts):
         module.register(commands)
     return parser
 

@@ -11,6 +11,7 @@ import argparse
 import gzip
 import json
 import os
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -28,6 +29,18 @@ def register(commands: Any) -> None:
     parser.add_argument("--days", type=int, default=3, help="days of history ending now (1-29)")
     parser.add_argument("--records", type=int, default=20_000, help="how many records in all")
     parser.add_argument("--batch", type=int, default=500, help="records per request")
+    parser.add_argument("--seed", type=int, default=7, help="the generator's seed (default 7)")
+    parser.add_argument(
+        "--incident-start",
+        action="append",
+        default=[],
+        metavar="NAME=TIME",
+        help="move an incident: payment_db_timeouts, search_latency_regression or safari_checkout_error, "
+        "to start at an ISO time (UTC when no zone is given); repeatable",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the planted incidents (name, service, start, end) as JSON"
+    )
     parser.add_argument(
         "--end",
         type=_moment,
@@ -35,6 +48,31 @@ def register(commands: Any) -> None:
         "records again, as a client retrying its requests would",
     )
     parser.set_defaults(handler=run)
+
+
+def _moves(values: list[str]) -> tuple[tuple[str, datetime], ...]:
+    moves = []
+    for value in values:
+        name, sep, when = value.partition("=")
+        if not sep:
+            raise ValueError(f"--incident-start {value!r}: expected NAME=TIME")
+        moment = datetime.fromisoformat(when.strip())
+        moves.append((name.strip(), moment if moment.tzinfo else moment.replace(tzinfo=UTC)))
+    return tuple(moves)
+
+
+def incidents_json(plan: Any) -> list[dict[str, str]]:
+    """The planted incidents as `loglens demo --json` prints them (a check can match alerts against them)."""
+    return [
+        {
+            "name": i.name,
+            "service": i.service,
+            "start": i.start.isoformat(),
+            "end": i.end.isoformat(),
+            "description": i.description,
+        }
+        for i in plan.incidents()
+    ]
 
 
 def _moment(text: str) -> datetime:
@@ -77,6 +115,7 @@ def _post(url: str, key: str, batch: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
     from rich.progress import Progress
 
     from loglens.devtools.demo import DemoPlan, generate
@@ -99,11 +138,23 @@ def run(args: argparse.Namespace) -> int:
     if not url.startswith(("http://", "https://")):
         error(f"--url must be an http(s) URL, not {url!r}")
         return 2
-    plan = DemoPlan(end=args.end or datetime.now(UTC), days=args.days, records=args.records)
+    try:
+        plan = DemoPlan(
+            end=args.end or datetime.now(UTC),
+            days=args.days,
+            records=args.records,
+            seed=args.seed,
+            incident_starts=_moves(args.incident_start),
+        )
+    except ValueError as exc:
+        error(str(exc))
+        return 2
     accepted = rejected = 0
     batch: list[dict[str, Any]] = []
+    # With --json, stdout carries only the JSON; progress and tables go to stderr.
+    console = Console(stderr=True) if args.json else None
     try:
-        with Progress() as progress:
+        with Progress(console=console) as progress:
             task = progress.add_task("sending demo logs", total=args.records)
             for record in generate(plan):
                 batch.append(record)
@@ -121,6 +172,10 @@ def run(args: argparse.Namespace) -> int:
     except (urllib.error.URLError, OSError) as exc:
         error(f"cannot send to {url}: {exc} (is `loglens dev` running?)")
         return 1
+    if args.json:
+        print(json.dumps(incidents_json(plan), indent=2))
+        print(f"demo logs sent: {accepted} accepted, {rejected} rejected", file=sys.stderr)
+        return 0 if rejected == 0 else 1
     table("demo logs sent", ["accepted", "rejected"], [(accepted, rejected)])
     rows = [
         (i.name, f"{i.start:%Y-%m-%d %H:%M}", f"{i.end:%Y-%m-%d %H:%M}", i.service, i.description)

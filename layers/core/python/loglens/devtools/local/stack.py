@@ -16,6 +16,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from loglens.alerts import ACTIONS_PATH
 from loglens.db.connect import ConnectionProvider
 from loglens.db.prepare import prepare
 from loglens.devtools.database import admin_url, embedded
@@ -23,6 +24,7 @@ from loglens.devtools.home import HomeLock
 from loglens.devtools.lake import wiring as lake_wiring
 from loglens.devtools.lake.flusher import LakeFlusher
 from loglens.devtools.lake.local import LocalLake
+from loglens.devtools.local.alerts import local_alert_actions
 from loglens.devtools.local.ask import local_ask_api
 from loglens.devtools.local.config import LocalSettings
 from loglens.devtools.local.console import (
@@ -138,6 +140,7 @@ class LocalStack:
             api.add(path, signed_in(ask.handle, self.api_key, sessions), api_key_required=False, group="ask")
         # Slack signs its requests instead of sending a key.
         api.add("/slack/commands", ask.handle, api_key_required=False, group="ask")
+        api.add(ACTIONS_PATH, local_alert_actions(url).handle, api_key_required=False, group="ask")  # alerts' buttons
         query = signed_in(
             local_query_api(self.settings, analyst_url=analyst_url, writer_url=writer_url).handle,
             self.api_key,

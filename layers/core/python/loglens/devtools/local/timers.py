@@ -88,7 +88,7 @@ def start_timers(
     archive_first_after: timedelta = timedelta(minutes=10),
     lake: LakeTier | None = None,
 ) -> MaintenanceTimers:
-    """The cloud schedules, locally: partitions at start and daily, views hourly, archive daily.
+    """The cloud schedules, locally: partitions at start and daily, views hourly, archive daily, alerts every 5 min.
 
     `url` is the admin (migrator) URL; the jobs act as loglens_owner. The archive goes to
     LOGLENS_HOME/archive unless `archive_bucket` names an S3 bucket. Its first run waits a
@@ -101,6 +101,11 @@ def start_timers(
 
     def views() -> object:
         return run_maintenance(url, settings, Task.VIEWS)
+
+    def alerts() -> object:
+        from loglens.devtools.local.alerts import run_and_print
+
+        return run_and_print(url, settings)
 
     def archive() -> object:
         from loglens.lifecycle.archive import archive_expired, open_archive_store
@@ -118,5 +123,7 @@ def start_timers(
             TimedJob("partitions", day, partitions),
             TimedJob("views", hour, views, first_after=timedelta(minutes=1)),
             TimedJob("archive", day, archive, first_after=archive_first_after),
+            # The alerts Lambda's 5-minute schedule: prints what it finds (and sends it when Slack/SNS is set).
+            TimedJob("alerts", timedelta(minutes=5), alerts, first_after=timedelta(minutes=2)),
         ]
     ).start()

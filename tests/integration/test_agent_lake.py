@@ -35,7 +35,7 @@ OLD_DAY = (OLD_END - timedelta(hours=12)).date()
 OLD_ERRORS = (
     "SELECT service, count(*) AS errors FROM logs "
     f"WHERE created_at >= TIMESTAMP '{OLD_DAY} 00:00:00' AND created_at < TIMESTAMP '{OLD_DAY + timedelta(days=1)} "
-    "00:00:00' AND level IN ('ERROR', 'FATAL') GROUP BY service ORDER BY errors DESC"
+    "00:00:00' AND level IN ('ERROR', 'FATAL') GROUP BY service ORDER BY errors DESC, service"
 )
 
 

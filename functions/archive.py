@@ -7,6 +7,11 @@ out invokes itself again (loglens/lifecycle/archive/workers.py says why this and
 A failed partition fails the invocation (the errors alarm) after the others have been done; its async
 retries are 0, because the next scheduled run resumes from the ledger anyway. ArchiveBacklogSeconds says
 how far past retention the oldest waiting partition is (an alarm past a day).
+
+With the lake on (LOGLENS_LAKE=athena) the lake is the copy: each day of a partition is counted and
+checksummed in PostgreSQL and, by Athena, in the Iceberg table (loglens.lake.verify, recorded in
+lake_verifications), and only a partition whose days all match is dropped (loglens.lifecycle.archive.lake_step).
+Firehose needs no flush here: a partition past retention is days older than its buffer.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loglens.aws import client
 from loglens.environments import ArchiveEnvironment
+from loglens.lake.athena import athena_lake_from_env
+from loglens.lake.settings import LakeMode
 from loglens.lifecycle.archive import (
     ArchiveResult,
     WorkerEvent,
@@ -30,6 +37,7 @@ from loglens.lifecycle.archive import (
     sibling_events,
     siblings_to_start,
 )
+from loglens.lifecycle.archive.lake_step import LakeTier
 from loglens.lifecycle.maintenance import owner_connection
 
 logger = Logger()
@@ -60,6 +68,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     env = ArchiveEnvironment.from_env()
     store = open_archive_store(env.settings.home, env.archive_bucket, s3_client=client("s3"))
     now = datetime.now(UTC)
+    lake = athena_lake_from_env(client=client("athena")) if env.lake.mode is LakeMode.ATHENA else None
     with owner_connection(env.conninfo_factory()(), application="loglens-archive") as conn:
         starts = worker.starts_siblings and not dry_run
         siblings = siblings_to_start(conn, env.settings, env.archive_workers, now) if starts else 0
@@ -71,6 +80,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             env.settings,
             dry_run=dry_run,
             time_left=lambda: context.get_remaining_time_in_millis() / 1000,
+            lake=LakeTier(lake) if lake is not None else None,
         )
         backlog = backlog_hours(conn, env.settings)
     follow_up = continuation(worker, result)

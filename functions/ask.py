@@ -4,12 +4,19 @@ All logic is in loglens.agent; this module wires AWS to it: the analyst and conv
 through RDS Proxy with IAM auth, the Anthropic key and the Slack signing secret from Secrets Manager
 (cached for five minutes, so a rotated value is picked up without a redeploy), the model
 provider from MODEL_PROVIDER/MODEL_ID, and asynchronous self-invocation by the function's own name.
+
+With LOGLENS_LAKE=athena the agent also gets the lake (run_lake_query on Athena, and the lake's days for the
+prompt). On a lake-only stage (no database variables at all) the lake is its only source, and what
+PostgreSQL would keep (conversation turns, HTTP answers, Slack replay claims) is in the DynamoDB table
+ASK_STATE_TABLE (loglens.agent.dynamo_state).
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections.abc import Callable
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
@@ -18,14 +25,18 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from loglens.agent.answer import Answer
 from loglens.agent.api import ASYNC_KEY, AskApi, self_invoker
-from loglens.agent.replays import PostgresReplayGuard
-from loglens.agent.service import AskService, BuiltOnFirstUse, build_agent
+from loglens.agent.replays import PostgresReplayGuard, ReplayGuard
+from loglens.agent.service import AskService, BuiltOnFirstUse, build_agent, build_lake_agent
 from loglens.agent.settings import AgentSettings, Provider
 from loglens.aws import client, secret_string
 from loglens.db.connect import ConnectionProvider
 from loglens.environments import AskEnvironment
 from loglens.http import HttpResponse
+from loglens.lake.settings import LakeMode
 from loglens.settings import ConfigError
+
+if TYPE_CHECKING:
+    from loglens.agent.dynamo_state import DynamoAskState
 
 logger = Logger()
 metrics = Metrics(namespace="loglens")
@@ -45,6 +56,7 @@ def _secret(arn: str | None, variable: str) -> str:
 def _service(env: AskEnvironment) -> AskService:
     from loglens.agent.client import make_client
     from loglens.agent.conversations import PostgresConversations
+    from loglens.lake.athena import athena_lake_from_env
 
     settings = AgentSettings.from_env()
     api_key = (
@@ -52,16 +64,33 @@ def _service(env: AskEnvironment) -> AskService:
         if settings.provider is Provider.BEDROCK
         else (lambda: _secret(env.anthropic_secret_arn, "ANTHROPIC_SECRET_ARN"))
     )
+    model = make_client(settings, api_key=api_key)
+    lake = athena_lake_from_env(os.environ, client=client("athena")) if env.lake.mode is LakeMode.ATHENA else None
+    if not env.has_database:
+        assert lake is not None  # AskEnvironment: no database means LOGLENS_LAKE=athena
+        state = _state(env)
+        agent = build_lake_agent(
+            lake=lake, client=model, settings=settings, environ=os.environ, lake_extent=lake.extent
+        )
+        return AskService(agent, state, answers=state)
     agent = build_agent(
         analyst=ConnectionProvider(env.conninfo_factory(), application="loglens-ask"),
-        client=make_client(settings, api_key=api_key),
+        client=model,
         settings=settings,
         environ=os.environ,
+        lake=lake,
+        lake_extent=lake.extent if lake is not None else None,
     )
     conversations = PostgresConversations(
         ConnectionProvider(env.conninfo_factory(user=env.conversation_db_user), application="loglens-ask")
     )
     return AskService(agent, conversations, answers=conversations)
+
+
+def _state(env: AskEnvironment) -> DynamoAskState:
+    from loglens.agent.dynamo_state import DynamoAskState
+
+    return DynamoAskState(str(env.ask_state_table), client("dynamodb"))
 
 
 def _record(answer: Answer) -> None:
@@ -75,27 +104,43 @@ def _record(answer: Answer) -> None:
 
 def _build(context: LambdaContext) -> AskApi:
     env = AskEnvironment.from_env()
-    # Opens its connection on the first claim, in the worker, never on the acknowledgement path.
-    replays = PostgresReplayGuard(
-        ConnectionProvider(env.conninfo_factory(user=env.conversation_db_user), application="loglens-ask")
-    )
-    share_link = None
-    if env.console_url:  # Slack answers link to the console: the answer is shared there first
-        from loglens.query.saved import SavedStore, slack_share_link
-
-        store = SavedStore(
-            ConnectionProvider(env.conninfo_factory(user=env.conversation_db_user), application="loglens-ask")
-        )
-        share_link = slack_share_link(store, env.console_url)
-    return AskApi(
+    api = AskApi(
         service=BuiltOnFirstUse(lambda: _service(env)),
         slack_secret=lambda: _secret(env.slack_secret_arn, "SLACK_SECRET_ARN"),
         dispatch_async=self_invoker(client("lambda"), context.function_name),
         cors_origin=env.settings.cors_origin,
         on_answer=_record,
-        replays=lambda: replays,
-        share_link=share_link,
+        replays=_replays(env),
+        share_link=_share_link(env),
     )
+    if not env.has_database:  # lake-only: the query routes are this function's, to say why they are not served
+        from loglens.agent.lake_only import refuse_query_routes
+
+        refuse_query_routes(api.router)
+    return api
+
+
+def _share_link(env: AskEnvironment) -> Callable[[Answer], str] | None:
+    """Slack answers link to the console, where they are shared first; no console (lake-only), no link."""
+    if not env.console_url or not env.has_database:
+        return None
+    from loglens.query.saved import SavedStore, slack_share_link
+
+    store = SavedStore(
+        ConnectionProvider(env.conninfo_factory(user=env.conversation_db_user), application="loglens-ask")
+    )
+    return slack_share_link(store, env.console_url)
+
+
+def _replays(env: AskEnvironment) -> Callable[[], ReplayGuard]:
+    """Used by the worker only: nothing is opened or made on the acknowledgement path."""
+    if not env.has_database:
+        return cache(lambda: _state(env))
+    # Opens its connection on the first claim.
+    guard = PostgresReplayGuard(
+        ConnectionProvider(env.conninfo_factory(user=env.conversation_db_user), application="loglens-ask")
+    )
+    return lambda: guard
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)

@@ -97,7 +97,7 @@ def _with_database(app: cdk.App, config: LoglensConfig, props: Props, lake: Lake
     data = DataStack(app, config.stack_name("Data"), network=network, **props("Data"))
     ingest = IngestStack(app, config.stack_name("Ingest"), network=network, data=data, lake=lake, **props("Ingest"))
     maintenance = MaintenanceStack(
-        app, config.stack_name("Maintenance"), network=network, data=data, **props("Maintenance")
+        app, config.stack_name("Maintenance"), network=network, data=data, lake=lake, **props("Maintenance")
     )
     analysis = AnalysisStack(
         app, config.stack_name("Analysis"), network=network, data=data, lake=lake, **props("Analysis")

@@ -13,6 +13,11 @@ synthesis says why, since a Slack app pointed at it would only ever see an ackno
 routes (loglens.query.api: search, SQL, tail, facts, saved entries, shared answers) are served by
 their own small function on the same API and keys; a key is held to ask's rate on POST /api/v1/ask
 (each question calls the model) and to the query rate and daily quota on the API as a whole.
+
+Lake-only (no database, no VPC): the function is outside any VPC, so it reaches the model, Slack and
+Athena like any Lambda, the Slack route is deployed, and its state (conversations, HTTP answers, Slack
+replay claims) is in a DynamoDB table (infra/components/ask_state.py) instead of PostgreSQL. There is
+no query function or console there (they read PostgreSQL), so no shared answers either.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from infra.components.alerting import AlertDelivery
+from infra.components.ask_state import AskState
 from infra.components.bedrock import INVOKE_ACTIONS, model_arns
 from infra.components.common import removal_policy, secret_name
 from infra.components.database import ALERTER_LOGIN, ANALYST_LOGIN, WRITER_LOGIN, Database
@@ -65,7 +71,8 @@ class AnalysisStack(Stack):
         super().__init__(scope, construct_id, **kwargs)
         database = data.database if data is not None else None
         removal = removal_policy(config)
-        slack = config.internet_egress
+        # Outside a VPC (lake-only) the function reaches Slack's response_url without a NAT gateway.
+        slack = config.internet_egress or database is None
 
         # Created with a random placeholder; ops put the real values after deploy (docs/deploy.md).
         self.anthropic_secret = secretsmanager.Secret(
@@ -108,8 +115,13 @@ class AnalysisStack(Stack):
                 # Conversation turns and HTTP answers are stored by the writer login: the analyst stays read-only.
                 "CONVERSATION_DB_USER": WRITER_LOGIN,
             }
-        if config.console.url:  # Slack answers link to the web console once its address is known (cdk.json)
+        # Slack answers link to the web console once its address is known (cdk.json); lake-only has no console.
+        if config.console.url and database is not None:
             environment["LOGLENS_CONSOLE_URL"] = config.console.url
+        self.state: AskState | None = None
+        if database is None:
+            self.state = AskState(self, "AskState", config=config)
+            environment["ASK_STATE_TABLE"] = self.state.table.table_name
         if lake is not None:
             environment |= {
                 "LOGLENS_LAKE": "athena",
@@ -130,6 +142,8 @@ class AnalysisStack(Stack):
         if database is not None:
             database.grant_connect(self.ask.role, ANALYST_LOGIN)
             database.grant_connect(self.ask.role, WRITER_LOGIN)
+        if self.state is not None:
+            self.state.grant(self.ask.role)
         if lake is not None:
             # Athena's query actions on the one workgroup, read on the table, results under results/, the key.
             lake.storage.grant_query(self, self.ask.role, construct_id="AskLakeQuery")
@@ -187,9 +201,10 @@ class AnalysisStack(Stack):
         )
         self.api.add_route(ASK_PATH, "POST", self.ask.function)
         self.api.add_route(f"{ASK_PATH}/{{id}}", "GET", self.ask.function)
-        if self.query is not None:
-            for path, method in QUERY_ROUTES:
-                self.api.add_route(path, method, self.query.function)
+        # Lake-only, the ask function answers the query routes with a 404 that says what to use instead
+        # (loglens.agent.lake_only), so `loglens sql --url` and friends get a reason, not API Gateway's 403.
+        for path, method in QUERY_ROUTES:
+            self.api.add_route(path, method, (self.query or self.ask).function)
         if self.alerts is not None and slack:  # the buttons only where the alerts can reach Slack at all
             self._alerts_route()
         if slack:

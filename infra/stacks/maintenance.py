@@ -15,7 +15,11 @@ from infra.components.log_storage import ARCHIVE_PREFIX
 from infra.components.schedules import ScheduledTask
 from infra.config import LoglensConfig
 from infra.stacks.data import DataStack
+from infra.stacks.lake import LakeStack
 from infra.stacks.network import NetworkStack
+
+# The archive's per-day count and checksum in Athena: well inside the function's 900 s, far past the agent's 60 s.
+ARCHIVE_LAKE_QUERY_TIMEOUT_S = 600
 
 
 class MaintenanceStack(Stack):
@@ -27,6 +31,7 @@ class MaintenanceStack(Stack):
         config: LoglensConfig,
         network: NetworkStack,
         data: DataStack,
+        lake: LakeStack | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -49,16 +54,31 @@ class MaintenanceStack(Stack):
         )
         database.grant_connect(self.maintain.role, OWNER_LOGIN)
 
+        # With the lake, a partition past retention is verified there (count + checksum per day, by Athena)
+        # instead of exported; the statement reads two columns of whole days, so it gets most of the
+        # function's time rather than the agent's one-minute deadline.
+        lake_environment = (
+            {
+                "LOGLENS_LAKE": "athena",
+                "ATHENA_WORKGROUP": lake.storage.workgroup_name,
+                "LAKE_DATABASE": lake.storage.database_name,
+                "LAKE_TABLE": lake.storage.table_name,
+                "LAKE_QUERY_TIMEOUT_S": str(ARCHIVE_LAKE_QUERY_TIMEOUT_S),
+            }
+            if lake is not None
+            else {}
+        )
         self.archive = LoglensFunction(
             self,
             "Archive",
             config=config,
             module="archive",
-            description="loglens: export partitions past retention to S3, verify, detach and drop",
+            description="loglens: export partitions past retention to S3 (or verify them in the lake), detach, drop",
             environment={
                 "ARCHIVE_BUCKET": storage.archive_bucket_name,
                 "ARCHIVE_WORKERS": str(config.functions.archive_workers),
                 "LOGLENS_RETENTION_DAYS": str(config.retention.db_retention_days),
+                **lake_environment,
                 **database.connection_environment(OWNER_LOGIN),
             },
             # The workers that may run at once: this caps the self-invoking chain (lifecycle/archive/workers.py).
@@ -88,6 +108,10 @@ class MaintenanceStack(Stack):
             conditions={"StringLike": {"s3:prefix": [f"{ARCHIVE_PREFIX}*"]}},
         )
         self.archive.grant(["kms:Decrypt", "kms:GenerateDataKey"], [storage.key.key_arn])
+        if lake is not None:
+            # Athena on the one workgroup, read on the table's catalog entries and files, results, the lake's key:
+            # the same read-only grant as the ask function's (no write to the table or its catalog entry).
+            lake.storage.grant_query(self, self.archive.role, construct_id="ArchiveLakeQuery")
 
         schedules = config.schedules
         ScheduledTask(

@@ -141,18 +141,22 @@ def test_a_run_sends_each_incident_to_slack_once_and_its_button_acknowledges_it(
     again = loglens("alerts", "run", "--json", env=env)  # (loglens dev's own timer may run too: nothing twice)
     assert again.returncode == 0, again.stderr
     posts = [body for method, body, _ in slack.calls if method == "chat.postMessage" and not body.get("thread_ts")]
-    services = sorted(body["text"].split(":", 1)[0] for body in posts)
+    # An incident that had already ended when the run first saw it is posted once, as resolved: the demo's
+    # payment incident ends an hour before the demo's end, so whether it still counts as ongoing depends on
+    # how far into the hour the test runs.
+    services = sorted(body["text"].removeprefix("resolved: ").split(":", 1)[0] for body in posts)
     assert services == sorted({p["service"] for p in planted}), services
     assert all(body["channel"] == "C0E2E" and body["blocks"][0]["type"] == "header" for body in posts)
     listed = json.loads(loglens("alerts", "list", "--json", env=env).stdout)
-    incident_id = next(i["id"] for i in listed if i["service"] == "payment-api")
+    pressed = next(i for i in listed if i["service"] == "payment-api")
+    incident_id = pressed["id"]
     body, headers = _signed_press(incident_id)
     request = urllib.request.Request(f"{dev}/slack/actions", data=body, headers=headers, method="POST")  # noqa: S310
     with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback
         assert response.status == 200
         assert "acknowledged by oncall" in json.loads(response.read())["text"]
     listed = json.loads(loglens("alerts", "list", "--json", env=env).stdout)
-    assert next(i for i in listed if i["id"] == incident_id)["status"] == "open"
+    assert next(i for i in listed if i["id"] == incident_id)["status"] == pressed["status"]  # acknowledged, not closed
     with connect(env["DATABASE_URL"]) as conn:
         row = conn.execute("SELECT acked_by FROM alert_incidents WHERE id = %s", (incident_id,)).fetchone()
     assert row == ("oncall",)

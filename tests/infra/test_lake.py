@@ -303,3 +303,142 @@ def test_the_lake_only_stage_passes_cfn_lint(lake_only: tuple[LoglensApp, cdk.Ap
         if m.rule.id.startswith("E") or (m.rule.id.startswith("W") and m.rule.id not in IGNORED_WARNINGS)
     ]
     assert not problems, "\n".join(f"{m.rule.id} {m.message} (line {m.linenumber})" for m in problems)
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    action = statement["Action"]
+    return sorted(action if isinstance(action, list) else [action])
+
+
+def test_archive_verifies_in_the_lake_with_a_read_only_grant(synthesized: Synthesized) -> None:
+    # Given the dev stage (PostgreSQL and the lake)
+    resources = synthesized.raw["maintenance"]["Resources"]
+    archive = next(
+        r
+        for r in resources.values()
+        if r["Type"] == "AWS::Lambda::Function" and r["Properties"].get("Handler") == "archive.handler"
+    )
+    env = archive["Properties"]["Environment"]["Variables"]
+    # Then the archive function is told the lake is Athena's, with a deadline for a day's checksum
+    assert env["LOGLENS_LAKE"] == "athena" and env["ATHENA_WORKGROUP"] == "loglens-dev-lake"
+    assert env["LAKE_DATABASE"] == "loglens_dev_lake" and env["LAKE_TABLE"] == "logs"
+    assert float(env["LAKE_QUERY_TIMEOUT_S"]) > 60
+    # And may run queries in the workgroup and read the table, never write it or its catalog entry
+    [policy] = [r for k, r in resources.items() if k.startswith("ArchiveLakeQuery")]
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    every_action = {a for s in statements for a in _actions(s)}
+    assert {"athena:StartQueryExecution", "athena:GetQueryResults", "glue:GetTable", "s3:GetObject"} <= every_action
+    assert not {"s3:DeleteObject", "glue:UpdateTable", "glue:DeleteTable", "athena:*"} & every_action
+    athena = next(s for s in statements if "athena:StartQueryExecution" in _actions(s))
+    assert "workgroup/loglens-dev-lake" in json.dumps(athena["Resource"])
+    # And its environment is what its model requires (the handler validates it at cold start)
+    from loglens.environments import ArchiveEnvironment
+
+    environ = {k: v if isinstance(v, str) else "resolved" for k, v in env.items()} | {"DB_PORT": "5432"}
+    assert ArchiveEnvironment.from_env({**environ, "AWS_REGION": "us-east-1"}).lake.workgroup == "loglens-dev-lake"
+
+
+def test_ask_and_archive_reach_athena_through_the_endpoint_their_group_may_use(synthesized: Synthesized) -> None:
+    network = synthesized.raw["network"]["Resources"]
+    [athena] = [
+        r
+        for r in network.values()
+        if r["Type"] == "AWS::EC2::VPCEndpoint" and "athena" in json.dumps(r["Properties"]["ServiceName"])
+    ]
+    props = athena["Properties"]
+    assert props["PrivateDnsEnabled"] is True  # the SDK's default host name resolves to the endpoint
+    [endpoint_group] = [g["Fn::GetAtt"][0] for g in props["SecurityGroupIds"]]
+    # The endpoint's policy lets through every Athena call the functions make, on the stage's workgroups
+    [statement] = props["PolicyDocument"]["Statement"]
+    assert {
+        "athena:StartQueryExecution",
+        "athena:GetQueryExecution",
+        "athena:GetQueryResults",
+        "athena:StopQueryExecution",
+    } <= set(_actions(statement))
+    assert "workgroup/loglens-dev" in json.dumps(statement["Resource"])
+    # And the functions' security group may open HTTPS to the endpoint's
+    ingress = [
+        r["Properties"]
+        for r in network.values()
+        if r["Type"] == "AWS::EC2::SecurityGroupIngress"
+        and r["Properties"]["GroupId"]["Fn::GetAtt"][0] == endpoint_group
+    ]
+    allowed = {rule["SourceSecurityGroupId"]["Fn::GetAtt"][0] for rule in ingress if rule["FromPort"] == 443}
+    for part, handler in (("analysis", "ask.handler"), ("maintenance", "archive.handler")):
+        function = next(
+            r
+            for r in synthesized.raw[part]["Resources"].values()
+            if r["Type"] == "AWS::Lambda::Function" and r["Properties"].get("Handler") == handler
+        )
+        [group] = function["Properties"]["VpcConfig"]["SecurityGroupIds"]
+        exported = json.dumps(group)  # a cross-stack import of the network stack's group
+        assert any(name in exported for name in allowed), (handler, exported, allowed)
+
+
+def _lake_only_ask(templates: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    [ask] = [
+        r
+        for r in _resources(templates["analysis"], "AWS::Lambda::Function")
+        if r["Properties"]["Handler"] == "ask.handler"
+    ]
+    return ask
+
+
+def test_the_lake_only_ask_keeps_its_state_in_an_encrypted_on_demand_table(
+    lake_only: tuple[LoglensApp, cdk.App, Path],
+) -> None:
+    templates = _templates(lake_only)
+    [table] = _resources(templates["analysis"], "AWS::DynamoDB::Table")
+    props = table["Properties"]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"  # nothing to pay while no one asks
+    assert props["SSESpecification"]["SSEEnabled"] is True
+    assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert [k["AttributeName"] for k in props["KeySchema"]] == ["pk", "sk"]
+    env = _lake_only_ask(templates)["Properties"]["Environment"]["Variables"]
+    table_id = next(k for k, r in templates["analysis"]["Resources"].items() if r["Type"] == "AWS::DynamoDB::Table")
+    assert env["ASK_STATE_TABLE"] == {"Ref": table_id}
+    # The ask role may put and query items in that table, nothing more (no scans, deletes, table changes)
+    grants = [
+        s
+        for r in _resources(templates["analysis"], "AWS::IAM::Policy")
+        for s in r["Properties"]["PolicyDocument"]["Statement"]
+        if any(a.startswith("dynamodb:") for a in _actions(s))
+    ]
+    assert [_actions(s) for s in grants] == [["dynamodb:PutItem", "dynamodb:Query"]]
+    assert table_id in json.dumps(grants[0]["Resource"])
+
+
+def test_the_lake_only_ask_environment_is_one_its_model_accepts_and_slack_is_routed(
+    lake_only: tuple[LoglensApp, cdk.App, Path],
+) -> None:
+    from loglens.environments import AskEnvironment
+
+    templates = _templates(lake_only)
+    env = _lake_only_ask(templates)["Properties"]["Environment"]["Variables"]
+    environ = {k: v if isinstance(v, str) else "resolved" for k, v in env.items()}
+    parsed = AskEnvironment.from_env({**environ, "AWS_REGION": "us-east-1"})
+    assert not parsed.has_database and parsed.ask_state_table == "resolved"
+    assert parsed.lake.workgroup == "loglens-lake-lake"
+    # Outside a VPC the function reaches Slack's response_url, so the slash-command route is deployed
+    paths = {r["Properties"]["PathPart"] for r in _resources(templates["analysis"], "AWS::ApiGateway::Resource")}
+    assert "commands" in paths and "SLACK_SECRET_ARN" in env
+    # The query API's routes exist and are the ask function's, which answers them with a reason (no 403)
+    assert {"query", "tail", "facts", "saved", "answers"} <= paths
+    methods = [
+        m["Properties"]
+        for m in _resources(templates["analysis"], "AWS::ApiGateway::Method")
+        if m["Properties"]["HttpMethod"] != "OPTIONS"
+    ]
+    targets = {json.dumps(m["Integration"]["Uri"]) for m in methods}
+    ask_id = next(
+        k
+        for k, r in templates["analysis"]["Resources"].items()
+        if r["Type"] == "AWS::Lambda::Function" and r["Properties"].get("Handler") == "ask.handler"
+    )
+    assert targets and all(ask_id in target for target in targets)
+    # And the agent's lake grant is the read-only one on the stage's workgroup
+    [policy] = [r for k, r in templates["analysis"]["Resources"].items() if k.startswith("AskLakeQuery")]
+    every_action = {a for s in policy["Properties"]["PolicyDocument"]["Statement"] for a in _actions(s)}
+    assert "athena:StartQueryExecution" in every_action and "glue:UpdateTable" not in every_action

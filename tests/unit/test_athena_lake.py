@@ -174,6 +174,23 @@ def test_athena_being_unreachable_is_a_lake_error_not_a_crash(athena: Any) -> No
         AthenaLake("no-such-workgroup", "loglens_test", client=athena, sleep=lambda _: None).run(GOOD_SQL)
 
 
+@pytest.mark.parametrize("failing", ["get_query_execution", "get_query_results"])
+def test_athena_failing_after_it_took_the_query_is_a_lake_error_not_a_crash(athena: Any, failing: str) -> None:
+    # Given Athena throttling the polling or the results call (the agent's tool and the archive catch lake errors)
+    from botocore.stub import Stubber
+
+    stubber = Stubber(athena)
+    stubber.add_response("start_query_execution", {"QueryExecutionId": "q-1"})
+    if failing == "get_query_results":
+        stubber.add_response(
+            "get_query_execution",
+            {"QueryExecution": {"QueryExecutionId": "q-1", "Status": {"State": "SUCCEEDED"}}},
+        )
+    stubber.add_client_error(failing, "TooManyRequestsException", "Rate exceeded")
+    with stubber, pytest.raises(LakeQueryError, match="Rate exceeded"):
+        lake(athena).run(GOOD_SQL)
+
+
 @pytest.mark.parametrize(
     ("scanned", "usd"),
     [(0, 10 / 1024**2 * 5), (1, 10 / 1024**2 * 5), (ATHENA_MIN_BYTES + 1, 11 / 1024**2 * 5), (1024**4, 5.0)],

@@ -14,6 +14,7 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from loglens.lake.settings import LakeMode, LakeSettings
 from loglens.settings import Settings, from_environment
 
 
@@ -30,9 +31,10 @@ class FunctionEnvironment(BaseModel):
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Self:
         env = os.environ if environ is None else environ
-        return from_environment(
-            cls, env, what=f"{cls.__name__} (environment)", overrides={"settings": Settings.from_env(env)}
-        )
+        overrides: dict[str, Any] = {"settings": Settings.from_env(env)}
+        if "lake" in cls.model_fields:  # LOGLENS_LAKE, ATHENA_WORKGROUP, LAKE_*: the lake's own model reads them
+            overrides["lake"] = LakeSettings.from_env(env)
+        return from_environment(cls, env, what=f"{cls.__name__} (environment)", overrides=overrides)
 
 
 class DatabaseEnvironment(FunctionEnvironment):
@@ -49,8 +51,12 @@ class DatabaseEnvironment(FunctionEnvironment):
 
     @model_validator(mode="after")
     def _a_database_is_named(self) -> Self:
+        self._check_database()
+        return self
+
+    def _check_database(self) -> None:
         if self.database_url:
-            return self
+            return
         missing = [
             var
             for var, value in (
@@ -65,7 +71,6 @@ class DatabaseEnvironment(FunctionEnvironment):
             raise ValueError(f"{', '.join(missing)} must be set (or DATABASE_URL)")
         if not self.db_iam_auth:
             raise ValueError("DB_IAM_AUTH must be true: the proxy accepts only IAM authentication")
-        return self
 
     def conninfo_factory(self, *, user: str | None = None) -> Callable[[], str]:
         """A fresh connection string per connection: IAM tokens expire after 15 minutes."""
@@ -142,16 +147,43 @@ class ArchiveEnvironment(DatabaseEnvironment):
     archive_bucket: str = Field(min_length=1, json_schema_extra=_env("ARCHIVE_BUCKET"))
     # Partitions archived at once (one invocation each) when a backlog waits; the stage preset sets it.
     archive_workers: int = Field(default=1, ge=1, le=16, json_schema_extra=_env("ARCHIVE_WORKERS"))
+    # With LOGLENS_LAKE=athena a partition past retention is verified in the lake instead of exported.
+    lake: LakeSettings = Field(default_factory=LakeSettings)
 
 
 class AskEnvironment(DatabaseEnvironment):
+    """With PostgreSQL (DB_* or DATABASE_URL, and CONVERSATION_DB_USER), or lake-only: no database variables
+    at all, LOGLENS_LAKE=athena, and ASK_STATE_TABLE (the DynamoDB table that holds what PostgreSQL would:
+    conversation turns, HTTP answers, Slack replay claims; loglens.agent.dynamo_state)."""
+
     # The Anthropic key's secret is needed only with MODEL_PROVIDER=anthropic (AgentSettings checks the provider).
     anthropic_secret_arn: str | None = Field(default=None, json_schema_extra=_env("ANTHROPIC_SECRET_ARN"))
     slack_secret_arn: str | None = Field(default=None, json_schema_extra=_env("SLACK_SECRET_ARN"))
     # Conversation turns are written as their own login (the analyst login is read-only).
-    conversation_db_user: str = Field(min_length=1, json_schema_extra=_env("CONVERSATION_DB_USER"))
+    conversation_db_user: str | None = Field(default=None, min_length=1, json_schema_extra=_env("CONVERSATION_DB_USER"))
     # The web console's address: Slack answers link to the answer there (shared as the conversation login).
     console_url: str | None = Field(default=None, pattern=r"^https://", json_schema_extra=_env("LOGLENS_CONSOLE_URL"))
+    ask_state_table: str | None = Field(default=None, min_length=1, json_schema_extra=_env("ASK_STATE_TABLE"))
+    lake: LakeSettings = Field(default_factory=LakeSettings)
+
+    @model_validator(mode="after")
+    def _a_database_is_named(self) -> Self:
+        """Overrides DatabaseEnvironment's check (same name): a lake-only ask names no database."""
+        if self.has_database:
+            self._check_database()
+            if not self.conversation_db_user:
+                raise ValueError("CONVERSATION_DB_USER is required but not set")
+            return self
+        if self.lake.mode is not LakeMode.ATHENA:
+            self._check_database()  # names what is missing for the database
+        if not self.ask_state_table:
+            raise ValueError("ASK_STATE_TABLE must be set on a lake-only stage (no DB_HOST, LOGLENS_LAKE=athena)")
+        return self
+
+    @property
+    def has_database(self) -> bool:
+        """False on a lake-only stage: no database variable is set at all."""
+        return bool(self.database_url or self.db_host or self.db_name or self.db_user)
 
 
 class QueryEnvironment(DatabaseEnvironment):

@@ -132,14 +132,22 @@ class LakeTools:
             return self._extent[1]
 
 
-def lake_prompt() -> str:
-    """How to ask the lake; appended to the stable prompt when the agent has one."""
+def lake_prompt(*, only: bool = False) -> str:
+    """How to ask the lake; appended to the stable prompt when the agent has one (`only`: a lake-only stage,
+    where there is no PostgreSQL to choose between)."""
     functions = ", ".join(sorted(TRINO_FUNCTION_NAMES))
+    which = (
+        '- The lake holds the table logs as an Apache Iceberg table read with Trino SQL (Athena); "Lake facts" '
+        "says which days it holds."
+        if only
+        else "- The lake holds the same table logs, same columns, as an Apache Iceberg table read with Trino SQL "
+        "(Athena). Use it for created_at ranges older than PostgreSQL holds, or for one query over a range that "
+        'spans both; "Sources" under Database facts says which range each holds.'
+    )
+    source = "" if only else '- When the answer\'s sql is lake SQL, give the answer tool source "lake".\n'
     return f"""
 The lake (run_lake_query)
-- The lake holds the same table logs, same columns, as an Apache Iceberg table read with Trino SQL (Athena). \
-Use it for created_at ranges older than PostgreSQL holds, or for one query over a range that spans both; \
-"Sources" under Database facts says which range each holds.
+{which}
 - Write Trino, not PostgreSQL: TIMESTAMP '2024-06-01 00:00:00' literals, current_timestamp - INTERVAL '1' DAY, \
 date_trunc('hour', created_at), date_diff('minute', a, b), count_if(level = 'ERROR'), \
 approx_percentile(duration_ms, 0.95), json_extract_scalar(metadata, '$.key') (metadata is JSON text there), \
@@ -149,8 +157,7 @@ AND created_at < TIMESTAMP '...', or relative to current_timestamp); no subquery
 needs a range too. The lake reads whole days: the bytes scanned, and the cost ($5 per TB, 10 MB minimum per \
 query), follow the days and the columns a query reads, so name only the columns you need.
 - Functions allowed there: {functions}.
-- When the answer's sql is lake SQL, give the answer tool source "lake".
-"""
+{source}"""
 
 
 def sources_prompt(partitions: list[Partition], extent: LakeExtent | None) -> str:

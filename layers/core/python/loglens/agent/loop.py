@@ -12,7 +12,8 @@ most `model_timeout_seconds`), and the clients are built without the SDK's hidde
 cannot quietly triple the wait. When the time is spent the answer is marked incomplete.
 
 With a lake (loglens.agent.lake_tools) the model has a second tool, run_lake_query (Trino SQL on the lake),
-the prompt says which range each source holds, and the answer tool says which source its SQL is for.
+the prompt says which range each source holds, and the answer tool says which source its SQL is for. On a
+lake-only stage (no `tools`, no `facts`: loglens.agent.lake_only) run_lake_query is the only query tool.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from loglens.agent import lake_only
 from loglens.agent.answer import Answer, Attempt, Explanation, Performance, TokenUsage
 from loglens.agent.conversations import Turn, history_messages
 from loglens.agent.facts import FactsCache
@@ -149,13 +151,16 @@ class Agent:
     def __init__(
         self,
         client: ModelClient,
-        tools: QueryTools,
-        facts: FactsCache,
+        tools: QueryTools | None,
+        facts: FactsCache | None,
         settings: AgentSettings,
         view: ModelView,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         lake: LakeTools | None = None,
     ) -> None:
+        """`tools` and `facts` are PostgreSQL's; both None is a lake-only agent, which needs `lake`."""
+        if (tools is None) != (facts is None) or (tools is None and lake is None):
+            raise ValueError("an agent needs PostgreSQL's tools and facts, a lake, or both")
         self.client = client
         self.tools = tools
         self.facts = facts
@@ -163,17 +168,21 @@ class Agent:
         self.view = view
         self.clock = clock
         self.lake = lake
-        self._stable = stable_prompt(max_rows=settings.max_rows, model_rows=settings.model_rows)
-        if lake is not None:
-            self._stable += lake_prompt()
-        self._tools = tool_definitions(lake=lake is not None)
+        if tools is None:
+            self._stable = lake_only.stable_prompt(max_rows=settings.max_rows, model_rows=settings.model_rows)
+            self._tools = lake_only.TOOLS
+        else:
+            self._stable = stable_prompt(max_rows=settings.max_rows, model_rows=settings.model_rows)
+            if lake is not None:
+                self._stable += lake_prompt()
+            self._tools = tool_definitions(lake=lake is not None)
         self._tool_names = tuple(str(tool["name"]) for tool in self._tools)
 
     def ask(self, question: str, history: Sequence[Turn] = ()) -> Answer:
         started = time.perf_counter()
         deadline = time.monotonic() + self.settings.deadline_seconds
         run = _Run()
-        system = system_blocks(self._stable, facts_prompt(self.facts.get(), self.view.text) + self._sources())
+        system = system_blocks(self._stable, self._facts())
         messages: list[dict[str, Any]] = history_messages(history)
         messages.append({"role": "user", "content": question_text(question, self.clock())})
         final: _Final | None = None
@@ -248,6 +257,7 @@ class Agent:
                 return f"{name} needs the SQL in its sql field", True, None
         if name == RUN_LAKE_QUERY or (name == "answer" and self._answers_from_lake(sql, arguments, run)):
             return self._dispatch_lake(name, sql, arguments, run)
+        assert self.tools is not None  # without PostgreSQL only run_lake_query and answer reach this far
         try:
             if name == "explain_query":
                 figures = self.tools.explain(sql)
@@ -261,15 +271,21 @@ class Agent:
             return json.dumps(self._for_model(result), default=str), False, None
         return "answer received", False, _Final(result, _explanation(arguments))
 
-    def _sources(self) -> str:
-        """Facts on which range each source holds (only with a lake: without one there is one source)."""
-        if self.lake is None:
-            return ""
-        return sources_prompt(list(self.facts.get().layout.partitions), self.lake.extent())
+    def _facts(self) -> str:
+        """The database's facts and, with a lake, which range each source holds; lake-only, the lake's days."""
+        if self.facts is None:
+            return lake_only.facts_prompt(self.lake.extent() if self.lake is not None else None)
+        facts = self.facts.get()
+        text = facts_prompt(facts, self.view.text)
+        if self.lake is None:  # one source: nothing to choose between
+            return text
+        return text + sources_prompt(list(facts.layout.partitions), self.lake.extent())
 
     def _answers_from_lake(self, sql: str, arguments: dict[str, Any], run: _Run) -> bool:
         if self.lake is None:
             return False
+        if self.tools is None:  # lake-only: every answer's SQL is lake SQL
+            return True
         if arguments.get("source") in ("lake", "postgres"):
             return bool(arguments["source"] == "lake")
         try:  # the source was not said: the lake query that ran with this text, if there was one
@@ -302,6 +318,7 @@ class Agent:
         return "answer received", False, _Final(result, _explanation(arguments))
 
     def _result_of(self, sql: str, run: _Run, tool: str) -> QueryResult:
+        assert self.tools is not None
         # The final answer usually names a query that already ran; the guard's text identifies it.
         statement = str(self.tools.check(sql).sql)
         cached = run.results.get(statement)
@@ -337,7 +354,7 @@ class Agent:
             )
         if isinstance(result, LakeQueryResult):  # no plan to explain: the lake reports what it scanned
             performance = performance.model_copy(update=result.figures())
-        elif result is not None:
+        elif result is not None and self.tools is not None:
             try:
                 figures = self.tools.explain(result.sql)
             except QueryFailed:

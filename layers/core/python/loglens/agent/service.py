@@ -98,6 +98,33 @@ def build_agent(
     return Agent(client, tools, facts, settings, view, lake=lake_tools)
 
 
+def build_lake_agent(
+    *,
+    lake: LakeQuery,
+    client: ModelClient,
+    settings: AgentSettings,
+    environ: Mapping[str, str],
+    lake_extent: Callable[[], LakeExtent] | None = None,
+    guard: Callable[..., GuardResult] | None = None,
+) -> Agent:
+    """An agent for a lake-only stage: run_lake_query is its only query tool (loglens.agent.lake_only)."""
+    from loglens.agent.lake_tools import LakeTools
+    from loglens.agent.loop import Agent
+    from loglens.agent.rows import ModelView, model_redactor
+    from loglens.sqlguard import check_sql
+
+    redactor = model_redactor(environ) if settings.row_privacy is RowPrivacy.REDACT else None
+    view = ModelView(rows=settings.model_rows, cell_chars=settings.model_cell_chars, redactor=redactor)
+    lake_tools = LakeTools(
+        lake,
+        max_rows=settings.max_rows,
+        guard=guard or check_sql,
+        extent=lake_extent,
+        extent_ttl=settings.facts_ttl_seconds,
+    )
+    return Agent(client, None, None, settings, view, lake=lake_tools)
+
+
 class BuiltOnFirstUse:
     """Builds the service the first time it is needed and keeps it; a failed build is retried next time.
 

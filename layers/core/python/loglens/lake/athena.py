@@ -119,7 +119,10 @@ class AthenaLake:
             )["QueryExecutionId"]
         except (ClientError, BotoCoreError) as exc:
             raise LakeQueryError(f"Athena did not take the query: {exc}") from exc
-        execution = self._wait(execution_id, started)
+        try:
+            execution = self._wait(execution_id, started)
+        except (ClientError, BotoCoreError) as exc:  # throttled or unreachable while polling: the model is told
+            raise LakeQueryError(f"Athena could not be asked how the query went: {exc}") from exc
         state = execution["Status"]["State"]
         scanned = int(execution.get("Statistics", {}).get("DataScannedInBytes") or 0)
         if state != "SUCCEEDED":
@@ -127,7 +130,10 @@ class AthenaLake:
             if "bytes scanned" in reason.lower() or "BytesScannedCutoffPerQuery" in reason:
                 reason += " (the workgroup's per-query limit: narrow the created_at range or select fewer columns)"
             raise LakeQueryError(f"Athena query {state.lower()}: {reason}")
-        columns, rows = self._results(execution_id)
+        try:
+            columns, rows = self._results(execution_id)
+        except (ClientError, BotoCoreError) as exc:
+            raise LakeQueryError(f"Athena's results could not be read: {exc}") from exc
         elapsed = int((self.clock() - started) * 1000)
         return LakeResult(columns, rows, scanned, athena_cost_usd(scanned), elapsed, ENGINE)
 

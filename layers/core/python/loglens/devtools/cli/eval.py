@@ -51,13 +51,17 @@ def run(args: argparse.Namespace) -> int:
 
     service = cli_service(Settings.from_env())
     agent = service.agent
+    if agent.tools is None:  # the gold SQL runs on PostgreSQL; a lake-only agent has none to compare on
+        error("loglens eval needs PostgreSQL to run the gold SQL on; this agent has only the lake")
+        return 2
+    tools = agent.tools
 
     def progress(result: Any) -> None:
         if not args.json:
             mark = "ok  " if result.correct else "MISS"
             print(f"{mark} {result.id} ({result.steps} steps, {result.latency_ms / 1000:.1f} s)", flush=True)
 
-    report = run_eval(lambda q: service.ask(q), agent.tools, cases, model=agent.settings.model, on_result=progress)
+    report = run_eval(lambda q: service.ask(q), tools, cases, model=agent.settings.model, on_result=progress)
     summary = report.as_dict()
     if args.json:
         print(json.dumps(summary, indent=2, default=str))

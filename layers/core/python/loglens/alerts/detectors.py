@@ -193,7 +193,11 @@ def latency(
         and now_p - usual_p >= limits.latency_min_delta_ms
         and p_value <= limits.significance
     )
-    if not opens and not (_continues(ratio, p_value, limits, limits.latency_ratio) and now_p > usual_p):
+    # The weaker reading (keeping an incident open, or a regression of a release) still needs a step a person
+    # would notice: half the opening one. Histogram buckets make a p95 jump between bucket bounds, so a 36 → 56
+    # ms move on a quiet endpoint can look significant and is not an incident.
+    weak_step = now_p - usual_p >= limits.latency_min_delta_ms / 2
+    if not opens and not (_continues(ratio, p_value, limits, limits.latency_ratio) and weak_step):
         return None
     label = f"{method} {path}".strip()
     return Finding(

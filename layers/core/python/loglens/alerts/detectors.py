@@ -196,7 +196,10 @@ def latency(
     # The weaker reading (keeping an incident open, or a regression of a release) still needs a step a person
     # would notice: half the opening one. Histogram buckets make a p95 jump between bucket bounds, so a 36 → 56
     # ms move on a quiet endpoint can look significant and is not an incident.
-    weak_step = now_p - usual_p >= limits.latency_min_delta_ms / 2
+    # A p95 over a handful of requests is their slowest one, so the weaker reading also needs as many slow
+    # requests as the detector needs requests at all: the demo's ordinary tail put a single slow order, or
+    # five slow profile reads in a quiet hour, right after a release.
+    weak_step = now_p - usual_p >= limits.latency_min_delta_ms / 2 and slow >= limits.min_requests
     if not opens and not (_continues(ratio, p_value, limits, limits.latency_ratio) and weak_step):
         return None
     label = f"{method} {path}".strip()

@@ -199,7 +199,7 @@ LEAKS: list[Leak] = [
     leak("secret pair", "DB_PASS=Tr0ub4dor&3 started", "Tr0ub4dor"),
     leak("secret pair", "SMTP_PW=mailpass42", "mailpass42"),
     leak("secret pair", "export DATABASE_PASSWORD='p@ss w0rd'", "p@ss w0rd"),
-    leak("secret pair", f"//registry.npmjs.org/:_authToken={OPAQUE}", OPAQUE),
+    leak("secret pair", f"//npm.internal.example.com/:_authToken={OPAQUE}", OPAQUE),
     leak("secret pair", f'"refresh_token": "{OPAQUE}"', OPAQUE),
     leak("secret pair", "ENCRYPTION_KEY=8f14e45fceea167a5a36dedd4bea2543", "8f14e45fceea167a5a36dedd4bea2543"),
     leak(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.config import LOG_RETENTION_DAYS, LoglensConfig
+from infra.nag import acknowledge
 
 # RetentionDays members are declared in ascending order of the days CloudWatch accepts.
 _RETENTION = dict(
@@ -43,3 +45,25 @@ def secret_prefix(config: LoglensConfig) -> str:
 
 def secret_name(config: LoglensConfig, name: str) -> str:
     return secret_prefix(config) + name
+
+
+def access_logs_bucket(scope: Construct, config: LoglensConfig, *, logs_of: str) -> s3.Bucket:
+    """The server-access-log destination of a component's buckets (`logs_of` names them), expiring with
+    the stage's retention; it does not log itself."""
+    bucket = s3.Bucket(
+        scope,
+        "AccessLogs",
+        encryption=s3.BucketEncryption.S3_MANAGED,
+        enforce_ssl=True,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(config.retention.access_log_expire_days))],
+        removal_policy=removal_policy(config),
+    )
+    acknowledge(
+        bucket,
+        "AwsSolutions-S1",
+        f"This bucket is the server-access-log destination of the {logs_of}; logging it "
+        "into itself would record its own log deliveries without end.",
+    )
+    return bucket

@@ -37,9 +37,9 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
-from infra.components.common import log_group, removal_policy
+from infra.components.common import access_logs_bucket, log_group, removal_policy
 from infra.config import LoglensConfig
-from infra.nag import acknowledge, acknowledge_wildcard_resources
+from infra.nag import acknowledge_wildcard_resources
 from loglens.lake.rows import UNIQUE_KEYS
 from loglens.lake.schema import (
     PARQUET_COMPRESSION,
@@ -91,22 +91,7 @@ class LakeStorage(Construct):
             enable_key_rotation=True,
             removal_policy=removal,
         )
-        self.access_logs_bucket = s3.Bucket(
-            self,
-            "AccessLogs",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(config.retention.access_log_expire_days))],
-            removal_policy=removal,
-        )
-        acknowledge(
-            self.access_logs_bucket,
-            "AwsSolutions-S1",
-            "This bucket is the server-access-log destination of the lake and results buckets; logging it "
-            "into itself would record its own log deliveries without end.",
-        )
+        self.access_logs_bucket = access_logs_bucket(self, config, logs_of="lake and results buckets")
         # Fixed names: Glue, Firehose and the IAM statements name them before the buckets exist.
         self.bucket_name = f"loglens-{config.stage}-lake-{Aws.ACCOUNT_ID}-{Aws.REGION}"
         self.results_bucket_name = f"loglens-{config.stage}-athena-{Aws.ACCOUNT_ID}-{Aws.REGION}"

@@ -23,10 +23,9 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.components.common import removal_policy
+from infra.components.common import access_logs_bucket, removal_policy
 from infra.components.functions import TIMEOUTS
 from infra.config import LoglensConfig
-from infra.nag import acknowledge
 
 RAW_PREFIX = "raw/"
 ERRORS_PREFIX = "errors/"
@@ -59,22 +58,7 @@ class LogStorage(Construct):
             removal_policy=removal,
         )
 
-        self.access_logs_bucket = s3.Bucket(
-            self,
-            "AccessLogs",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(retention.access_log_expire_days))],
-            removal_policy=removal,
-        )
-        acknowledge(
-            self.access_logs_bucket,
-            "AwsSolutions-S1",
-            "This bucket is the server-access-log destination of the raw and archive buckets; logging it "
-            "into itself would record its own log deliveries without end.",
-        )
+        self.access_logs_bucket = access_logs_bucket(self, config, logs_of="raw and archive buckets")
 
         self.dead_letter_queue = sqs.Queue(
             self,

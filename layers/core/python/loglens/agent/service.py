@@ -19,7 +19,9 @@ from loglens.agent.conversations import AnswerStore, Conversations, Turn
 from loglens.agent.settings import AgentSettings, RowPrivacy
 
 if TYPE_CHECKING:
+    from loglens.agent.lake_tools import LakeTools
     from loglens.agent.loop import Agent, ModelClient
+    from loglens.agent.rows import ModelView
     from loglens.db.connect import ConnectionProvider
     from loglens.lake.query import LakeExtent, LakeQuery
     from loglens.sqlguard import GuardResult
@@ -73,7 +75,6 @@ def build_agent(
     replaces the SQL guard only in tests that bypass it."""
     from loglens.agent.facts import FactsCache
     from loglens.agent.loop import Agent
-    from loglens.agent.rows import ModelView, model_redactor
     from loglens.agent.tools import AnalystSession, QueryTools
     from loglens.sqlguard import check_sql
 
@@ -82,20 +83,8 @@ def build_agent(
     )
     facts = FactsCache(session.read_only_transaction, settings.facts_ttl_seconds)
     tools = QueryTools(session, facts.layout, max_rows=settings.max_rows, guard=guard or check_sql)
-    redactor = model_redactor(environ) if settings.row_privacy is RowPrivacy.REDACT else None
-    view = ModelView(rows=settings.model_rows, cell_chars=settings.model_cell_chars, redactor=redactor)
-    lake_tools = None
-    if lake is not None:
-        from loglens.agent.lake_tools import LakeTools
-
-        lake_tools = LakeTools(
-            lake,
-            max_rows=settings.max_rows,
-            guard=guard or check_sql,
-            extent=lake_extent,
-            extent_ttl=settings.facts_ttl_seconds,
-        )
-    return Agent(client, tools, facts, settings, view, lake=lake_tools)
+    lake_tools = None if lake is None else _lake_tools(lake, settings, guard, lake_extent)
+    return Agent(client, tools, facts, settings, _model_view(settings, environ), lake=lake_tools)
 
 
 def build_lake_agent(
@@ -108,21 +97,36 @@ def build_lake_agent(
     guard: Callable[..., GuardResult] | None = None,
 ) -> Agent:
     """An agent for a lake-only stage: run_lake_query is its only query tool (loglens.agent.lake_only)."""
-    from loglens.agent.lake_tools import LakeTools
     from loglens.agent.loop import Agent
+
+    lake_tools = _lake_tools(lake, settings, guard, lake_extent)
+    return Agent(client, None, None, settings, _model_view(settings, environ), lake=lake_tools)
+
+
+def _model_view(settings: AgentSettings, environ: Mapping[str, str]) -> ModelView:
+    """How rows are shown to the model: how many, how long a cell, redacted when row privacy says so."""
     from loglens.agent.rows import ModelView, model_redactor
-    from loglens.sqlguard import check_sql
 
     redactor = model_redactor(environ) if settings.row_privacy is RowPrivacy.REDACT else None
-    view = ModelView(rows=settings.model_rows, cell_chars=settings.model_cell_chars, redactor=redactor)
-    lake_tools = LakeTools(
+    return ModelView(rows=settings.model_rows, cell_chars=settings.model_cell_chars, redactor=redactor)
+
+
+def _lake_tools(
+    lake: LakeQuery,
+    settings: AgentSettings,
+    guard: Callable[..., GuardResult] | None,
+    lake_extent: Callable[[], LakeExtent] | None,
+) -> LakeTools:
+    from loglens.agent.lake_tools import LakeTools
+    from loglens.sqlguard import check_sql
+
+    return LakeTools(
         lake,
         max_rows=settings.max_rows,
         guard=guard or check_sql,
         extent=lake_extent,
         extent_ttl=settings.facts_ttl_seconds,
     )
-    return Agent(client, None, None, settings, view, lake=lake_tools)
 
 
 class BuiltOnFirstUse:

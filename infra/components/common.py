@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
@@ -67,3 +68,37 @@ def access_logs_bucket(scope: Construct, config: LoglensConfig, *, logs_of: str)
         "into itself would record its own log deliveries without end.",
     )
     return bucket
+
+
+def data_bucket(
+    scope: Construct,
+    construct_id: str,
+    name: str,
+    removal: RemovalPolicy,
+    rules: list[s3.LifecycleRule],
+    *,
+    key: kms.IKey,
+    access_logs: s3.IBucket,
+    versioned: bool = False,
+) -> s3.Bucket:
+    """A bucket holding log data: its component's KMS key, TLS only, private, access-logged, and
+    incomplete multipart uploads cleaned up after a week."""
+    return s3.Bucket(
+        scope,
+        construct_id,
+        bucket_name=name,
+        encryption=s3.BucketEncryption.KMS,
+        encryption_key=key,
+        bucket_key_enabled=True,
+        enforce_ssl=True,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        server_access_logs_bucket=access_logs,
+        server_access_logs_prefix=f"{construct_id.lower()}-bucket/",
+        versioned=versioned,
+        lifecycle_rules=[
+            *rules,
+            s3.LifecycleRule(id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(7)),
+        ],
+        removal_policy=removal,
+    )

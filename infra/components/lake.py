@@ -37,7 +37,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_scheduler as scheduler
 from constructs import Construct
 
-from infra.components.common import access_logs_bucket, log_group, removal_policy
+from infra.components.common import access_logs_bucket, data_bucket, log_group, removal_policy
 from infra.config import LoglensConfig
 from infra.nag import acknowledge_wildcard_resources
 from loglens.lake.rows import UNIQUE_KEYS
@@ -176,26 +176,7 @@ class LakeStorage(Construct):
         return [self.catalog_arn, self.database_arn, self.table_arn]
 
     def _bucket(self, construct_id: str, name: str, removal: RemovalPolicy, rules: list[s3.LifecycleRule]) -> s3.Bucket:
-        return s3.Bucket(
-            self,
-            construct_id,
-            bucket_name=name,
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=self.key,
-            bucket_key_enabled=True,
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            server_access_logs_bucket=self.access_logs_bucket,
-            server_access_logs_prefix=f"{construct_id.lower()}-bucket/",
-            lifecycle_rules=[
-                *rules,
-                s3.LifecycleRule(
-                    id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(7)
-                ),
-            ],
-            removal_policy=removal,
-        )
+        return data_bucket(self, construct_id, name, removal, rules, key=self.key, access_logs=self.access_logs_bucket)
 
     def _workgroup(self, config: LoglensConfig) -> athena.CfnWorkGroup:
         return athena.CfnWorkGroup(

@@ -23,7 +23,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.components.common import access_logs_bucket, removal_policy
+from infra.components.common import access_logs_bucket, data_bucket, removal_policy
 from infra.components.functions import TIMEOUTS
 from infra.config import LoglensConfig
 
@@ -173,28 +173,15 @@ class LogStorage(Construct):
         *,
         versioned: bool = False,
     ) -> s3.Bucket:
-        """A bucket holding log data: the stack's KMS key, TLS only, private, access-logged, and
-        incomplete multipart uploads cleaned up after a week."""
-        return s3.Bucket(
+        return data_bucket(
             self,
             construct_id,
-            bucket_name=name,
-            encryption=s3.BucketEncryption.KMS,
-            encryption_key=self.key,
-            bucket_key_enabled=True,
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            server_access_logs_bucket=self.access_logs_bucket,
-            server_access_logs_prefix=f"{construct_id.lower()}-bucket/",
+            name,
+            removal,
+            rules,
+            key=self.key,
+            access_logs=self.access_logs_bucket,
             versioned=versioned,
-            lifecycle_rules=[
-                *rules,
-                s3.LifecycleRule(
-                    id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(7)
-                ),
-            ],
-            removal_policy=removal,
         )
 
 
